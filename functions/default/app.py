@@ -1,0 +1,18 @@
+"""``$default``: every action but ``chat_message`` (ping, history, presence, ...)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from realtime_chat.composition import build_default
+from realtime_chat.observability import logger
+
+FRAMES = build_default()
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return FRAMES.handle(event)

@@ -1,0 +1,86 @@
+"""The connections table in DynamoDB: one item per open WebSocket connection.
+
+Item: ``connectionId`` (key), ``userId`` (GSI ``userId-index``), ``userEmail``,
+``isAuthenticated``, ``connectedAt`` (epoch ms), ``tokenExpiresAt`` (epoch s),
+``ttl`` (epoch s, connect time + 2 h), ``subscriptions`` (string set, optional).
+DynamoDB deletes expired items only eventually, so reads skip them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from realtime_chat.model import Connection, Identity
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["USER_INDEX", "DynamoConnectionStore"]
+
+USER_INDEX = "userId-index"
+
+
+class DynamoConnectionStore:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def save(self, connection: Connection) -> None:
+        who = connection.identity
+        item: dict[str, Any] = {
+            "connectionId": {"S": connection.connection_id},
+            "userId": {"S": who.user_id},
+            "isAuthenticated": {"BOOL": who.is_authenticated},
+            "connectedAt": {"N": str(connection.connected_at)},
+            "ttl": {"N": str(connection.expires_at)},
+        }
+        if who.email:
+            item["userEmail"] = {"S": who.email}
+        if who.token_expires_at:
+            item["tokenExpiresAt"] = {"N": str(who.token_expires_at)}
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def delete(self, connection_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key={"connectionId": {"S": connection_id}})
+
+    def connections_of(self, user_id: str, *, now: float) -> list[Connection]:
+        found: list[Connection] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": USER_INDEX,
+            "KeyConditionExpression": "userId = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            found.extend(c for c in map(_connection, page.get("Items", [])) if c.expires_at > now)
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def set_subscriptions(self, connection_id: str, kinds: frozenset[str]) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"connectionId": {"S": connection_id}},
+            UpdateExpression="SET subscriptions = :s",
+            # Only a connection that still exists: never resurrect a deleted item.
+            ConditionExpression="attribute_exists(connectionId)",
+            ExpressionAttributeValues={":s": {"SS": sorted(kinds)}},
+        )
+
+
+def _connection(item: dict[str, Any]) -> Connection:
+    expires = int(item["tokenExpiresAt"]["N"]) if "tokenExpiresAt" in item else None
+    subscriptions = item.get("subscriptions", {}).get("SS")
+    return Connection(
+        connection_id=item["connectionId"]["S"],
+        identity=Identity(
+            user_id=item["userId"]["S"],
+            email=item.get("userEmail", {}).get("S"),
+            is_authenticated=item.get("isAuthenticated", {}).get("BOOL", False),
+            token_expires_at=expires,
+        ),
+        connected_at=int(item.get("connectedAt", {}).get("N", "0")),
+        expires_at=int(item["ttl"]["N"]),
+        subscriptions=frozenset(subscriptions) if subscriptions is not None else None,
+    )

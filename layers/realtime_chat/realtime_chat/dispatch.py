@@ -1,0 +1,120 @@
+"""Route one inbound frame to its use case and turn every failure into an honest ``error`` frame.
+
+A ``Route`` parses the frame's ``data`` into a typed command and runs the use
+case. ``ChatError`` becomes its own error frame; anything unexpected is logged
+with the request id and answered ``INTERNAL_ERROR`` without details. The
+connection stays open either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from realtime_chat import frames
+from realtime_chat.errors import ChatError, ConnectionGone, ConnectionThrottled, ErrorCode
+from realtime_chat.events import MessageRequest
+from realtime_chat.ports import Clock, ConnectionStore, FrameSender
+from realtime_chat.protocol import ClientFrame, parse_frame
+from realtime_chat.usecases.context import Context
+
+__all__ = ["ACTIONS", "Dispatcher", "Outcome", "Route"]
+
+from realtime_chat.observability import logger as log
+
+# Every action of protocol v1, in the order the UNKNOWN_ACTION error names them.
+ACTIONS = (
+    "ping",
+    "debug_status",
+    "chat_message",
+    "chat_history",
+    "list_conversations",
+    "rename_conversation",
+    "delete_conversation",
+    "chat_typing",
+    "user_status",
+    "subscribe_notifications",
+)
+
+Route = Callable[[Context, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one frame: the action (when known) and the error code sent, if any."""
+
+    action: str | None
+    error: ErrorCode | None = None
+
+
+class Dispatcher:
+    """Handles frames for the actions in ``routes``; built once per function."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        *,
+        sender_for: Callable[[MessageRequest], FrameSender],
+        connections: ConnectionStore,
+        clock: Clock,
+    ) -> None:
+        self._routes = routes
+        self._sender_for = sender_for
+        self._connections = connections
+        self._clock = clock
+
+    def handle(self, request: MessageRequest) -> Outcome:
+        ctx = Context(
+            connection_id=request.info.connection_id,
+            request_id=request.info.request_id,
+            identity=request.identity,
+            connected_at=request.info.connected_at,
+            now=self._clock(),
+            sender=self._sender_for(request),
+        )
+        frame: ClientFrame | None = None
+        try:
+            frame = parse_frame(request.body)
+            route = self._routes.get(frame.action)
+            if route is None:
+                raise _unknown(frame.action)
+            route(ctx, frame.data)
+            return Outcome(frame.action)
+        except ChatError as err:
+            action = frame.action if frame else None
+            self._answer(ctx, frames.error(err, action=action, request_id=ctx.request_id))
+            return Outcome(action, err.code)
+        except ConnectionGone:
+            # The sender itself went away mid-request: forget it.
+            self._connections.delete(ctx.connection_id)
+            return Outcome(frame.action if frame else None)
+        except Exception:
+            action = frame.action if frame else None
+            log.exception("unexpected failure handling %s", action)
+            internal = ChatError(
+                ErrorCode.INTERNAL_ERROR,
+                f"Something went wrong on our side. Quote request id {ctx.request_id} "
+                "when reporting it.",
+                retryable=True,
+            )
+            self._answer(ctx, frames.error(internal, action=action, request_id=ctx.request_id))
+            return Outcome(action, ErrorCode.INTERNAL_ERROR)
+
+    def _answer(self, ctx: Context, frame: frames.Frame) -> None:
+        try:
+            ctx.reply(frame)
+        except ConnectionGone:
+            self._connections.delete(ctx.connection_id)
+        except ConnectionThrottled:
+            log.warning("could not deliver %s error frame: throttled", frame.get("code"))
+
+
+def _unknown(action: str) -> ChatError:
+    shown = action if len(action) <= 64 else action[:64] + "…"
+    return ChatError(
+        ErrorCode.UNKNOWN_ACTION,
+        f"Unknown action '{shown}'. Supported actions: {', '.join(ACTIONS)}.",
+        field="action",
+        extra={"supportedActions": list(ACTIONS)},
+    )

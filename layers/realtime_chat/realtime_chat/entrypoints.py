@@ -1,0 +1,105 @@
+"""What each Lambda function does with its raw event: parse it, run the use case,
+shape the response API Gateway expects, and count what happened.
+
+The composition root (:mod:`realtime_chat.composition`) builds these with real
+adapters; the handlers in ``functions/`` call ``handle`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from realtime_chat.dispatch import ACTIONS, Dispatcher
+from realtime_chat.events import (
+    allow_policy,
+    parse_authorizer_request,
+    parse_connect,
+    parse_disconnect,
+    parse_message,
+)
+from realtime_chat.observability import count, logger
+from realtime_chat.ports import ConnectionStore, TokenVerifier
+from realtime_chat.usecases.connection import Refused, authorize, connect, disconnect
+
+__all__ = ["Authorizer", "Connector", "Disconnector", "FrameHandler", "Unauthorized"]
+
+Event = Mapping[str, Any]
+OK = {"statusCode": 200}
+
+
+class Unauthorized(Exception):
+    """Raised with the message "Unauthorized": API Gateway then answers 401."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+class Authorizer:
+    def __init__(self, *, verifier: TokenVerifier, allow_anonymous: bool) -> None:
+        self._verifier = verifier
+        self._allow_anonymous = allow_anonymous
+
+    def handle(self, event: Event) -> dict[str, Any]:
+        request = parse_authorizer_request(event)
+        logger.append_keys(connection_id=request.info.connection_id)
+        try:
+            identity = authorize(
+                request, verifier=self._verifier, allow_anonymous=self._allow_anonymous
+            )
+        except Refused as refused:
+            logger.info("handshake refused", extra={"reason": refused.reason})
+            count("ConnectionsRefused")
+            raise Unauthorized() from None
+        return allow_policy(identity, request.method_arn)
+
+
+class Connector:
+    def __init__(self, *, connections: ConnectionStore, allow_anonymous: bool) -> None:
+        self._connections = connections
+        self._allow_anonymous = allow_anonymous
+
+    def handle(self, event: Event) -> dict[str, Any]:
+        request = parse_connect(event)
+        logger.append_keys(connection_id=request.info.connection_id)
+        try:
+            connection = connect(
+                request, connections=self._connections, allow_anonymous=self._allow_anonymous
+            )
+        except Refused as refused:
+            logger.info("connection refused", extra={"reason": refused.reason})
+            return {"statusCode": 401}
+        kind = "authenticated" if connection.identity.is_authenticated else "anonymous"
+        count("ConnectionsOpened", dimension=("identity", kind))
+        return OK
+
+
+class Disconnector:
+    def __init__(self, *, connections: ConnectionStore) -> None:
+        self._connections = connections
+
+    def handle(self, event: Event) -> dict[str, Any]:
+        request = parse_disconnect(event)
+        logger.append_keys(connection_id=request.info.connection_id)
+        disconnect(request, connections=self._connections)
+        logger.info(
+            "disconnected",
+            extra={"status_code": request.status_code, "reason": request.reason},
+        )
+        count("ConnectionsClosed")
+        return OK
+
+
+class FrameHandler:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    def handle(self, event: Event) -> dict[str, Any]:
+        request = parse_message(event)
+        logger.append_keys(connection_id=request.info.connection_id)
+        outcome = self._dispatcher.handle(request)
+        action = outcome.action if outcome.action in ACTIONS else "unknown"
+        count("MessagesReceived", dimension=("action", action or "unknown"))
+        if outcome.error is not None:
+            count("ErrorsSent", dimension=("code", outcome.error.value))
+        return OK

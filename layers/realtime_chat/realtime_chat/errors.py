@@ -1,0 +1,96 @@
+"""Every error the backend knows, as codes the client sees and exceptions the code raises.
+
+Hierarchy::
+
+    ChatError                 a request the client must be told about (becomes an ``error`` frame)
+    ConfigurationError        a missing or invalid setting, raised at cold start
+    TokenRejected             a token that failed verification (``$connect`` answers 401)
+    ConnectionGone            ``@connections`` answered 410: the client is gone
+    ConnectionThrottled       ``@connections`` kept answering 429 after retries
+    ConversationNotFound      the user has no conversation with that id
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ChatError",
+    "ConfigurationError",
+    "ConnectionGone",
+    "ConnectionThrottled",
+    "ConversationNotFound",
+    "ErrorCode",
+    "TokenRejected",
+]
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an ``error`` frame (protocol v1)."""
+
+    AUTH_REQUIRED = "AUTH_REQUIRED"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 (an error code, not a secret)
+    INVALID_JSON = "INVALID_JSON"
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    RATE_LIMITED = "RATE_LIMITED"
+    NOT_FOUND = "NOT_FOUND"
+    AI_NOT_CONFIGURED = "AI_NOT_CONFIGURED"
+    AI_UNAVAILABLE = "AI_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class ChatError(Exception):
+    """A request that failed in a way the client is told about, with a stable code."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        field: str | None = None,
+        retryable: bool | None = None,
+        retry_after: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.extra = extra or {}
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class TokenRejected(Exception):
+    """A JWT failed verification. ``reason`` is for logs, never for the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectionGone(Exception):
+    """The client behind ``connection_id`` is no longer connected (HTTP 410)."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(connection_id)
+        self.connection_id = connection_id
+
+
+class ConnectionThrottled(Exception):
+    """``@connections`` kept throttling posts to ``connection_id`` (HTTP 429)."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(connection_id)
+        self.connection_id = connection_id
+
+
+class ConversationNotFound(Exception):
+    """The user has no conversation with this id (or it is someone else's)."""

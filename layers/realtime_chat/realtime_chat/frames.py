@@ -1,0 +1,137 @@
+"""Protocol v1, server side: the JSON objects sent to clients, each with a ``type``.
+
+Domain values go in, camelCase wire dictionaries come out; nothing else in the
+library spells a wire field name for outgoing frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from realtime_chat.errors import ChatError
+from realtime_chat.model import Connection, Conversation, Identity, Message, Page
+
+__all__ = [
+    "Frame",
+    "chat_history",
+    "conversation_deleted",
+    "conversation_renamed",
+    "conversations",
+    "debug_status",
+    "error",
+    "iso",
+    "notifications_subscribed",
+    "pong",
+    "presence",
+]
+
+Frame = dict[str, Any]
+
+
+def iso(epoch_seconds: float) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. ``2026-11-25T20:01:02.345Z``."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def error(err: ChatError, *, action: str | None, request_id: str) -> Frame:
+    frame: Frame = {
+        "type": "error",
+        "code": err.code.value,
+        "message": err.message,
+        "action": action,
+        "requestId": request_id,
+    }
+    if err.field is not None:
+        frame["field"] = err.field
+    if err.retryable is not None:
+        frame["retryable"] = err.retryable
+    if err.retry_after is not None:
+        frame["retryAfter"] = err.retry_after
+    frame.update(err.extra)
+    return frame
+
+
+def pong(*, now: float, connection_id: str, identity: Identity) -> Frame:
+    return {
+        "type": "pong",
+        "timestamp": iso(now),
+        "connectionId": connection_id,
+        "userId": identity.user_id,
+    }
+
+
+def debug_status(*, now: float, connection: Connection, environment: dict[str, Any]) -> Frame:
+    who = connection.identity
+    return {
+        "type": "debug_status",
+        "timestamp": iso(now),
+        "connectionInfo": {
+            "connectionId": connection.connection_id,
+            "userId": who.user_id,
+            "userEmail": who.email,
+            "isAuthenticated": who.is_authenticated,
+            "connectedAt": iso(connection.connected_at / 1000) if connection.connected_at else None,
+            "tokenExpiresAt": iso(who.token_expires_at) if who.token_expires_at else None,
+        },
+        "environment": environment,
+    }
+
+
+def _message(message: Message) -> Frame:
+    return {
+        "messageId": message.message_id,
+        "role": message.role.value,
+        "content": message.content,
+        "timestamp": message.timestamp,
+    }
+
+
+def chat_history(
+    *, conversation_id: str, messages: Iterable[Message], next_before: str | None
+) -> Frame:
+    return {
+        "type": "chat_history",
+        "conversationId": conversation_id,
+        "messages": [_message(m) for m in messages],
+        "nextBefore": next_before,
+    }
+
+
+def conversations(page: Page[Conversation]) -> Frame:
+    return {
+        "type": "conversations",
+        "conversations": [
+            {
+                "conversationId": c.conversation_id,
+                "title": c.title,
+                "createdAt": c.created_at,
+                "updatedAt": c.updated_at,
+            }
+            for c in page.items
+        ],
+        "nextCursor": page.next_cursor,
+    }
+
+
+def conversation_renamed(conversation: Conversation) -> Frame:
+    return {
+        "type": "conversation_renamed",
+        "conversationId": conversation.conversation_id,
+        "title": conversation.title,
+    }
+
+
+def conversation_deleted(conversation_id: str) -> Frame:
+    return {"type": "conversation_deleted", "conversationId": conversation_id}
+
+
+def presence(frame_type: str, *, user_id: str, **fields: Any) -> Frame:
+    """Typing and status frames: ``{type, ...fields, userId}``."""
+    return {"type": frame_type, **fields, "userId": user_id}
+
+
+def notifications_subscribed(kinds: Iterable[str]) -> Frame:
+    return {"type": "notifications_subscribed", "subscriptions": list(kinds)}

@@ -1,0 +1,90 @@
+"""Domain values: who is connected, and the conversations and messages they own.
+
+All values are frozen and snake_case; the wire format (camelCase JSON) lives in
+:mod:`realtime_chat.frames` and :mod:`realtime_chat.events`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+__all__ = [
+    "ANONYMOUS_USER_ID",
+    "Connection",
+    "Conversation",
+    "Identity",
+    "Message",
+    "Page",
+    "Role",
+]
+
+ANONYMOUS_USER_ID = "anonymous"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is behind a connection, established once at ``$connect``."""
+
+    user_id: str
+    email: str | None = None
+    is_authenticated: bool = False
+    token_expires_at: int | None = None  # epoch seconds; None for anonymous
+
+    @classmethod
+    def anonymous(cls) -> Identity:
+        return cls(user_id=ANONYMOUS_USER_ID)
+
+    def is_expired(self, now: float) -> bool:
+        """True once an authenticated identity's token has passed its ``exp``."""
+        return self.token_expires_at is not None and now >= self.token_expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One open WebSocket connection, as stored in the connections table."""
+
+    connection_id: str
+    identity: Identity
+    connected_at: int  # epoch milliseconds, from API Gateway
+    expires_at: int  # epoch seconds: the item's TTL (API Gateway closes at 2 h)
+    subscriptions: frozenset[str] | None = None  # None: every notification type
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One stored chat message."""
+
+    message_id: str
+    role: Role
+    content: str
+    timestamp: str  # ISO 8601, UTC, millisecond precision: sorts as text
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation's summary: what the conversation list shows."""
+
+    conversation_id: str
+    title: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A page of results and the opaque cursor to the next one (None at the end)."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None

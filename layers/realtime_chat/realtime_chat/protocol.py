@@ -1,0 +1,230 @@
+"""Protocol v1, client side: a frame's text becomes a typed command, or a ChatError.
+
+A client sends ``{"action": "<name>", "data": {...}}``; the fields may also stand
+at the top level beside ``action`` (older clients do that). Every check names the
+field it refused, so the client can tell what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from realtime_chat.errors import ChatError, ErrorCode
+
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "NOTIFICATION_TYPES",
+    "STATUSES",
+    "ChatMessage",
+    "ClientFrame",
+    "DeleteConversation",
+    "HistoryQuery",
+    "ListConversations",
+    "RenameConversation",
+    "SetStatus",
+    "Subscribe",
+    "Typing",
+    "parse_frame",
+]
+
+MAX_FRAME_BYTES = 32 * 1024  # API Gateway's frame size limit
+MAX_TITLE_CHARS = 200
+STATUSES = ("online", "away", "busy", "offline")
+NOTIFICATION_TYPES = (
+    "user_typing",
+    "user_status_change",
+    "conversation_renamed",
+    "conversation_deleted",
+)
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_CURSOR = re.compile(r"[A-Za-z0-9_.:#=+/-]{1,512}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    action: str
+    data: Mapping[str, Any]
+
+
+def parse_frame(body: str) -> ClientFrame:
+    """Decode a frame's text; raises INVALID_JSON, INVALID_MESSAGE or MESSAGE_TOO_LARGE."""
+    if len(body.encode("utf-8")) > MAX_FRAME_BYTES:
+        raise ChatError(
+            ErrorCode.MESSAGE_TOO_LARGE, f"A frame may be at most {MAX_FRAME_BYTES} bytes."
+        )
+    try:
+        frame = json.loads(body)
+    except ValueError:
+        raise ChatError(ErrorCode.INVALID_JSON, "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise ChatError(ErrorCode.INVALID_MESSAGE, "The frame must be a JSON object.")
+    action = frame.get("action")
+    if not isinstance(action, str) or not action:
+        raise _invalid("action", "is required and must be a non-empty string")
+    data = frame.get("data")
+    if data is None:
+        data = {k: v for k, v in frame.items() if k != "action"}
+    elif not isinstance(data, dict):
+        raise _invalid("data", "must be a JSON object")
+    return ClientFrame(action=action, data=data)
+
+
+def _invalid(field: str, problem: str) -> ChatError:
+    return ChatError(ErrorCode.INVALID_MESSAGE, f"'{field}' {problem}.", field=field)
+
+
+def _id(data: Mapping[str, Any], field: str, *, required: bool) -> str | None:
+    value = data.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise _invalid(
+            field,
+            "must be 1-128 characters of letters, digits, '_', '-', '.' or ':', "
+            "starting with a letter or digit",
+        )
+    return value
+
+
+def _limit(data: Mapping[str, Any], *, default: int, high: int) -> int:
+    value = data.get("limit", default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise _invalid("limit", f"must be a whole number from 1 to {high}")
+    return value
+
+
+def _cursor(data: Mapping[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CURSOR.fullmatch(value):
+        raise _invalid(field, "must be a value returned by an earlier reply")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    conversation_id: str | None
+    message: str
+    client_message_id: str | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, max_chars: int) -> ChatMessage:
+        text = data.get("message")
+        if not isinstance(text, str) or not text.strip():
+            raise _invalid("message", "is required and must be non-empty text")
+        if len(text) > max_chars:
+            raise ChatError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"'message' may be at most {max_chars} characters (got {len(text)}).",
+                field="message",
+            )
+        return cls(
+            conversation_id=_id(data, "conversationId", required=False),
+            message=text,
+            client_message_id=_id(data, "clientMessageId", required=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    conversation_id: str
+    limit: int
+    before: str | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> HistoryQuery:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            limit=_limit(data, default=50, high=100),
+            before=_cursor(data, "before"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListConversations:
+    limit: int
+    cursor: str | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ListConversations:
+        return cls(limit=_limit(data, default=20, high=100), cursor=_cursor(data, "cursor"))
+
+
+@dataclass(frozen=True, slots=True)
+class RenameConversation:
+    conversation_id: str
+    title: str
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> RenameConversation:
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip() or _CONTROL.search(title):
+            raise _invalid("title", "is required: non-empty text without control characters")
+        if len(title.strip()) > MAX_TITLE_CHARS:
+            raise _invalid("title", f"may be at most {MAX_TITLE_CHARS} characters")
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            title=title.strip(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteConversation:
+    conversation_id: str
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> DeleteConversation:
+        return cls(conversation_id=_id(data, "conversationId", required=True) or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    conversation_id: str
+    is_typing: bool
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Typing:
+        is_typing = data.get("isTyping")
+        if not isinstance(is_typing, bool):
+            raise _invalid("isTyping", "is required and must be true or false")
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            is_typing=is_typing,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    status: str
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> SetStatus:
+        status = data.get("status")
+        if status not in STATUSES:
+            raise _invalid("status", f"must be one of {', '.join(STATUSES)}")
+        return cls(status=str(status))
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    notification_types: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Subscribe:
+        kinds = data.get("notificationTypes")
+        if (
+            not isinstance(kinds, list)
+            or not kinds
+            or not all(isinstance(k, str) and k in NOTIFICATION_TYPES for k in kinds)
+        ):
+            raise _invalid(
+                "notificationTypes",
+                f"must be a non-empty list drawn from {', '.join(NOTIFICATION_TYPES)}",
+            )
+        return cls(notification_types=tuple(dict.fromkeys(kinds)))

@@ -1,0 +1,118 @@
+"""Settings read once from the environment at cold start, typed and validated.
+
+Each function loads only the groups it needs; a missing or malformed variable
+raises :class:`ConfigurationError` naming it, so a misdeployed function fails at
+init with a clear log line instead of answering every request with a vague error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from realtime_chat.errors import ConfigurationError
+
+__all__ = [
+    "AuthSettings",
+    "ChatSettings",
+    "auth_settings",
+    "chat_settings",
+]
+
+# API Gateway closes every WebSocket connection after 2 hours.
+MAX_CONNECTION_SECONDS = 2 * 60 * 60
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be an integer") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"environment variable {name} must be in {low}..{high}")
+    return value
+
+
+def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"true", "1", "yes"}:
+        return True
+    if raw in {"false", "0", "no"}:
+        return False
+    raise ConfigurationError(f"environment variable {name} must be true or false")
+
+
+def _region(env: Mapping[str, str]) -> str:
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ConfigurationError("environment variable AWS_REGION is not set")
+    return region
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """What the ``$connect`` authorizer needs to verify Cognito tokens."""
+
+    region: str
+    user_pool_id: str
+    client_id: str
+    issuer: str
+    jwks_url: str
+    allow_anonymous: bool
+
+
+def auth_settings(env: Mapping[str, str] = os.environ) -> AuthSettings:
+    """Load :class:`AuthSettings`; ``TOKEN_ISSUER`` and ``JWKS_URL`` default to Cognito's."""
+    region = _region(env)
+    pool = _required(env, "USER_POOL_ID")
+    issuer = env.get("TOKEN_ISSUER") or f"https://cognito-idp.{region}.amazonaws.com/{pool}"
+    return AuthSettings(
+        region=region,
+        user_pool_id=pool,
+        client_id=_required(env, "USER_POOL_CLIENT_ID"),
+        issuer=issuer,
+        # Separate from the issuer so a local Cognito can serve the keys.
+        jwks_url=env.get("JWKS_URL") or f"{issuer}/.well-known/jwks.json",
+        allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """What the connect, disconnect, message and default functions share."""
+
+    region: str
+    connections_table: str
+    chat_table: str
+    api_secret_arn: str | None
+    max_message_chars: int
+    allow_anonymous: bool
+    # Overrides the ``https://{domainName}/{stage}`` endpoint derived from each
+    # event: for a custom domain mapped at its root, or the local gateway.
+    callback_url: str | None
+
+
+def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
+    """Load :class:`ChatSettings`, naming the first variable that is missing or malformed."""
+    return ChatSettings(
+        region=_region(env),
+        connections_table=_required(env, "CONNECTIONS_TABLE"),
+        chat_table=_required(env, "CHAT_TABLE"),
+        api_secret_arn=env.get("API_SECRETS_ARN") or None,
+        max_message_chars=_integer(env, "MAX_MESSAGE_CHARS", 8000, 1, 100_000),
+        allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
+        callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
+    )

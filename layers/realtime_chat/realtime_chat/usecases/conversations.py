@@ -1,0 +1,117 @@
+"""Reading and managing a user's own conversations.
+
+Every store call is scoped by the signed-in user's id, so another user's
+conversation is indistinguishable from one that does not exist: ``NOT_FOUND``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from realtime_chat import frames
+from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
+from realtime_chat.ports import ChatStore, ConnectionStore
+from realtime_chat.protocol import (
+    DeleteConversation,
+    HistoryQuery,
+    ListConversations,
+    RenameConversation,
+)
+from realtime_chat.usecases.context import Context
+from realtime_chat.usecases.fanout import notify_other_connections
+
+__all__ = ["MAX_POST_BYTES", "delete", "history", "list_conversations", "rename"]
+
+# ``@connections`` accepts at most 128 KB per post; keep headroom for the envelope.
+MAX_POST_BYTES = 120 * 1024
+
+
+def _not_found(conversation_id: str) -> ChatError:
+    return ChatError(
+        ErrorCode.NOT_FOUND,
+        f"Conversation '{conversation_id}' was not found.",
+        field="conversationId",
+    )
+
+
+def _size(frame: frames.Frame) -> int:
+    return len(json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore) -> None:
+    """The newest ``limit`` messages, oldest first. When they would not fit in one
+    post, the oldest are left for the next page and ``nextBefore`` points at them."""
+    user_id = ctx.require_user("chat_history")
+    if chat.conversation(user_id, query.conversation_id) is None:
+        raise _not_found(query.conversation_id)
+    messages, next_before = chat.history(
+        user_id, query.conversation_id, limit=query.limit, before=query.before
+    )
+    kept = list(messages)
+    frame = frames.chat_history(
+        conversation_id=query.conversation_id, messages=kept, next_before=next_before
+    )
+    while _size(frame) > MAX_POST_BYTES and len(kept) > 1:
+        kept.pop(0)
+        oldest = kept[0]
+        frame = frames.chat_history(
+            conversation_id=query.conversation_id,
+            messages=kept,
+            next_before=f"{oldest.timestamp}#{oldest.message_id}",
+        )
+    ctx.reply(frame)
+
+
+def list_conversations(ctx: Context, query: ListConversations, *, chat: ChatStore) -> None:
+    user_id = ctx.require_user("list_conversations")
+    ctx.reply(
+        frames.conversations(chat.conversations(user_id, limit=query.limit, cursor=query.cursor))
+    )
+
+
+def rename(
+    ctx: Context,
+    command: RenameConversation,
+    *,
+    chat: ChatStore,
+    connections: ConnectionStore,
+) -> None:
+    user_id = ctx.require_user("rename_conversation")
+    try:
+        conversation = chat.rename(user_id, command.conversation_id, command.title)
+    except ConversationNotFound:
+        raise _not_found(command.conversation_id) from None
+    frame = frames.conversation_renamed(conversation)
+    ctx.reply(frame)
+    notify_other_connections(
+        user_id,
+        frame,
+        exclude=ctx.connection_id,
+        now=ctx.now,
+        connections=connections,
+        sender=ctx.sender,
+    )
+
+
+def delete(
+    ctx: Context,
+    command: DeleteConversation,
+    *,
+    chat: ChatStore,
+    connections: ConnectionStore,
+) -> None:
+    user_id = ctx.require_user("delete_conversation")
+    try:
+        chat.delete(user_id, command.conversation_id)
+    except ConversationNotFound:
+        raise _not_found(command.conversation_id) from None
+    frame = frames.conversation_deleted(command.conversation_id)
+    ctx.reply(frame)
+    notify_other_connections(
+        user_id,
+        frame,
+        exclude=ctx.connection_id,
+        now=ctx.now,
+        connections=connections,
+        sender=ctx.sender,
+    )

@@ -1,0 +1,27 @@
+"""Actions any connection may use, signed in or not: ``ping`` and ``debug_status``.
+
+Both answer from the event alone: zero DynamoDB requests.
+"""
+
+from __future__ import annotations
+
+from realtime_chat import frames
+from realtime_chat.settings import ChatSettings
+from realtime_chat.usecases.context import Context
+
+__all__ = ["debug_status", "ping"]
+
+
+def ping(ctx: Context) -> None:
+    ctx.reply(frames.pong(now=ctx.now, connection_id=ctx.connection_id, identity=ctx.identity))
+
+
+def debug_status(ctx: Context, *, settings: ChatSettings) -> None:
+    """What the server knows of this connection and whether it is configured (booleans only)."""
+    environment = {
+        "hasApiSecretsArn": settings.api_secret_arn is not None,
+        "hasConnectionsTable": bool(settings.connections_table),
+        "hasChatTable": bool(settings.chat_table),
+        "region": settings.region,
+    }
+    ctx.reply(frames.debug_status(now=ctx.now, connection=ctx.connection, environment=environment))
