@@ -18,6 +18,7 @@ __all__ = [
     "Message",
     "Page",
     "Role",
+    "StoredMessage",
 ]
 
 ANONYMOUS_USER_ID = "anonymous"
@@ -70,6 +71,14 @@ class Message:
     model: str | None = None
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as stored; ``duplicate`` when its client message id was seen before."""
+
+    message: Message
+    duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,7 @@ class CognitoJwtVerifier:
         except ExpiredSignatureError:
             raise TokenRejected("token expired") from None
         except JOSEError as err:
-            raise TokenRejected(f"token invalid: {type(err).__name__}") from None
+            raise TokenRejected(f"token invalid: {err}") from None
         # python-jose checks exp against its own clock; check ours too (tests, skew).
         if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= self._clock():
             raise TokenRejected("token expired")

@@ -8,6 +8,7 @@ item           pk                              sk                         GSI ``
 conversation   ``USER#{user}#CONV#{conv}``     ``CONV``                   ``USER#{user}`` /
                                                                           ``{updatedAt}#{conv}``
 message        ``USER#{user}#CONV#{conv}``     ``MSG#{timestamp}#{id}``   (not indexed)
+client id      ``USER#{user}#CONV#{conv}``     ``CLIENT#{clientMessageId}``  (not indexed)
 =============  ==============================  =========================  ==================
 
 The user id is part of every key, so no query can reach another user's items.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Conversation, Message, Page, Role
+from realtime_chat.model import Conversation, Message, Page, Role, StoredMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,6 +31,7 @@ __all__ = ["UPDATED_INDEX", "DynamoChatStore"]
 UPDATED_INDEX = "byUpdated"
 CONVERSATION_SK = "CONV"
 MESSAGE_PREFIX = "MSG#"
+CLIENT_PREFIX = "CLIENT#"
 _BATCH = 25  # BatchWriteItem's limit
 
 
@@ -156,6 +158,97 @@ class DynamoChatStore:
         for start in range(0, len(keys), _BATCH):
             self._delete_batch(keys[start : start + _BATCH])
 
+    def add_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        title: str,
+        client_message_id: str | None = None,
+    ) -> StoredMessage:
+        """Store a message and move the conversation's ``updatedAt``, atomically.
+
+        The conversation item is created on first use (``title`` and ``createdAt`` are
+        set only then). With a ``client_message_id`` already used in this conversation,
+        nothing is written and the message stored the first time is returned.
+        """
+        from botocore.exceptions import ClientError
+
+        pk = conversation_pk(user_id, conversation_id)
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {"pk": {"S": pk}, **_message_item(message)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Update": self._touch(user_id, conversation_id, message.timestamp, title)},
+        ]
+        if client_message_id is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": {"S": pk},
+                            "sk": {"S": CLIENT_PREFIX + client_message_id},
+                            "messageId": {"S": message.message_id},
+                            "timestamp": {"S": message.timestamp},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as err:
+            reasons = err.response.get("CancellationReasons", [])
+            if (
+                client_message_id is None
+                or len(reasons) != 3
+                or reasons[2].get("Code") != "ConditionalCheckFailed"
+            ):
+                raise
+            return self._first_use(pk, client_message_id, message)
+        return StoredMessage(message=message, duplicate=False)
+
+    def _first_use(self, pk: str, client_message_id: str, message: Message) -> StoredMessage:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": pk}, "sk": {"S": CLIENT_PREFIX + client_message_id}},
+            ConsistentRead=True,
+        )["Item"]
+        first = Message(
+            message_id=item["messageId"]["S"],
+            role=message.role,
+            content=message.content,
+            timestamp=item["timestamp"]["S"],
+        )
+        return StoredMessage(message=first, duplicate=True)
+
+    def _touch(self, user_id: str, conversation_id: str, now: str, title: str) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": {
+                "pk": {"S": conversation_pk(user_id, conversation_id)},
+                "sk": {"S": CONVERSATION_SK},
+            },
+            "UpdateExpression": (
+                "SET conversationId = :c, title = if_not_exists(title, :t), "
+                "createdAt = if_not_exists(createdAt, :now), updatedAt = :now, "
+                "gsi1pk = :u, gsi1sk = :order"
+            ),
+            "ExpressionAttributeValues": {
+                ":c": {"S": conversation_id},
+                ":t": {"S": title},
+                ":now": {"S": now},
+                ":u": {"S": user_key(user_id)},
+                ":order": {"S": f"{now}#{conversation_id}"},
+            },
+        }
+
     def _delete_batch(self, keys: list[dict[str, Any]]) -> None:
         import time
 
@@ -178,6 +271,23 @@ def _conversation(item: dict[str, Any]) -> Conversation:
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
     )
+
+
+def _message_item(message: Message) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "sk": {"S": f"{MESSAGE_PREFIX}{message.timestamp}#{message.message_id}"},
+        "messageId": {"S": message.message_id},
+        "role": {"S": message.role.value},
+        "content": {"S": message.content},
+        "timestamp": {"S": message.timestamp},
+    }
+    if message.model:
+        item["model"] = {"S": message.model}
+    if message.finish_reason:
+        item["finishReason"] = {"S": message.finish_reason}
+    if message.usage:
+        item["usage"] = {"M": {k: {"N": str(v)} for k, v in message.usage.items()}}
+    return item
 
 
 def _message(item: dict[str, Any]) -> Message:

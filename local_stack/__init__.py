@@ -1,0 +1,3 @@
+"""The local stack: template.yaml run on this machine with moto as the embedded AWS."""
+
+__all__: list[str] = []

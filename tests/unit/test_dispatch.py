@@ -1,0 +1,175 @@
+"""Routing frames to use cases, with fakes for the ports: answers and honest errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from realtime_chat.dispatch import ACTIONS, Dispatcher
+from realtime_chat.errors import ErrorCode
+from realtime_chat.events import MessageRequest, RequestInfo
+from realtime_chat.model import Connection, Identity
+from realtime_chat.routes import default_routes
+from realtime_chat.settings import chat_settings
+from realtime_chat.usecases.context import AUTH_REQUIRED_FOR_CHAT
+from realtime_chat.usecases.presence import typing
+from tests.support.fakes import MemoryConnections, RecordingSender
+
+NOW = 1_800_000_000.0
+World = tuple[Dispatcher, RecordingSender, MemoryConnections]
+ADA = Identity("ada", "ada@example.com", True, int(NOW) + 600)
+
+
+class ExplodingChat:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("secret internals: table arn:aws:dynamodb:... not reachable")
+
+
+def _request(body: Any, identity: Identity = ADA, connection_id: str = "conn-1") -> MessageRequest:
+    info = RequestInfo(
+        connection_id=connection_id,
+        request_id="req-1",
+        route_key="$default",
+        domain_name="example.com",
+        stage="prod",
+        connected_at=int(NOW * 1000) - 5000,
+        request_time=int(NOW * 1000),
+        source_ip="203.0.113.1",
+    )
+    text = body if isinstance(body, str) else json.dumps(body)
+    return MessageRequest(info=info, identity=identity, body=text)
+
+
+@pytest.fixture
+def world() -> World:
+    sender = RecordingSender()
+    connections = MemoryConnections()
+    settings = chat_settings(
+        {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
+    )
+    routes = default_routes(settings=settings, chat=ExplodingChat(), connections=connections)
+    dispatcher = Dispatcher(
+        routes, sender_for=lambda _r: sender, connections=connections, clock=lambda: NOW
+    )
+    return dispatcher, sender, connections
+
+
+def test_ping_answers_pong_with_who_and_when(world: World) -> None:
+    dispatcher, sender, _ = world
+    dispatcher.handle(_request({"action": "ping"}, Identity.anonymous()))
+    (pong,) = sender.sent["conn-1"]
+    assert pong["type"] == "pong"
+    assert pong["connectionId"] == "conn-1"
+    assert pong["userId"] == "anonymous"
+    assert pong["timestamp"].endswith("Z")
+
+
+def test_debug_status_reports_booleans_never_values(world: World) -> None:
+    dispatcher, sender, _ = world
+    dispatcher.handle(_request({"action": "debug_status"}))
+    (frame,) = sender.sent["conn-1"]
+    assert frame["environment"] == {
+        "hasApiSecretsArn": False,
+        "hasConnectionsTable": True,
+        "hasChatTable": True,
+        "region": "eu-west-1",
+    }
+    assert frame["connectionInfo"]["userId"] == "ada"
+    assert frame["connectionInfo"]["isAuthenticated"] is True
+
+
+def test_an_unknown_action_names_the_supported_ones(world: World) -> None:
+    dispatcher, sender, _ = world
+    outcome = dispatcher.handle(_request({"action": "launch_rockets"}))
+    (frame,) = sender.sent["conn-1"]
+    assert frame["code"] == "UNKNOWN_ACTION"
+    assert frame["action"] == "launch_rockets"
+    assert all(action in frame["message"] for action in ACTIONS)
+    assert outcome.error is ErrorCode.UNKNOWN_ACTION
+
+
+def test_invalid_json_is_answered_with_a_null_action(world: World) -> None:
+    dispatcher, sender, _ = world
+    dispatcher.handle(_request('{"action": "ping"'))
+    (frame,) = sender.sent["conn-1"]
+    assert frame == {
+        "type": "error",
+        "code": "INVALID_JSON",
+        "message": "The frame is not valid JSON.",
+        "action": None,
+        "requestId": "req-1",
+    }
+
+
+def test_anonymous_users_must_sign_in_before_data_is_even_validated(world: World) -> None:
+    dispatcher, sender, _ = world
+    dispatcher.handle(_request({"action": "chat_history", "data": {}}, Identity.anonymous()))
+    (frame,) = sender.sent["conn-1"]
+    assert frame["code"] == "AUTH_REQUIRED"
+
+
+def test_an_expired_token_answers_token_expired(world: World) -> None:
+    dispatcher, sender, _ = world
+    expired = Identity("ada", None, True, int(NOW) - 1)
+    dispatcher.handle(_request({"action": "user_status", "data": {"status": "away"}}, expired))
+    (frame,) = sender.sent["conn-1"]
+    assert frame["code"] == "TOKEN_EXPIRED"
+    assert frame["retryable"] is True
+
+
+def test_an_unexpected_failure_says_internal_error_without_details(world: World) -> None:
+    dispatcher, sender, _ = world
+    dispatcher.handle(_request({"action": "list_conversations"}))
+    (frame,) = sender.sent["conn-1"]
+    assert frame["code"] == "INTERNAL_ERROR"
+    assert "req-1" in frame["message"]
+    assert "arn" not in json.dumps(frame) and "secret" not in json.dumps(frame)
+
+
+def test_anonymous_chat_message_error_matches_what_junokit_clients_expect() -> None:
+    from realtime_chat.usecases.context import Context
+
+    ctx = Context("conn-9", "req-9", Identity.anonymous(), 0, NOW, RecordingSender())
+    with pytest.raises(Exception) as raised:
+        ctx.require_user("chat_message")
+    err: Any = raised.value
+    assert err.message == AUTH_REQUIRED_FOR_CHAT
+    assert err.extra["debugInfo"] == {
+        "connectionId": "conn-9",
+        "userId": "anonymous",
+        "requiresAuth": True,
+        "action": "chat_message",
+    }
+
+
+def test_typing_reaches_the_users_other_connections_and_drops_gone_ones() -> None:
+    # GIVEN ada on three connections, one of them gone, and bob on one
+    def conn(cid: str, who: Identity, subs: frozenset[str] | None = None) -> Connection:
+        return Connection(cid, who, 0, int(NOW) + 3600, subs)
+
+    bob = Identity("bob", None, True, int(NOW) + 600)
+    connections = MemoryConnections(
+        conn("mine", ADA),
+        conn("tab-2", ADA),
+        conn("gone", ADA),
+        conn("quiet", ADA, frozenset({"user_status_change"})),
+        conn("bob-1", bob),
+    )
+    sender = RecordingSender(gone={"gone"})
+    from realtime_chat.protocol import Typing
+    from realtime_chat.usecases.context import Context
+
+    ctx = Context("mine", "req", ADA, 0, NOW, sender)
+    # WHEN ada types
+    typing(ctx, Typing("c1", True), connections=connections)
+    # THEN she gets the acknowledgement, her subscribed tab the notification,
+    # the gone connection is removed, and bob hears nothing
+    assert sender.sent["mine"][0]["type"] == "typing_acknowledged"
+    assert sender.sent["tab-2"] == [
+        {"type": "user_typing", "conversationId": "c1", "isTyping": True, "userId": "ada"}
+    ]
+    assert "quiet" not in sender.sent
+    assert connections.deleted == ["gone"]
+    assert "bob-1" not in sender.sent

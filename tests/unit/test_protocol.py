@@ -1,0 +1,111 @@
+"""Protocol v1 parsing: every malformed frame gets a precise, named error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from realtime_chat.errors import ChatError, ErrorCode
+from realtime_chat.protocol import (
+    ChatMessage,
+    HistoryQuery,
+    ListConversations,
+    RenameConversation,
+    SetStatus,
+    Subscribe,
+    Typing,
+    parse_frame,
+)
+
+
+def test_fields_inside_data_are_read() -> None:
+    frame = parse_frame('{"action":"chat_history","data":{"conversationId":"c1"}}')
+    assert frame.action == "chat_history"
+    assert frame.data == {"conversationId": "c1"}
+
+
+def test_fields_at_the_top_level_are_accepted_too() -> None:
+    frame = parse_frame('{"action":"chat_history","conversationId":"c1","limit":5}')
+    assert HistoryQuery.parse(frame.data) == HistoryQuery("c1", 5, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ('{"action": "ping"', ErrorCode.INVALID_JSON, None),
+        ("[1, 2]", ErrorCode.INVALID_MESSAGE, None),
+        ('{"data": {}}', ErrorCode.INVALID_MESSAGE, "action"),
+        ('{"action": 7}', ErrorCode.INVALID_MESSAGE, "action"),
+        ('{"action": "ping", "data": "x"}', ErrorCode.INVALID_MESSAGE, "data"),
+        (json.dumps({"action": "ping", "pad": "x" * 33_000}), ErrorCode.MESSAGE_TOO_LARGE, None),
+    ],
+)
+def test_a_malformed_frame_is_refused_with_a_named_reason(
+    body: str, code: ErrorCode, field: str | None
+) -> None:
+    with pytest.raises(ChatError) as refused:
+        parse_frame(body)
+    assert refused.value.code is code
+    assert refused.value.field == field
+
+
+def test_chat_message_text_is_limited_by_max_chars() -> None:
+    ok = ChatMessage.parse({"message": "x" * 10}, max_chars=10)
+    assert ok.message == "x" * 10
+    with pytest.raises(ChatError) as refused:
+        ChatMessage.parse({"message": "x" * 11}, max_chars=10)
+    assert refused.value.code is ErrorCode.MESSAGE_TOO_LARGE
+    assert refused.value.field == "message"
+
+
+@pytest.mark.parametrize(
+    ("parse", "data", "field"),
+    [
+        (lambda d: ChatMessage.parse(d, max_chars=100), {"message": "   "}, "message"),
+        (lambda d: ChatMessage.parse(d, max_chars=100), {"message": 5}, "message"),
+        (
+            lambda d: ChatMessage.parse(d, max_chars=100),
+            {"message": "hi", "conversationId": "a#b"},
+            "conversationId",
+        ),
+        (
+            lambda d: ChatMessage.parse(d, max_chars=100),
+            {"message": "hi", "clientMessageId": "x" * 129},
+            "clientMessageId",
+        ),
+        (HistoryQuery.parse, {}, "conversationId"),
+        (HistoryQuery.parse, {"conversationId": "c", "limit": 0}, "limit"),
+        (HistoryQuery.parse, {"conversationId": "c", "limit": 101}, "limit"),
+        (HistoryQuery.parse, {"conversationId": "c", "limit": True}, "limit"),
+        (HistoryQuery.parse, {"conversationId": "c", "before": "a b"}, "before"),
+        (ListConversations.parse, {"limit": "10"}, "limit"),
+        (ListConversations.parse, {"cursor": 12}, "cursor"),
+        (RenameConversation.parse, {"conversationId": "c", "title": ""}, "title"),
+        (RenameConversation.parse, {"conversationId": "c", "title": "a\nb"}, "title"),
+        (RenameConversation.parse, {"conversationId": "c", "title": "t" * 201}, "title"),
+        (Typing.parse, {"conversationId": "c", "isTyping": "yes"}, "isTyping"),
+        (SetStatus.parse, {"status": "sleeping"}, "status"),
+        (Subscribe.parse, {"notificationTypes": []}, "notificationTypes"),
+        (Subscribe.parse, {"notificationTypes": ["everything"]}, "notificationTypes"),
+    ],
+)
+def test_invalid_action_data_names_the_bad_field(parse, data, field) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ChatError) as refused:
+        parse(data)
+    assert refused.value.code is ErrorCode.INVALID_MESSAGE
+    assert refused.value.field == field
+    assert field in refused.value.message
+
+
+def test_junokit_style_conversation_ids_are_valid() -> None:
+    command = ChatMessage.parse(
+        {"message": "hi", "conversationId": "test_1764100800000", "clientMessageId": "c-1"},
+        max_chars=100,
+    )
+    assert command.conversation_id == "test_1764100800000"
+
+
+def test_subscriptions_are_deduplicated_in_order() -> None:
+    command = Subscribe.parse({"notificationTypes": ["user_typing", "user_typing"]})
+    assert command.notification_types == ("user_typing",)
