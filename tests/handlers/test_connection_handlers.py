@@ -1,0 +1,137 @@
+"""$connect authorizer, $connect and $disconnect through their real handler entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import LambdaContext, load_event
+from tests.support.aws import CONNECTIONS_TABLE
+from tests.support.tokens import USER_SUB, TokenFactory
+
+Loader = Callable[[str], ModuleType]
+
+
+def _item(client: Any, connection_id: str) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = client.get_item(
+        TableName=CONNECTIONS_TABLE, Key={"connectionId": {"S": connection_id}}
+    ).get("Item")
+    return item
+
+
+def test_a_valid_id_token_in_the_query_is_allowed_with_its_identity(
+    load_handler: Loader, tokens: TokenFactory, lambda_context: LambdaContext
+) -> None:
+    # GIVEN the authorizer and a connect request with ?token=<ID token>
+    authorizer = load_handler("authorizer")
+    event = load_event("authorizer_query_token")
+    token = tokens.id_token()
+    event["queryStringParameters"]["token"] = token
+    # WHEN it runs
+    response = authorizer.lambda_handler(event, lambda_context)
+    # THEN it allows this connect route and carries the identity as context
+    assert response["principalId"] == USER_SUB
+    (statement,) = response["policyDocument"]["Statement"]
+    assert statement == {
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": event["methodArn"],
+    }
+    assert response["context"]["userId"] == USER_SUB
+    assert response["context"]["userEmail"] == "ada@example.com"
+    assert response["context"]["isAuthenticated"] is True
+
+
+def test_an_access_token_in_a_bearer_header_is_allowed(
+    load_handler: Loader, tokens: TokenFactory, lambda_context: LambdaContext
+) -> None:
+    authorizer = load_handler("authorizer")
+    event = load_event("authorizer_bearer_header")
+    event["headers"]["Authorization"] = f"Bearer {tokens.access_token()}"
+    response = authorizer.lambda_handler(event, lambda_context)
+    assert response["context"]["userId"] == USER_SUB
+    assert response["context"]["userEmail"] == ""
+
+
+def test_no_token_connects_as_anonymous(
+    load_handler: Loader, lambda_context: LambdaContext
+) -> None:
+    response = load_handler("authorizer").lambda_handler(
+        load_event("authorizer_anonymous"), lambda_context
+    )
+    assert response["context"] == {
+        "userId": "anonymous",
+        "userEmail": "",
+        "isAuthenticated": False,
+        "tokenExpiresAt": 0,
+    }
+
+
+def test_no_token_is_refused_when_anonymous_connections_are_off(
+    load_handler: Loader, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOW_ANONYMOUS_CONNECTIONS", "false")
+    authorizer = load_handler("authorizer")
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.lambda_handler(load_event("authorizer_anonymous"), lambda_context)
+
+
+def test_a_bad_token_is_refused_not_downgraded_to_anonymous(
+    load_handler: Loader, tokens: TokenFactory, lambda_context: LambdaContext
+) -> None:
+    # GIVEN an expired token (Junokit silently made such users anonymous)
+    authorizer = load_handler("authorizer")
+    event = load_event("authorizer_query_token")
+    event["queryStringParameters"]["token"] = tokens.id_token(exp=1_000_000_000)
+    # WHEN the authorizer runs THEN API Gateway is told "Unauthorized" (HTTP 401)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.lambda_handler(event, lambda_context)
+
+
+def test_connect_stores_the_identity_with_a_two_hour_ttl(
+    moto_aws: Any, load_handler: Loader, lambda_context: LambdaContext
+) -> None:
+    event = load_event("connect_with_token")
+    response = load_handler("connect").lambda_handler(event, lambda_context)
+    assert response == {"statusCode": 200}
+    item = _item(moto_aws, "L0SM9cOFvHcCIhw=")
+    assert item is not None
+    connected_at = event["requestContext"]["connectedAt"]
+    assert item["userId"] == {"S": "7d8e9f00-1111-4222-8333-944455556666"}
+    assert item["userEmail"] == {"S": "ada@example.com"}
+    assert item["isAuthenticated"] == {"BOOL": True}
+    assert item["connectedAt"] == {"N": str(connected_at)}
+    assert item["tokenExpiresAt"] == {"N": "4102444800"}
+    assert item["ttl"] == {"N": str(connected_at // 1000 + 7200)}
+
+
+def test_connect_stores_anonymous_connections_too(
+    moto_aws: Any, load_handler: Loader, lambda_context: LambdaContext
+) -> None:
+    load_handler("connect").lambda_handler(load_event("connect_anonymous"), lambda_context)
+    item = _item(moto_aws, "L0SM9cOFvHcCIhw=")
+    assert item is not None
+    assert item["userId"] == {"S": "anonymous"}
+    assert "tokenExpiresAt" not in item
+
+
+def test_disconnect_forgets_the_connection(
+    moto_aws: Any, load_handler: Loader, lambda_context: LambdaContext
+) -> None:
+    load_handler("connect").lambda_handler(load_event("connect_with_token"), lambda_context)
+    response = load_handler("disconnect").lambda_handler(load_event("disconnect"), lambda_context)
+    assert response == {"statusCode": 200}
+    assert _item(moto_aws, "L0SM9cOFvHcCIhw=") is None
+
+
+def test_a_function_without_its_tables_fails_at_cold_start_naming_the_variable(
+    load_handler: Loader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realtime_chat.errors import ConfigurationError
+
+    monkeypatch.delenv("CONNECTIONS_TABLE", raising=False)
+    with pytest.raises(ConfigurationError, match="CONNECTIONS_TABLE"):
+        load_handler("connect")
