@@ -42,3 +42,15 @@ class MemoryConnections:
 
     def set_subscriptions(self, connection_id: str, kinds: frozenset[str]) -> None:
         self.subscriptions[connection_id] = kinds
+
+
+class Senders:
+    """Every endpoint answers through the same fake sender."""
+
+    def __init__(self, sender: RecordingSender) -> None:
+        self.sender = sender
+        self.urls: list[str] = []
+
+    def at(self, callback_url: str) -> RecordingSender:
+        self.urls.append(callback_url)
+        return self.sender

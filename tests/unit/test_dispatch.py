@@ -15,7 +15,7 @@ from realtime_chat.routes import default_routes
 from realtime_chat.settings import chat_settings
 from realtime_chat.usecases.context import AUTH_REQUIRED_FOR_CHAT
 from realtime_chat.usecases.presence import typing
-from tests.support.fakes import MemoryConnections, RecordingSender
+from tests.support.fakes import MemoryConnections, RecordingSender, Senders
 
 NOW = 1_800_000_000.0
 World = tuple[Dispatcher, RecordingSender, MemoryConnections]
@@ -51,7 +51,7 @@ def world() -> World:
     )
     routes = default_routes(settings=settings, chat=ExplodingChat(), connections=connections)
     dispatcher = Dispatcher(
-        routes, sender_for=lambda _r: sender, connections=connections, clock=lambda: NOW
+        routes, senders=Senders(sender), connections=connections, clock=lambda: NOW
     )
     return dispatcher, sender, connections
 

@@ -8,24 +8,31 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from realtime_chat.entrypoints import Authorizer, Connector, Disconnector, FrameHandler
-from realtime_chat.settings import ChatSettings, auth_settings, chat_settings
+from realtime_chat.entrypoints import (
+    Authorizer,
+    ChatFunction,
+    Connector,
+    Disconnector,
+    FrameHandler,
+)
+from realtime_chat.settings import ChatSettings, ai_settings, auth_settings, chat_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from realtime_chat.events import MessageRequest
+    from realtime_chat.model import ReplyJob
     from realtime_chat.ports import FrameSender
+    from realtime_chat.usecases.chat import Reply
 
 __all__ = [
+    "ApiGatewaySenders",
     "build_authorizer",
     "build_connect",
     "build_default",
     "build_disconnect",
-    "sender_factory",
+    "build_message",
 ]
 
 
@@ -63,29 +70,26 @@ def build_disconnect(env: Mapping[str, str] = os.environ) -> Disconnector:
     )
 
 
-def sender_factory(
-    settings: ChatSettings, *, make_client: Callable[[str], Any] | None = None
-) -> Callable[[MessageRequest], FrameSender]:
+class ApiGatewaySenders:
     """One ``@connections`` client per endpoint, created on first use and kept."""
-    from realtime_chat.adapters.apigateway_sender import ApiGatewaySender
 
-    def default_client(url: str) -> Any:
+    def __init__(self, region: str, make_client: Callable[[str], Any] | None = None) -> None:
+        self._region = region
+        self._make_client = make_client or self._client
+        self._senders: dict[str, FrameSender] = {}
+
+    def _client(self, url: str) -> Any:
         import boto3
 
-        return boto3.client(
-            "apigatewaymanagementapi", endpoint_url=url, region_name=settings.region
-        )
+        return boto3.client("apigatewaymanagementapi", endpoint_url=url, region_name=self._region)
 
-    build = make_client or default_client
+    def at(self, callback_url: str) -> FrameSender:
+        from realtime_chat.adapters.apigateway_sender import ApiGatewaySender
 
-    @lru_cache(maxsize=8)
-    def for_url(url: str) -> FrameSender:
-        return ApiGatewaySender(build(url))
-
-    def sender_for(request: MessageRequest) -> FrameSender:
-        return for_url(settings.callback_url or request.info.callback_url)
-
-    return sender_for
+        sender = self._senders.get(callback_url)
+        if sender is None:
+            sender = self._senders[callback_url] = ApiGatewaySender(self._make_client(callback_url))
+        return sender
 
 
 def build_default(env: Mapping[str, str] = os.environ) -> FrameHandler:
@@ -104,6 +108,76 @@ def build_default(env: Mapping[str, str] = os.environ) -> FrameHandler:
         connections=connections,
     )
     dispatcher = Dispatcher(
-        routes, sender_for=sender_factory(settings), connections=connections, clock=time.time
+        routes,
+        senders=ApiGatewaySenders(settings.region),
+        connections=connections,
+        clock=time.time,
+        callback_url=settings.callback_url,
     )
     return FrameHandler(dispatcher)
+
+
+def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
+    """``chat_message``: accepts the message, then streams the reply as its own async job."""
+    import boto3
+
+    from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+    from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
+    from realtime_chat.adapters.lambda_jobs import LambdaReplyJobs
+    from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
+    from realtime_chat.adapters.secret_key import SecretApiKey
+    from realtime_chat.dispatch import Dispatcher
+    from realtime_chat.protocol import ChatMessage
+    from realtime_chat.routes import authenticated
+    from realtime_chat.usecases.chat import accept_message, generate_reply
+
+    settings = chat_settings(env)
+    ai = ai_settings(env)
+    client = _dynamodb(settings)
+    connections = DynamoConnectionStore(client, settings.connections_table)
+    chat = DynamoChatStore(client, settings.chat_table)
+    senders = ApiGatewaySenders(settings.region)
+    jobs = LambdaReplyJobs(boto3.client("lambda", region_name=settings.region), ai.function_name)
+    keys = SecretApiKey(ai.secret_id, max_age=ai.secret_max_age)
+    model = OpenAICompatibleModel(
+        base_url=ai.base_url,
+        model=ai.model,
+        max_tokens=ai.max_tokens,
+        temperature=ai.temperature,
+        connect_timeout=ai.connect_timeout,
+        read_timeout=ai.read_timeout,
+        retries=ai.retries,
+    )
+    route = authenticated(
+        "chat_message",
+        lambda data: ChatMessage.parse(data, max_chars=settings.max_message_chars),
+        lambda ctx, command: accept_message(
+            ctx,
+            command,
+            chat=chat,
+            connections=connections,
+            jobs=jobs,
+            callback_url=ctx.callback_url,
+        ),
+    )
+    dispatcher = Dispatcher(
+        {"chat_message": route},
+        senders=senders,
+        connections=connections,
+        clock=time.time,
+        callback_url=settings.callback_url,
+    )
+
+    def reply(job: ReplyJob) -> Reply:
+        return generate_reply(
+            job,
+            settings=ai,
+            chat=chat,
+            connections=connections,
+            sender=senders.at(job.callback_url),
+            keys=keys,
+            model=model,
+            clock=time.time,
+        )
+
+    return ChatFunction(FrameHandler(dispatcher), reply)

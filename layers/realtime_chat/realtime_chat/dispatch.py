@@ -15,7 +15,7 @@ from typing import Any
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConnectionGone, ConnectionThrottled, ErrorCode
 from realtime_chat.events import MessageRequest
-from realtime_chat.ports import Clock, ConnectionStore, FrameSender
+from realtime_chat.ports import Clock, ConnectionStore, FrameSenders
 from realtime_chat.protocol import ClientFrame, parse_frame
 from realtime_chat.usecases.context import Context
 
@@ -55,23 +55,29 @@ class Dispatcher:
         self,
         routes: Mapping[str, Route],
         *,
-        sender_for: Callable[[MessageRequest], FrameSender],
+        senders: FrameSenders,
         connections: ConnectionStore,
         clock: Clock,
+        callback_url: str | None = None,
     ) -> None:
         self._routes = routes
-        self._sender_for = sender_for
+        self._senders = senders
+        # Overrides the endpoint derived from each event: for a custom domain mapped
+        # at its root, or the local gateway.
+        self._callback_url = callback_url
         self._connections = connections
         self._clock = clock
 
     def handle(self, request: MessageRequest) -> Outcome:
+        url = self._callback_url or request.info.callback_url
         ctx = Context(
             connection_id=request.info.connection_id,
             request_id=request.info.request_id,
             identity=request.identity,
             connected_at=request.info.connected_at,
             now=self._clock(),
-            sender=self._sender_for(request),
+            sender=self._senders.at(url),
+            callback_url=url,
         )
         frame: ClientFrame | None = None
         try:

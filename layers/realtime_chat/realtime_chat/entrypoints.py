@@ -7,22 +7,32 @@ adapters; the handlers in ``functions/`` call ``handle`` and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from realtime_chat.dispatch import ACTIONS, Dispatcher
 from realtime_chat.events import (
     allow_policy,
+    job_from_event,
     parse_authorizer_request,
     parse_connect,
     parse_disconnect,
     parse_message,
 )
+from realtime_chat.model import ReplyJob
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import ConnectionStore, TokenVerifier
+from realtime_chat.usecases.chat import Reply
 from realtime_chat.usecases.connection import Refused, authorize, connect, disconnect
 
-__all__ = ["Authorizer", "Connector", "Disconnector", "FrameHandler", "Unauthorized"]
+__all__ = [
+    "Authorizer",
+    "ChatFunction",
+    "Connector",
+    "Disconnector",
+    "FrameHandler",
+    "Unauthorized",
+]
 
 Event = Mapping[str, Any]
 OK = {"statusCode": 200}
@@ -103,3 +113,23 @@ class FrameHandler:
         if outcome.error is not None:
             count("ErrorsSent", dimension=("code", outcome.error.value))
         return OK
+
+
+class ChatFunction:
+    """The ``chat_message`` function: frames from API Gateway, and the reply jobs it
+    hands to itself as asynchronous invokes."""
+
+    def __init__(self, frames: FrameHandler, replies: Callable[[ReplyJob], Reply]) -> None:
+        self._frames = frames
+        self._replies = replies
+
+    def handle(self, event: Event) -> dict[str, Any]:
+        job = job_from_event(event)
+        if job is None:
+            return self._frames.handle(event)
+        logger.append_keys(connection_id=job.connection_id, conversation_id=job.conversation_id)
+        reply = self._replies(job)
+        count("RepliesStreamed", dimension=("outcome", reply.error or "ok"))
+        if reply.error is not None:
+            count("ErrorsSent", dimension=("code", reply.error.value))
+        return {"chunks": reply.chunks, "error": reply.error}

@@ -8,6 +8,10 @@ Hierarchy::
     ConnectionGone            ``@connections`` answered 410: the client is gone
     ConnectionThrottled       ``@connections`` kept answering 429 after retries
     ConversationNotFound      the user has no conversation with that id
+    AiNotConfigured           the API key is missing from the secret, or unreadable
+    ModelError                the AI provider failed
+        ModelRejectedKey      the provider answered 401/403 to our key
+        ModelUnavailable      429/5xx/timeouts after retries, or the stream broke
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "AiNotConfigured",
     "ChatError",
     "ConfigurationError",
     "ConnectionGone",
     "ConnectionThrottled",
     "ConversationNotFound",
     "ErrorCode",
+    "ModelError",
+    "ModelRejectedKey",
+    "ModelUnavailable",
     "TokenRejected",
 ]
 
@@ -94,3 +102,19 @@ class ConnectionThrottled(Exception):
 
 class ConversationNotFound(Exception):
     """The user has no conversation with this id (or it is someone else's)."""
+
+
+class AiNotConfigured(Exception):
+    """No usable API key. The message names the secret and the field, never a value."""
+
+
+class ModelError(Exception):
+    """The AI provider failed; the message is for logs (it may quote the provider)."""
+
+
+class ModelRejectedKey(ModelError):
+    """The provider refused our API key (HTTP 401 or 403)."""
+
+
+class ModelUnavailable(ModelError):
+    """Throttled, failing or unreachable after retries, or the stream broke mid-answer."""

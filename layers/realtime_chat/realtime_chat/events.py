@@ -9,10 +9,10 @@ request needs a database read to know who the user is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from realtime_chat.model import Identity
+from realtime_chat.model import Identity, ReplyJob
 
 __all__ = [
     "AuthorizerRequest",
@@ -23,6 +23,8 @@ __all__ = [
     "allow_policy",
     "identity_from_context",
     "identity_to_context",
+    "job_from_event",
+    "job_to_event",
     "parse_authorizer_request",
     "parse_connect",
     "parse_disconnect",
@@ -192,3 +194,20 @@ def allow_policy(identity: Identity, method_arn: str) -> dict[str, Any]:
         },
         "context": identity_to_context(identity),
     }
+
+
+_JOB_KIND = "reply_job"
+_JOB_FIELDS = {f.name for f in fields(ReplyJob)}
+
+
+def job_to_event(job: ReplyJob) -> dict[str, Any]:
+    """The payload of the asynchronous self-invoke that streams a reply."""
+    return {"kind": _JOB_KIND, "job": asdict(job)}
+
+
+def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
+    """The job in an asynchronous invoke's event, or None for an API Gateway event."""
+    if event.get("kind") != _JOB_KIND:
+        return None
+    data = event.get("job") or {}
+    return ReplyJob(**{k: str(data[k]) for k in _JOB_FIELDS})

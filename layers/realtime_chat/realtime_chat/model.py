@@ -14,11 +14,16 @@ __all__ = [
     "ANONYMOUS_USER_ID",
     "Connection",
     "Conversation",
+    "Finished",
     "Identity",
     "Message",
+    "ModelEvent",
     "Page",
+    "PromptMessage",
+    "ReplyJob",
     "Role",
     "StoredMessage",
+    "TextDelta",
 ]
 
 ANONYMOUS_USER_ID = "anonymous"
@@ -97,3 +102,40 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptMessage:
+    """One message sent to the model: role is ``system``, ``user`` or ``assistant``."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: str
+    model: str
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+ModelEvent = TextDelta | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyJob:
+    """Work handed from the ``chat_message`` route to the asynchronous reply worker."""
+
+    user_id: str
+    conversation_id: str
+    message_id: str  # the user's message the reply answers
+    message_timestamp: str
+    content: str
+    request_id: str
+    connection_id: str
+    callback_url: str

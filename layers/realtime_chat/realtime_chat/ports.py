@@ -6,16 +6,30 @@ them with small fakes. Use cases import from here, never from ``adapters``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from realtime_chat.model import Connection, Conversation, Identity, Message, Page
+from realtime_chat.model import (
+    Connection,
+    Conversation,
+    Identity,
+    Message,
+    ModelEvent,
+    Page,
+    PromptMessage,
+    ReplyJob,
+    StoredMessage,
+)
 
 __all__ = [
+    "ApiKeySource",
+    "ChatModel",
     "ChatStore",
     "Clock",
     "ConnectionStore",
     "FrameSender",
+    "FrameSenders",
+    "ReplyJobs",
     "TokenVerifier",
 ]
 
@@ -48,6 +62,12 @@ class FrameSender(Protocol):
         ...
 
 
+class FrameSenders(Protocol):
+    """``@connections`` senders by endpoint URL (``https://{domainName}/{stage}``)."""
+
+    def at(self, callback_url: str) -> FrameSender: ...
+
+
 class ChatStore(Protocol):
     def conversation(self, user_id: str, conversation_id: str) -> Conversation | None: ...
 
@@ -68,4 +88,36 @@ class ChatStore(Protocol):
 
     def delete(self, user_id: str, conversation_id: str) -> None:
         """Delete the conversation and all its messages; raises ``ConversationNotFound``."""
+        ...
+
+    def add_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        title: str,
+        client_message_id: str | None = None,
+    ) -> StoredMessage:
+        """Store a message, creating the conversation on first use. A repeated
+        ``client_message_id`` stores nothing and returns the first message."""
+        ...
+
+
+class ApiKeySource(Protocol):
+    def api_key(self, *, refresh: bool = False) -> str:
+        """The provider's API key; raises ``AiNotConfigured``. ``refresh`` skips the cache."""
+        ...
+
+
+class ChatModel(Protocol):
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+        """Text deltas as they arrive, then one ``Finished``. Raises ``ModelRejectedKey``
+        or ``ModelUnavailable``; retries happen inside, and only before the first delta."""
+        ...
+
+
+class ReplyJobs(Protocol):
+    def submit(self, job: ReplyJob) -> None:
+        """Start generating the reply outside the 29 s API Gateway integration window."""
         ...

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from realtime_chat.errors import ConfigurationError
 
 __all__ = [
+    "AiSettings",
     "AuthSettings",
     "ChatSettings",
+    "ai_settings",
     "auth_settings",
     "chat_settings",
 ]
@@ -115,4 +117,57 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         max_message_chars=_integer(env, "MAX_MESSAGE_CHARS", 8000, 1, 100_000),
         allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
+    )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be a number") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"environment variable {name} must be in {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AiSettings:
+    """The chat function's model settings. The API key is not here: it lives in the secret."""
+
+    secret_id: str | None  # None: AI_NOT_CONFIGURED on every chat message
+    base_url: str
+    model: str
+    max_tokens: int
+    temperature: float
+    system_prompt: str
+    history_messages: int
+    history_chars: int
+    secret_max_age: int
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    function_name: str  # this function, invoked asynchronously to stream the reply
+
+
+def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
+    base_url = env.get("AI_BASE_URL", "").strip() or "https://openrouter.ai/api/v1"
+    if not base_url.startswith(("https://", "http://")):
+        raise ConfigurationError("environment variable AI_BASE_URL must be an http(s) URL")
+    return AiSettings(
+        secret_id=env.get("API_SECRETS_ARN") or None,
+        base_url=base_url.rstrip("/"),
+        model=env.get("AI_MODEL", "").strip() or "openai/gpt-4o-mini",
+        max_tokens=_integer(env, "AI_MAX_TOKENS", 1024, 1, 200_000),
+        temperature=_number(env, "AI_TEMPERATURE", 0.7, 0.0, 2.0),
+        system_prompt=env.get("AI_SYSTEM_PROMPT", "").strip() or "You are a helpful assistant.",
+        history_messages=_integer(env, "HISTORY_MESSAGES", 20, 0, 100),
+        history_chars=_integer(env, "HISTORY_CHARS", 24_000, 0, 1_000_000),
+        secret_max_age=_integer(env, "SECRET_CACHE_SECONDS", 300, 0, 86_400),
+        connect_timeout=_number(env, "AI_CONNECT_TIMEOUT", 5.0, 0.1, 60.0),
+        read_timeout=_number(env, "AI_READ_TIMEOUT", 30.0, 0.1, 600.0),
+        retries=_integer(env, "AI_RETRIES", 2, 0, 5),
+        function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
     )

@@ -26,6 +26,7 @@ class Context:
     connected_at: int  # epoch ms
     now: float  # epoch seconds
     sender: FrameSender
+    callback_url: str = ""  # the @connections endpoint ``sender`` posts to
 
     def reply(self, frame: dict[str, Any]) -> None:
         """Send a frame to the connection the request came from."""

@@ -1,0 +1,33 @@
+"""Reply jobs as asynchronous invokes of the chat function itself.
+
+``InvocationType=Event`` returns at once, so the route answers API Gateway well
+inside 29 s while the reply streams for as long as the function's timeout allows.
+The template sets ``MaximumRetryAttempts: 0``: a failed reply is reported to the
+user, never streamed twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from realtime_chat.events import job_to_event
+from realtime_chat.model import ReplyJob
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+__all__ = ["LambdaReplyJobs"]
+
+
+class LambdaReplyJobs:
+    def __init__(self, client: LambdaClient, function_name: str) -> None:
+        self._client = client
+        self._function_name = function_name
+
+    def submit(self, job: ReplyJob) -> None:
+        self._client.invoke(
+            FunctionName=self._function_name,
+            InvocationType="Event",
+            Payload=json.dumps(job_to_event(job)).encode("utf-8"),
+        )

@@ -1,0 +1,137 @@
+"""An OpenAI-compatible chat completions client that streams (SSE) through ``requests``.
+
+Works with OpenRouter, OpenAI, DeepSeek, and local servers such as Ollama or vLLM.
+Retries 429, 5xx and connection failures with backoff, but only before the first
+token: once text has been streamed, a failure ends the answer instead of
+repeating it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import requests
+
+from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
+from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
+
+__all__ = ["OpenAICompatibleModel"]
+
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAICompatibleModel:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        max_tokens: int,
+        temperature: float,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._timeout = (connect_timeout, read_timeout)
+        self._retries = retries
+        self._backoff = backoff
+        self._session = session or requests.Session()
+        self._sleep = sleep
+
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+        response = self._open(prompt, api_key)
+        with response:
+            yield from self._events(response)
+
+    def _open(self, prompt: Sequence[PromptMessage], api_key: str) -> requests.Response:
+        body = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in prompt],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": self._max_tokens,
+            "temperature": self._temperature,
+        }
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+        }
+        attempt = 0
+        while True:
+            problem: str
+            retry_after: float | None = None
+            try:
+                response = self._session.post(
+                    self._url, json=body, headers=headers, stream=True, timeout=self._timeout
+                )
+            except requests.RequestException as err:
+                problem = f"{type(err).__name__} reaching the provider"
+            else:
+                if response.status_code < 300:
+                    return response
+                response.close()
+                if response.status_code in (401, 403):
+                    raise ModelRejectedKey(f"provider answered {response.status_code}")
+                problem = f"provider answered {response.status_code}"
+                if response.status_code not in _RETRY_STATUS:
+                    raise ModelUnavailable(problem)
+                retry_after = _seconds(response.headers.get("Retry-After"))
+            if attempt >= self._retries:
+                raise ModelUnavailable(f"{problem} after {attempt + 1} attempts")
+            self._sleep(min(retry_after or self._backoff * 2**attempt, 10.0))
+            attempt += 1
+
+    def _events(self, response: requests.Response) -> Iterator[ModelEvent]:
+        model, reason = self._model, None
+        usage: dict[str, int] = {}
+        try:
+            for line in response.iter_lines(decode_unicode=True):
+                if not line or not line.startswith("data:"):
+                    continue  # blank separators, comments (": keep-alive"), event names
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise ModelUnavailable(f"provider error mid-stream: {chunk['error']}")
+                model = chunk.get("model") or model
+                usage = _usage(chunk.get("usage")) or usage
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield TextDelta(text)
+                    reason = choice.get("finish_reason") or reason
+        except (requests.RequestException, ValueError) as err:
+            raise ModelUnavailable(f"stream broke: {type(err).__name__}") from None
+        if reason is None:
+            raise ModelUnavailable("stream ended without a finish reason")
+        yield Finished(reason=reason, model=model, usage=usage)
+
+
+def _usage(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        return {}
+    names = {
+        "prompt_tokens": "promptTokens",
+        "completion_tokens": "completionTokens",
+        "total_tokens": "totalTokens",
+    }
+    return {names[k]: int(v) for k, v in raw.items() if k in names and isinstance(v, int)}
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

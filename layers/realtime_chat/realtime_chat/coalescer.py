@@ -1,0 +1,44 @@
+"""Coalescing model tokens into chunks: sans-I/O, the caller supplies the time.
+
+The first token goes out at once (the user sees the answer start); later tokens
+are gathered and released when ``interval`` has passed since the last release or
+``max_chars`` have gathered. Posting once per token would cost hundreds of
+``@connections`` calls per answer and draw 429s from API Gateway.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Coalescer"]
+
+
+class Coalescer:
+    def __init__(self, *, interval: float = 0.075, max_chars: int = 2000) -> None:
+        self._interval = interval
+        self._max_chars = max_chars
+        self._buffer: list[str] = []
+        self._size = 0
+        self._last_release: float | None = None
+
+    def feed(self, text: str, now: float) -> str | None:
+        """Add a token; returns the text to send now, or None to keep gathering."""
+        if not text:
+            return None
+        self._buffer.append(text)
+        self._size += len(text)
+        due = (
+            self._last_release is None
+            or now - self._last_release >= self._interval
+            or self._size >= self._max_chars
+        )
+        return self._release(now) if due else None
+
+    def flush(self, now: float) -> str | None:
+        """Whatever is still gathered (at the end of the stream), or None."""
+        return self._release(now) if self._buffer else None
+
+    def _release(self, now: float) -> str:
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        self._size = 0
+        self._last_release = now
+        return text

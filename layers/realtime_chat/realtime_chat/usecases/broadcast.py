@@ -1,0 +1,75 @@
+"""Ordered delivery of a reply's frames to every connection of a user, in parallel.
+
+Each connection gets its own queue and thread, so frames reach each client in
+order while one slow (throttled) or gone connection never holds up the others.
+A gone connection (410) is reported once through ``on_gone`` and skipped after.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from realtime_chat.errors import ConnectionGone, ConnectionThrottled
+from realtime_chat.observability import logger
+from realtime_chat.ports import FrameSender
+
+__all__ = ["Broadcast"]
+
+_DONE = object()
+
+
+class Broadcast:
+    def __init__(
+        self,
+        connection_ids: Iterable[str],
+        *,
+        sender: FrameSender,
+        on_gone: Callable[[str], None],
+    ) -> None:
+        self._sender = sender
+        self._on_gone = on_gone
+        self._queues: dict[str, queue.SimpleQueue[Any]] = {}
+        self._threads: list[threading.Thread] = []
+        self.gone: set[str] = set()
+        for connection_id in dict.fromkeys(connection_ids):
+            q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            thread = threading.Thread(target=self._deliver, args=(connection_id, q), daemon=True)
+            self._queues[connection_id] = q
+            self._threads.append(thread)
+            thread.start()
+
+    def publish(self, frame: dict[str, Any]) -> None:
+        for q in self._queues.values():
+            q.put(frame)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued, then stop; waits at most ``timeout`` seconds in all."""
+        for q in self._queues.values():
+            q.put(_DONE)
+        deadline = threading.Event()
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                deadline.set()
+        if deadline.is_set():
+            logger.warning("some connections did not drain before the timeout")
+
+    def _deliver(self, connection_id: str, q: queue.SimpleQueue[Any]) -> None:
+        while (frame := q.get()) is not _DONE:
+            if connection_id in self.gone:
+                continue
+            try:
+                self._sender.send(connection_id, frame)
+            except ConnectionGone:
+                self.gone.add(connection_id)
+                self._on_gone(connection_id)
+            except ConnectionThrottled:
+                logger.warning(
+                    "frame dropped: connection stays throttled",
+                    extra={"connection_id": connection_id, "frame_type": frame.get("type")},
+                )
+            except Exception:
+                logger.exception("frame delivery failed", extra={"connection_id": connection_id})
