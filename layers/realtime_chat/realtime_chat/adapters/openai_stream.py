@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
+from urllib3.exceptions import HTTPError as TransportError
 
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
@@ -96,8 +97,8 @@ class OpenAICompatibleModel:
         model, reason = self._model, None
         usage: dict[str, int] = {}
         try:
-            for line in response.iter_lines(decode_unicode=True):
-                if not line or not line.startswith("data:"):
+            for line in _lines(response):
+                if not line.startswith("data:"):
                     continue  # blank separators, comments (": keep-alive"), event names
                 data = line[5:].strip()
                 if data == "[DONE]":
@@ -112,11 +113,34 @@ class OpenAICompatibleModel:
                     if text:
                         yield TextDelta(text)
                     reason = choice.get("finish_reason") or reason
-        except (requests.RequestException, ValueError) as err:
+        except (requests.RequestException, TransportError, OSError, ValueError) as err:
             raise ModelUnavailable(f"stream broke: {type(err).__name__}") from None
         if reason is None:
             raise ModelUnavailable("stream ended without a finish reason")
         yield Finished(reason=reason, model=model, usage=usage)
+
+
+def _lines(response: requests.Response) -> Iterator[str]:
+    """SSE lines as soon as their bytes arrive.
+
+    ``iter_lines`` would wait for 512 bytes before yielding anything from a
+    close-delimited body, holding back the first tokens; chunked bodies (what hosted
+    providers send) are read chunk by chunk, others with ``read1``.
+    """
+    raw = response.raw
+    pieces: Iterator[bytes] = (
+        raw.stream(None, decode_content=True)
+        if raw.chunked
+        else iter(lambda: raw.read1(65536, decode_content=True), b"")
+    )
+    pending = b""
+    for piece in pieces:
+        pending += piece
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r").decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
 
 
 def _usage(raw: Any) -> dict[str, int]:

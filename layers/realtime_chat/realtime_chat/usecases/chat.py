@@ -228,10 +228,11 @@ class _Turn:
                 elif isinstance(event, Finished):
                     finished = event
         except ModelUnavailable as err:
-            self._emit(self._coalescer.flush(self._clock()))
             logger.warning("model unavailable", extra={"reason": str(err), "chunks": self.seq})
             raise _unavailable("The AI provider is unavailable right now.") from None
-        self._emit(self._coalescer.flush(self._clock()))
+        finally:
+            # Whatever was gathered is sent, whether the stream ended or broke.
+            self._emit(self._coalescer.flush(self._clock()))
         return finished or Finished("stop", "")
 
     def _emit(self, text: str | None) -> None:

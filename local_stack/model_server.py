@@ -1,0 +1,178 @@
+"""A local OpenAI-compatible chat completions endpoint that streams (SSE) a deterministic reply.
+
+It is the default AI upstream of ``make run`` and the upstream of the tests, which
+drive it through a ``Scenario``: token count and rate, status codes to answer
+first, a broken or stalled stream, the API key it accepts. Every request's body is
+kept, so tests can assert exactly what the model was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["ModelServer", "Scenario", "reply_tokens"]
+
+MODEL_NAME = "local/echo-1"
+
+
+@dataclass
+class Scenario:
+    tokens: int = 12  # words of filler after the echo of the question
+    delay: float = 0.0  # seconds between tokens
+    statuses: list[int] = field(default_factory=list)  # answered (and consumed) first
+    break_after: int | None = None  # close the connection after this many tokens
+    stall_after: int | None = None  # stop sending (but keep the socket) after this many
+    stall_seconds: float = 5.0
+    api_key: str | None = None  # when set, other keys get 401
+    retry_after: str | None = None
+    chunked: bool = True  # hosted providers send chunked bodies; False: close-delimited
+
+
+def reply_tokens(prompt: list[dict[str, Any]], filler: int) -> Iterator[str]:
+    """The deterministic reply: an echo of the last user message, then numbered words."""
+    question = next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
+    yield "You said: "
+    for word in question.split()[:50]:
+        yield word + " "
+    for n in range(filler):
+        yield f"token{n} "
+
+
+class ModelServer:
+    """Runs on 127.0.0.1 in a background thread; ``url`` is the OpenAI-style base URL."""
+
+    def __init__(self, port: int = 0, scenario: Scenario | None = None) -> None:
+        self.scenario = scenario or Scenario()
+        self.requests: list[dict[str, Any]] = []
+        self.keys: list[str] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                server._serve(self)
+
+            def do_GET(self) -> None:
+                server._json(self, 200, {"data": [{"id": MODEL_NAME, "object": "model"}]})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_port}/v1"
+
+    def start(self) -> ModelServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        if not handler.path.rstrip("/").endswith("/chat/completions"):
+            self._json(handler, 404, {"error": {"message": "not found"}})
+            return
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = json.loads(handler.rfile.read(length) or b"{}")
+        key = (handler.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        with self._lock:
+            self.requests.append(body)
+            self.keys.append(key)
+            scenario = self.scenario
+            status = scenario.statuses.pop(0) if scenario.statuses else 200
+        if scenario.api_key is not None and key != scenario.api_key:
+            status = 401
+        if status != 200:
+            self._json(
+                handler,
+                status,
+                {"error": {"message": f"scripted {status}"}},
+                retry_after=scenario.retry_after,
+            )
+            return
+        self._stream(handler, body, scenario)
+
+    @staticmethod
+    def _json(
+        handler: BaseHTTPRequestHandler, status: int, body: Any, retry_after: str | None = None
+    ) -> None:
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        if retry_after:
+            handler.send_header("Retry-After", retry_after)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], s: Scenario) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Cache-Control", "no-cache")
+        if s.chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
+        handler.end_headers()
+
+        def write(data: bytes) -> None:
+            if s.chunked:
+                data = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+            handler.wfile.write(data)
+            handler.wfile.flush()
+
+        def event(payload: dict[str, Any] | str) -> None:
+            text = payload if isinstance(payload, str) else json.dumps(payload)
+            write(f"data: {text}\n\n".encode())
+
+        base = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "model": MODEL_NAME}
+        write(b": local model stream\n\n")
+        sent = 0
+        for token in reply_tokens(body.get("messages", []), s.tokens):
+            if s.break_after is not None and sent >= s.break_after:
+                handler.close_connection = True
+                handler.connection.shutdown(socket.SHUT_RDWR)  # the stream breaks mid-answer
+                return
+            if s.stall_after is not None and sent >= s.stall_after:
+                time.sleep(s.stall_seconds)
+                handler.close_connection = True
+                return
+            delta = {"index": 0, "delta": {"content": token}, "finish_reason": None}
+            event({**base, "choices": [delta]})
+            sent += 1
+            if s.delay:
+                time.sleep(s.delay)
+        event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        prompt_chars = sum(len(m.get("content", "")) for m in body.get("messages", []))
+        usage = {
+            "prompt_tokens": prompt_chars // 4,
+            "completion_tokens": sent,
+            "total_tokens": prompt_chars // 4 + sent,
+        }
+        event({**base, "choices": [], "usage": usage})
+        event("[DONE]")
+        if s.chunked:
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()

@@ -1,0 +1,348 @@
+"""A chat turn end to end through the real chat_message handler: moto for DynamoDB,
+Secrets Manager and @connections, the async self-invoke through a local Lambda
+Invoke API, and a real OpenAI-compatible SSE server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.lambda_api import LambdaApi
+from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
+from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.model import Message, Role
+from tests.conftest import LambdaContext, load_event
+from tests.support.aws import CHAT_TABLE, CONNECTIONS_TABLE, clear_posted, posted_frames
+
+ADA = "7d8e9f00-1111-4222-8333-944455556666"
+CONN = "L0SM9cOFvHcCIhw="
+PHONE = "phone="
+CONV = "test_1764100800000"
+
+
+@dataclass
+class Chat:
+    handler: ModuleType
+    model: ModelServer
+    lambdas: LambdaApi
+    dynamodb: Any
+    secret_arn: str
+    context: LambdaContext
+
+    def send(self, name: str = "chat_message", **changes: Any) -> None:
+        """Send events/<name>.json (``data`` changed as given) and wait for the reply job."""
+        event = load_event(name)
+        body = json.loads(event["body"])
+        body["data"].update(changes)
+        event["body"] = json.dumps(body)
+        assert self.handler.lambda_handler(event, self.context) == {"statusCode": 200}
+        self.lambdas.wait()
+
+    def frames(self, connection_id: str = CONN) -> list[dict[str, Any]]:
+        return posted_frames(connection_id)
+
+    def stored(self, conversation_id: str = CONV, user: str = ADA) -> list[Message]:
+        store = DynamoChatStore(self.dynamodb, CHAT_TABLE)
+        return list(store.history(user, conversation_id, limit=100, before=None)[0])
+
+    def put_secret(self, value: dict[str, str]) -> None:
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=self.secret_arn, SecretString=json.dumps(value)
+        )
+
+
+def _connect(dynamodb: Any, connection_id: str, user: str = ADA) -> None:
+    dynamodb.put_item(
+        TableName=CONNECTIONS_TABLE,
+        Item={
+            "connectionId": {"S": connection_id},
+            "userId": {"S": user},
+            "isAuthenticated": {"BOOL": True},
+            "connectedAt": {"N": "1764100800000"},
+            "ttl": {"N": "4102444800"},
+        },
+    )
+
+
+@pytest.fixture
+def chat(
+    moto_aws: Any,
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Chat]:
+    clear_posted()
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name="ai-provider", SecretString=json.dumps({"apiKey": "sk-local"})
+    )["ARN"]
+    model = ModelServer(scenario=Scenario(api_key="sk-local")).start()
+    lambdas = LambdaApi({}).start()
+    for name, value in {
+        "API_SECRETS_ARN": secret_arn,
+        "AI_BASE_URL": model.url,
+        "AI_MODEL": MODEL_NAME,
+        "AI_READ_TIMEOUT": "1",
+        "AI_RETRIES": "2",
+        "AWS_ENDPOINT_URL_LAMBDA": lambdas.url,
+        "AWS_LAMBDA_FUNCTION_NAME": "chat-message",
+        "HISTORY_MESSAGES": "4",
+    }.items():
+        monkeypatch.setenv(name, value)
+    handler = load_handler("message")
+    lambdas.functions["chat-message"] = lambda event: handler.lambda_handler(event, lambda_context)
+    _connect(moto_aws, CONN)
+    _connect(moto_aws, PHONE)
+    yield Chat(handler, model, lambdas, moto_aws, secret_arn, lambda_context)
+    lambdas.wait()
+    lambdas.stop()
+    model.stop()
+
+
+def _chunks(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == "ai_response_chunk"]
+
+
+def test_a_chat_turn_is_acknowledged_streamed_and_stored(chat: Chat) -> None:
+    # WHEN ada sends a message
+    chat.send(message="What is a WebSocket?")
+    frames = chat.frames()
+    # THEN the acknowledgement comes first, naming her message
+    ack = frames[0]
+    assert ack["type"] == "message_received"
+    assert (ack["conversationId"], ack["clientMessageId"]) == (CONV, "c-0001")
+    # AND the reply streams as numbered chunks without gaps
+    chunks = _chunks(frames)
+    assert [c["seq"] for c in chunks] == list(range(len(chunks)))
+    assert chunks[0]["delta"] == "You said: "
+    # AND ends with the whole answer, equal to the chunks joined
+    final = frames[-1]
+    assert final["type"] == "ai_response"
+    assert final["action"] == "ai_response"
+    assert final["content"] == "".join(c["delta"] for c in chunks)
+    assert final["content"].startswith("You said: What is a WebSocket? token0 ")
+    assert (final["model"], final["finishReason"], final["userId"]) == (MODEL_NAME, "stop", ADA)
+    assert final["usage"]["completionTokens"] > 0
+    assert {c["messageId"] for c in chunks} == {final["messageId"]}
+    # AND her other connection saw exactly the same frames
+    assert chat.frames(PHONE) == frames
+    # AND both messages are stored, the conversation titled by the question
+    stored = chat.stored()
+    assert [(m.role, m.message_id) for m in stored] == [
+        (Role.USER, ack["messageId"]),
+        (Role.ASSISTANT, final["messageId"]),
+    ]
+    assert stored[1].content == final["content"]
+    assert stored[1].model == MODEL_NAME
+    conversation = DynamoChatStore(chat.dynamodb, CHAT_TABLE).conversation(ADA, CONV)
+    assert conversation is not None and conversation.title == "What is a WebSocket?"
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_tokens_are_coalesced_into_few_posts_and_the_first_goes_out_at_once(
+    chat: Chat, chunked: bool
+) -> None:
+    # GIVEN a model that streams 150 tokens over about a second
+    chat.model.scenario.chunked = chunked
+    chat.model.scenario.tokens = 150
+    chat.model.scenario.delay = 0.006
+    chat.send()
+    chunks = _chunks(chat.frames())
+    # THEN far fewer posts than tokens were made, the first holding only the first token
+    assert chunks[0]["delta"] == "You said: "
+    assert 3 <= len(chunks) <= 40
+    assert "".join(c["delta"] for c in chunks).count("token") == 150
+
+
+def test_anonymous_chat_gets_the_junokit_auth_error_and_nothing_is_stored(chat: Chat) -> None:
+    chat.handler.lambda_handler(load_event("chat_message_anonymous"), chat.context)
+    (frame,) = chat.frames()
+    assert frame["code"] == "AUTH_REQUIRED"
+    assert frame["message"] == (
+        "Authentication required for chat messages. Please sign in to use real-time chat."
+    )
+    assert frame["debugInfo"] == {
+        "connectionId": CONN,
+        "userId": "anonymous",
+        "requiresAuth": True,
+        "action": "chat_message",
+    }
+    assert chat.model.requests == []
+    assert chat.dynamodb.scan(TableName=CHAT_TABLE)["Items"] == []
+
+
+def test_a_retried_client_message_id_is_stored_and_answered_once(chat: Chat) -> None:
+    chat.send(message="Only once, please")
+    chat.send(message="Only once, please")
+    acks = [f for f in chat.frames() if f["type"] == "message_received"]
+    assert len(acks) == 2 and acks[0]["messageId"] == acks[1]["messageId"]
+    assert len(chat.model.requests) == 1
+    assert [m.role for m in chat.stored()] == [Role.USER, Role.ASSISTANT]
+
+
+def test_the_model_gets_the_newest_history_then_the_current_message_once(chat: Chat) -> None:
+    # GIVEN a conversation with ten earlier messages (HISTORY_MESSAGES=4)
+    store = DynamoChatStore(chat.dynamodb, CHAT_TABLE)
+    for n in range(10):
+        role = Role.USER if n % 2 == 0 else Role.ASSISTANT
+        stamp = f"2026-01-01T00:00:{n:02d}.000Z"
+        store.add_message(ADA, CONV, Message(f"old{n}", role, f"earlier {n}", stamp), title="t")
+    # WHEN a new message is sent
+    chat.send(message="And now?")
+    (request,) = chat.model.requests
+    # THEN the prompt is the system prompt, the 4 newest earlier messages, then it, once
+    assert [(m["role"], m["content"]) for m in request["messages"]] == [
+        ("system", "You are a helpful assistant."),
+        ("user", "earlier 6"),
+        ("assistant", "earlier 7"),
+        ("user", "earlier 8"),
+        ("assistant", "earlier 9"),
+        ("user", "And now?"),
+    ]
+    assert request["stream"] is True
+    assert request["model"] == MODEL_NAME
+
+
+def test_a_rejected_key_says_ai_not_configured_and_keeps_the_message(chat: Chat) -> None:
+    chat.model.scenario.api_key = "some-other-key"
+    chat.send(message="Hello?")
+    error = chat.frames()[-1]
+    assert error["code"] == "AI_NOT_CONFIGURED"
+    assert "rejected the API key" in error["message"]
+    assert "sk-local" not in json.dumps(chat.frames())
+    assert [m.content for m in chat.stored()] == ["Hello?"]
+
+
+def test_a_secret_without_a_key_names_the_secret_and_the_field(chat: Chat) -> None:
+    chat.put_secret({"somethingElse": "x"})
+    chat.send()
+    error = chat.frames()[-1]
+    assert error["code"] == "AI_NOT_CONFIGURED"
+    assert chat.secret_arn in error["message"] and '"apiKey"' in error["message"]
+    assert chat.model.requests == []
+    assert [m.role for m in chat.stored()] == [Role.USER]
+
+
+def test_a_junokit_shaped_secret_works_unchanged(chat: Chat) -> None:
+    chat.put_secret({"openRouterApiKey": "sk-local"})
+    chat.send()
+    assert chat.frames()[-1]["type"] == "ai_response"
+
+
+def test_a_rotated_key_is_picked_up_after_the_provider_rejects_the_cached_one(chat: Chat) -> None:
+    chat.send(message="first")  # caches sk-local
+    chat.put_secret({"apiKey": "sk-rotated"})
+    chat.model.scenario.api_key = "sk-rotated"
+    chat.send(message="second", clientMessageId="c-0002")
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert chat.model.keys == ["sk-local", "sk-local", "sk-rotated"]
+
+
+def test_throttling_before_the_first_token_is_retried(chat: Chat) -> None:
+    chat.model.scenario.statuses = [429, 503]
+    chat.send()
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert len(chat.model.requests) == 3
+
+
+def test_a_provider_still_failing_after_retries_is_ai_unavailable(chat: Chat) -> None:
+    chat.model.scenario.statuses = [503, 503, 503]
+    chat.send()
+    frames = chat.frames()
+    assert _chunks(frames) == []
+    assert (frames[-1]["code"], frames[-1]["retryable"]) == ("AI_UNAVAILABLE", True)
+    assert [m.role for m in chat.stored()] == [Role.USER]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"break_after": 5},
+        {"break_after": 5, "chunked": False},
+        {"stall_after": 5, "stall_seconds": 3.0},
+        {"stall_after": 5, "stall_seconds": 3.0, "chunked": False},
+    ],
+)
+def test_a_stream_that_breaks_keeps_what_was_streamed(chat: Chat, failure: dict[str, Any]) -> None:
+    for name, value in failure.items():
+        setattr(chat.model.scenario, name, value)
+    chat.send(message="Tell me everything")
+    frames = chat.frames()
+    partial = "".join(c["delta"] for c in _chunks(frames))
+    assert partial == "You said: Tell me everything token0 "  # the first 5 tokens
+    final, error = frames[-2], frames[-1]
+    assert (final["type"], final["finishReason"], final["content"]) == (
+        "ai_response",
+        "error",
+        partial,
+    )
+    assert (error["code"], error["retryable"]) == ("AI_UNAVAILABLE", True)
+    assert len(chat.model.requests) == 1  # no retry once text was streamed
+    stored = chat.stored()
+    assert (stored[-1].content, stored[-1].finish_reason) == (partial, "error")
+
+
+def test_a_connection_gone_mid_stream_is_dropped_and_the_answer_still_stored(
+    chat: Chat, load_handler: Callable[[str], ModuleType], lambda_context: LambdaContext
+) -> None:
+    # GIVEN ada's phone disconnected without API Gateway telling us ($disconnect missed)
+    from botocore.awsrequest import AWSResponse
+
+    delivered: dict[str, list[dict[str, Any]]] = {}
+
+    def gateway(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        connection_id = params["url_path"].rsplit("/", 1)[-1].replace("%3D", "=")
+        if connection_id == PHONE:
+            gone = {"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}
+            return AWSResponse("", 410, {}, None), gone
+        delivered.setdefault(connection_id, []).append(json.loads(params["body"]))
+        return AWSResponse("", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "before-call.apigatewaymanagementapi.PostToConnection", gateway
+    )
+    try:
+        chat.handler = load_handler("message")
+        chat.lambdas.functions["chat-message"] = lambda e: chat.handler.lambda_handler(
+            e, lambda_context
+        )
+        # WHEN she sends a message from her laptop
+        chat.send()
+    finally:
+        boto3.DEFAULT_SESSION = None
+    # THEN the laptop gets the whole reply, the phone's item is gone, the answer is stored
+    assert delivered[CONN][-1]["type"] == "ai_response"
+    assert PHONE not in delivered
+    item = chat.dynamodb.get_item(TableName=CONNECTIONS_TABLE, Key={"connectionId": {"S": PHONE}})
+    assert "Item" not in item
+    assert [m.role for m in chat.stored()] == [Role.USER, Role.ASSISTANT]
+
+
+def test_an_overlong_message_is_refused_and_nothing_is_stored(chat: Chat) -> None:
+    chat.send(message="x" * 8001)
+    (frame,) = chat.frames()
+    assert (frame["code"], frame["field"]) == ("MESSAGE_TOO_LARGE", "message")
+    assert chat.dynamodb.scan(TableName=CHAT_TABLE)["Items"] == []
+
+
+def test_another_users_conversation_id_starts_their_own_conversation(chat: Chat) -> None:
+    # GIVEN ada's conversation
+    chat.send(message="ada's secret")
+    # WHEN eve sends a message with the same conversation id
+    event = load_event("chat_message")
+    event["requestContext"]["authorizer"]["userId"] = "eve"
+    event["requestContext"]["connectionId"] = "eve-conn="
+    chat.handler.lambda_handler(event, chat.context)
+    chat.lambdas.wait()
+    # THEN eve's prompt never contains ada's messages, and ada's history is unchanged
+    assert "ada's secret" not in json.dumps(chat.model.requests[-1])
+    assert [m.role for m in chat.stored(user="eve")] == [Role.USER, Role.ASSISTANT]
+    assert chat.stored()[0].content == "ada's secret"
+    assert len(chat.stored()) == 2

@@ -1,0 +1,38 @@
+"""Coalescing tokens: the first at once, then at most one release per interval or size."""
+
+from __future__ import annotations
+
+from realtime_chat.coalescer import Coalescer
+
+
+def test_the_first_token_is_released_at_once() -> None:
+    assert Coalescer().feed("Hel", now=0.0) == "Hel"
+
+
+def test_tokens_within_the_interval_are_gathered_then_released_together() -> None:
+    c = Coalescer(interval=0.1)
+    c.feed("a", now=0.0)
+    assert c.feed("b", now=0.03) is None
+    assert c.feed("c", now=0.06) is None
+    assert c.feed("d", now=0.1) == "bcd"
+
+
+def test_enough_text_is_released_before_the_interval() -> None:
+    c = Coalescer(interval=10, max_chars=5)
+    c.feed("x", now=0)
+    assert c.feed("abc", now=0.01) is None
+    assert c.feed("de", now=0.02) == "abcde"
+
+
+def test_flush_releases_what_is_left_and_nothing_twice() -> None:
+    c = Coalescer(interval=10)
+    c.feed("a", now=0)
+    c.feed("b", now=1)
+    assert c.flush(now=2) == "b"
+    assert c.flush(now=3) is None
+
+
+def test_empty_deltas_are_ignored() -> None:
+    c = Coalescer()
+    assert c.feed("", now=0) is None
+    assert c.feed("a", now=0) == "a"
