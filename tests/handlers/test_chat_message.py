@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.lambda_api import LambdaApi
+from tests.support.lambda_api import LambdaApi
 from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message, Role

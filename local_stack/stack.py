@@ -1,0 +1,308 @@
+"""Starts the whole local stack: embedded AWS (moto), resources from template.yaml, a
+local model endpoint, a warm worker pool per function, and the gateway in front."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from local_stack.api_model import api_model
+from local_stack.gateway import Gateway, Limits
+from local_stack.intrinsics import Resolver
+from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.provision import DemoUser, LocalResources, provision, sign_in
+from local_stack.template import TEMPLATE, Template, load_template
+from local_stack.workers import FunctionSpec, Invocation, WorkerPool
+
+__all__ = ["PortInUse", "StackConfig", "run"]
+
+ROOT = TEMPLATE.parent
+LAYER = ROOT / "layers" / "realtime_chat"
+log = logging.getLogger("local_stack")
+
+
+class PortInUse(Exception):
+    pass
+
+
+@dataclass
+class StackConfig:
+    ws_port: int = 3001
+    aws_port: int = 4566
+    model_port: int = 0
+    region: str = "us-east-1"
+    stack_name: str = "local"
+    state_dir: Path = ROOT / ".local"
+    limits: Limits = field(default_factory=Limits)
+    ai_base_url: str | None = None
+    ai_api_key: str | None = None
+    ai_model: str | None = None
+    model_token_delay: float = 0.03
+    demo_user: DemoUser = field(
+        default_factory=lambda: DemoUser("demo@example.com", "Demo-pass-1234", "demo@example.com")
+    )
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> StackConfig:
+        def number(name: str, default: float) -> float:
+            return float(env[name]) if env.get(name) else default
+
+        return cls(
+            ws_port=int(env.get("WS_PORT") or 3001),
+            aws_port=int(env.get("AWS_PORT") or 4566),
+            model_port=int(env.get("MODEL_PORT") or 0),
+            state_dir=Path(env.get("LOCAL_STATE_DIR") or ROOT / ".local"),
+            limits=Limits(
+                idle_seconds=number("IDLE_TIMEOUT_SECONDS", 600),
+                max_seconds=number("MAX_CONNECTION_SECONDS", 7200),
+                integration_seconds=number("INTEGRATION_TIMEOUT_SECONDS", 29),
+            ),
+            ai_base_url=env.get("AI_BASE_URL") or None,
+            ai_api_key=env.get("AI_API_KEY") or None,
+            ai_model=env.get("AI_MODEL") or None,
+            model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
+        )
+
+
+def _check_port(port: int, variable: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUse(
+                f"Port {port} on 127.0.0.1 is in use. Stop whatever holds it, or choose "
+                f"another port with {variable}=<port> (e.g. `{variable}={port + 1} make run`)."
+            ) from None
+
+
+def _function_specs(
+    template: Template, resolver: Resolver, extra: dict[str, str]
+) -> list[FunctionSpec]:
+    globals_ = template.globals.get("Function", {})
+    shared_env = resolver.resolve(globals_.get("Environment", {}).get("Variables", {}))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    specs = []
+    for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        name = str(
+            resolver.resolve(
+                props.get("FunctionName") or f"{resolver.values['AWS::StackName']}-{logical_id}"
+            )
+        )
+        timeout = float(resolver.resolve(props.get("Timeout", globals_.get("Timeout", 3))))
+        memory = int(resolver.resolve(props.get("MemorySize", globals_.get("MemorySize", 128))))
+        own_env = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+        environment = {
+            **base,
+            **{k: str(v) for k, v in shared_env.items()},
+            **{k: str(v) for k, v in own_env.items()},
+            **extra,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
+        }
+        specs.append(
+            FunctionSpec(
+                logical_id=logical_id,
+                name=name,
+                code_dir=ROOT / str(props["CodeUri"]).rstrip("/"),
+                handler=str(props["Handler"]),
+                timeout=timeout,
+                memory=memory,
+                environment=environment,
+                python_path=(str(LAYER),),
+            )
+        )
+    return specs
+
+
+class _Running:
+    def __init__(self) -> None:
+        self.moto: Any = None
+        self.model: ModelServer | None = None
+        self.pools: dict[str, WorkerPool] = {}
+
+    def stop(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        if self.model is not None:
+            self.model.stop()
+        if self.moto is not None:
+            self.moto.stop()
+
+
+def run(config: StackConfig) -> None:
+    _check_port(config.ws_port, "WS_PORT")
+    _check_port(config.aws_port, "AWS_PORT")
+    if config.model_port:
+        _check_port(config.model_port, "MODEL_PORT")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    running = _Running()
+    try:
+        asyncio.run(_serve(config, running))
+    finally:
+        running.stop()
+
+
+async def _serve(config: StackConfig, running: _Running) -> None:
+    from moto.server import ThreadedMotoServer
+
+    started = time.monotonic()
+    aws = f"http://127.0.0.1:{config.aws_port}"
+    running.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=config.aws_port, verbose=False)
+    running.moto.start()
+
+    template = load_template()
+    if config.ai_base_url is None:
+        # A visible pace, so streaming can be watched; tests use their own scenarios.
+        pace = Scenario(tokens=40, delay=config.model_token_delay)
+        running.model = ModelServer(port=config.model_port, scenario=pace).start()
+    ai_base_url = config.ai_base_url or (running.model.url if running.model else "")
+    resources = provision(
+        template,
+        endpoint=aws,
+        region=config.region,
+        stack_name=config.stack_name,
+        api_key=config.ai_api_key or "local-model-accepts-any-key",
+        demo_user=config.demo_user,
+    )
+    integrations = {k: k for k in template.of_type("AWS::ApiGatewayV2::Integration")}
+    others = {k: k for k in template.resources if k not in resources.refs}
+    resolver = Resolver(
+        template,
+        region=config.region,
+        stack_name=config.stack_name,
+        resources={**others, **integrations, **resources.refs},
+    )
+    model = api_model(template, resolver)
+    ws_url = f"ws://127.0.0.1:{config.ws_port}"
+    callback_url = f"http://127.0.0.1:{config.ws_port}/{model.stage}"
+    extra = {
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL": aws,
+        "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{config.ws_port}",
+        "WEBSOCKET_CALLBACK_URL": callback_url,
+        # moto signs tokens with the real Cognito issuer but serves the keys locally.
+        "JWKS_URL": f"{aws}/{resources.user_pool_id}/.well-known/jwks.json",
+        "AI_BASE_URL": ai_base_url,
+        "AI_MODEL": config.ai_model or (MODEL_NAME if running.model else ""),
+        "PYTHONUNBUFFERED": "1",
+    }
+    extra = {k: v for k, v in extra.items() if v}
+    specs = _function_specs(template, resolver, extra)
+    running.pools = {spec.logical_id: WorkerPool(spec) for spec in specs}
+    with ThreadPoolExecutor(max_workers=len(specs)) as warmers:
+        list(warmers.map(lambda pool: pool.warm(), running.pools.values()))
+
+    def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
+        return running.pools[logical_id].invoke(event)
+
+    gateway = Gateway(
+        model, invoke, limits=config.limits, function_names={s.name: s.logical_id for s in specs}
+    )
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="invoke"))
+    runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", config.ws_port, shutdown_timeout=2)
+    await site.start()
+
+    tokens = sign_in(
+        endpoint=aws,
+        region=config.region,
+        client_id=resources.user_pool_client_id,
+        username=config.demo_user.username,
+        password=config.demo_user.password,
+    )
+    _write_state(config, resources, ws_url, aws)
+    _banner(
+        config, resources, ws_url, aws, ai_base_url, tokens["idToken"], time.monotonic() - started
+    )
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    print("\nStopping the local stack...", flush=True)
+    await runner.cleanup()
+
+
+def _write_state(config: StackConfig, resources: LocalResources, ws_url: str, aws: str) -> None:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "websocketUrl": ws_url,
+        "awsEndpointUrl": aws,
+        "region": config.region,
+        "userPoolId": resources.user_pool_id,
+        "userPoolClientId": resources.user_pool_client_id,
+        "connectionsTable": resources.connections_table,
+        "chatTable": resources.chat_table,
+        "secretId": resources.secret_id,
+        "demoUser": {
+            "username": resources.demo_user.username,
+            "password": resources.demo_user.password,
+            "email": resources.demo_user.email,
+        },
+    }
+    path = config.state_dir / "stack.json"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    temporary.replace(path)  # readers never see half a file
+
+
+def _banner(
+    config: StackConfig,
+    resources: LocalResources,
+    ws_url: str,
+    aws: str,
+    ai_base_url: str,
+    id_token: str,
+    seconds: float,
+) -> None:
+    user = resources.demo_user
+    print(
+        f"""
+Local stack ready in {seconds:.1f} s (state in {config.state_dir / "stack.json"})
+  WebSocket     {ws_url}
+  embedded AWS  {aws}   (DynamoDB, Secrets Manager, Cognito)
+  AI upstream   {ai_base_url}
+  demo user     {user.username} / {user.password}
+
+Connect:
+  make chat                                   # interactive client, signed in as the demo user
+  wscat -c "{ws_url}?token=$(make -s token)"
+  then send {{"action":"chat_message","data":{{"message":"Hello"}}}}
+
+An ID token for the demo user (valid 1 hour):
+{id_token}
+
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+def main() -> int:
+    config = StackConfig.from_env(dict(os.environ))
+    try:
+        run(config)
+    except PortInUse as err:
+        print(f"make run: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
