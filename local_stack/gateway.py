@@ -261,14 +261,15 @@ class Gateway:
             await connection.ws.send_str(data.decode("utf-8", errors="replace"))
             return web.Response(status=200)
         if request.method == "GET":
+            # The wire names (boto3 shows them as ConnectedAt, Identity.SourceIp, ...).
             return web.json_response(
                 {
-                    "ConnectedAt": _iso(connection.facts.connected_at / 1000),
-                    "Identity": {
-                        "SourceIp": connection.facts.source_ip,
-                        "UserAgent": connection.facts.user_agent,
+                    "connectedAt": _iso(connection.facts.connected_at / 1000),
+                    "identity": {
+                        "sourceIp": connection.facts.source_ip,
+                        "userAgent": connection.facts.user_agent,
                     },
-                    "LastActiveAt": _iso(time.time() - (time.monotonic() - connection.last_active)),
+                    "lastActiveAt": _iso(time.time() - (time.monotonic() - connection.last_active)),
                 }
             )
         if request.method == "DELETE":

@@ -35,7 +35,7 @@ class LocalResources:
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=region,

@@ -13,12 +13,12 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.lambda_api import LambdaApi
 from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message, Role
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import CHAT_TABLE, CONNECTIONS_TABLE, clear_posted, posted_frames
+from tests.support.lambda_api import LambdaApi
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
 CONN = "L0SM9cOFvHcCIhw="

@@ -1,0 +1,269 @@
+"""End to end over real sockets: the `websockets` client against `python -m local_stack`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.e2e.conftest import Stack, free_port, start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+async def _ask(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
+    await ws.send(json.dumps(frame))
+    answer: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return answer
+
+
+async def _until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
+    """Frames received up to and including the first of type ``kind`` (or an error)."""
+    frames = []
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        frames.append(frame)
+        if frame.get("type") in (kind, "error"):
+            return frames
+
+
+def test_anonymous_users_can_ping_but_not_chat(stack: Stack) -> None:
+    async def scenario() -> None:
+        async with connect(stack.url) as ws:
+            pong = await _ask(ws, {"action": "ping"})
+            assert (pong["type"], pong["userId"]) == ("pong", "anonymous")
+            refused = await _ask(ws, {"action": "chat_message", "data": {"message": "hi"}})
+            assert refused["code"] == "AUTH_REQUIRED"
+            assert refused["message"] == (
+                "Authentication required for chat messages. Please sign in to use real-time chat."
+            )
+            assert refused["debugInfo"]["userId"] == "anonymous"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "x" * 5000]
+)
+def test_bad_tokens_are_refused_at_the_handshake_with_401(stack: Stack, token: str) -> None:
+    async def scenario() -> None:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with connect(f"{stack.url}?token={token}"):
+                pass
+        assert refused.value.response.status_code in (401, 414)
+
+    asyncio.run(scenario())
+
+
+def test_a_signed_in_user_gets_a_streamed_reply_and_history(stack: Stack) -> None:
+    token = stack.tokens()["idToken"]
+
+    async def scenario() -> None:
+        async with connect(f"{stack.url}?token={token}") as ws:
+            debug = await _ask(ws, {"action": "debug_status"})
+            info = debug["connectionInfo"]
+            assert info["isAuthenticated"] is True
+            assert info["userEmail"] == stack.state["demoUser"]["email"]
+            await ws.send(
+                json.dumps(
+                    {
+                        "action": "chat_message",
+                        "data": {
+                            "conversationId": "e2e-stream",
+                            "message": "Stream to me",
+                            "clientMessageId": "e2e-1",
+                        },
+                    }
+                )
+            )
+            frames = await _until(ws, "ai_response")
+            assert frames[0]["type"] == "message_received"
+            chunks = [f for f in frames if f["type"] == "ai_response_chunk"]
+            assert len(chunks) >= 2
+            assert [c["seq"] for c in chunks] == list(range(len(chunks)))
+            final = frames[-1]
+            assert final["type"] == "ai_response"
+            assert final["content"] == "".join(c["delta"] for c in chunks)
+            assert final["content"].startswith("You said: Stream to me")
+            history = await _ask(
+                ws, {"action": "chat_history", "data": {"conversationId": "e2e-stream"}}
+            )
+            assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
+            listing = await _ask(ws, {"action": "list_conversations"})
+            ids = [c["conversationId"] for c in listing["conversations"]]
+            assert "e2e-stream" in ids
+
+    asyncio.run(scenario())
+
+
+def test_an_access_token_in_a_bearer_header_is_accepted(stack: Stack) -> None:
+    token = stack.tokens()["accessToken"]
+
+    async def scenario() -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with connect(stack.url, additional_headers=headers) as ws:
+            debug = await _ask(ws, {"action": "debug_status"})
+            assert debug["connectionInfo"]["isAuthenticated"] is True
+
+    asyncio.run(scenario())
+
+
+def test_every_conversation_action_over_the_wire(stack: Stack) -> None:
+    token = stack.tokens()["idToken"]
+
+    async def scenario() -> None:
+        async with connect(f"{stack.url}?token={token}") as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "action": "chat_message",
+                        "data": {"conversationId": "e2e-actions", "message": "one"},
+                    }
+                )
+            )
+            await _until(ws, "ai_response")
+            renamed = await _ask(
+                ws,
+                {
+                    "action": "rename_conversation",
+                    "data": {"conversationId": "e2e-actions", "title": "Named"},
+                },
+            )
+            assert renamed == {
+                "type": "conversation_renamed",
+                "conversationId": "e2e-actions",
+                "title": "Named",
+            }
+            typing = await _ask(
+                ws,
+                {
+                    "action": "chat_typing",
+                    "data": {"conversationId": "e2e-actions", "isTyping": True},
+                },
+            )
+            assert typing["type"] == "typing_acknowledged"
+            status = await _ask(ws, {"action": "user_status", "data": {"status": "busy"}})
+            assert status["type"] == "status_updated"
+            subscribed = await _ask(
+                ws,
+                {
+                    "action": "subscribe_notifications",
+                    "data": {"notificationTypes": ["user_typing"]},
+                },
+            )
+            assert subscribed["subscriptions"] == ["user_typing"]
+            deleted = await _ask(
+                ws, {"action": "delete_conversation", "data": {"conversationId": "e2e-actions"}}
+            )
+            assert deleted["type"] == "conversation_deleted"
+            missing = await _ask(
+                ws, {"action": "chat_history", "data": {"conversationId": "e2e-actions"}}
+            )
+            assert missing["code"] == "NOT_FOUND"
+            unknown = await _ask(ws, {"action": "dance"})
+            assert unknown["code"] == "UNKNOWN_ACTION"
+            await ws.send("{not json")
+            broken = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert broken["code"] == "INVALID_JSON"
+            pong = await _ask(ws, {"action": "ping"})  # still open after bad input
+            assert pong["type"] == "pong"
+
+    asyncio.run(scenario())
+
+
+def test_two_connections_of_one_user_both_see_the_reply(stack: Stack) -> None:
+    token = stack.tokens()["idToken"]
+
+    async def scenario() -> None:
+        async with (
+            connect(f"{stack.url}?token={token}") as laptop,
+            connect(f"{stack.url}?token={token}") as phone,
+        ):
+            await _ask(laptop, {"action": "ping"})
+            await _ask(phone, {"action": "ping"})
+            await laptop.send(
+                json.dumps(
+                    {
+                        "action": "chat_typing",
+                        "data": {"conversationId": "e2e-two", "isTyping": True},
+                    }
+                )
+            )
+            seen = await _until(phone, "user_typing")
+            assert seen[-1]["type"] == "user_typing"
+            await _until(laptop, "typing_acknowledged")
+            await laptop.send(
+                json.dumps(
+                    {
+                        "action": "chat_message",
+                        "data": {"conversationId": "e2e-two", "message": "sync"},
+                    }
+                )
+            )
+            on_laptop = await _until(laptop, "ai_response")
+            on_phone = await _until(phone, "ai_response")
+            assert on_laptop == on_phone
+
+    asyncio.run(scenario())
+
+
+def test_disconnect_removes_the_connection_item(stack: Stack) -> None:
+    table = stack.state["connectionsTable"]
+    dynamodb = stack.aws("dynamodb")
+
+    async def scenario() -> str:
+        async with connect(stack.url) as ws:
+            pong = await _ask(ws, {"action": "ping"})
+            connection_id: str = pong["connectionId"]
+            key = {"connectionId": {"S": connection_id}}
+            assert "Item" in dynamodb.get_item(TableName=table, Key=key)
+        return connection_id
+
+    connection_id = asyncio.run(scenario())
+    deadline = time.monotonic() + 10
+    key = {"connectionId": {"S": connection_id}}
+    while "Item" in dynamodb.get_item(TableName=table, Key=key):
+        assert time.monotonic() < deadline, "$disconnect did not remove the item"
+        time.sleep(0.1)
+
+
+def test_a_frame_over_32_kb_closes_the_connection_with_1009(stack: Stack) -> None:
+    async def scenario() -> None:
+        async with connect(stack.url, max_size=None) as ws:
+            await ws.send(json.dumps({"action": "ping", "pad": "x" * 33_000}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1009
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(stack: Stack) -> None:
+    async def scenario() -> None:
+        async with connect(stack.url) as ws:
+            await _ask(ws, {"action": "ping"})
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)  # IDLE_TIMEOUT_SECONDS=4
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1001
+
+    asyncio.run(scenario())
+
+
+def test_a_port_in_use_is_a_clear_message_not_a_traceback(tmp_path: Any) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RuntimeError) as failed:
+            start_stack(tmp_path, WS_PORT=str(port), AWS_PORT=str(free_port()))
+    message = str(failed.value)
+    assert f"Port {port}" in message and "WS_PORT" in message
+    assert "Traceback" not in message
