@@ -48,6 +48,15 @@ validate: $(VENV)/.installed $(TOOLS_VENV)/.installed  ## cfn-lint and sam valid
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
+chat: $(VENV)/.installed  ## interactive client for the running local stack
+	@$(PY) -m local_stack.chat
+
+token: $(VENV)/.installed  ## print a fresh ID token of the local demo user
+	@$(PY) -m local_stack.token
+
+invoke: $(VENV)/.installed  ## FUNCTION=DefaultFunction EVENT=events/ping.json
+	@$(PY) -m local_stack.invoke $(FUNCTION) $(EVENT)
+
 bench: $(VENV)/.installed  ## cold-start imports and per-message cost
 	$(PY) -m benchmarks
 

@@ -26,7 +26,7 @@ from local_stack.provision import DemoUser, LocalResources, provision, sign_in
 from local_stack.template import TEMPLATE, Template, load_template
 from local_stack.workers import FunctionSpec, Invocation, WorkerPool
 
-__all__ = ["PortInUse", "StackConfig", "run"]
+__all__ = ["PortInUse", "StackConfig", "function_specs", "local_environment", "run"]
 
 ROOT = TEMPLATE.parent
 LAYER = ROOT / "layers" / "realtime_chat"
@@ -87,9 +87,31 @@ def _check_port(port: int, variable: str) -> None:
             ) from None
 
 
-def _function_specs(
+def local_environment(state: dict[str, Any]) -> dict[str, str]:
+    """What every function gets on top of the template's own variables."""
+    aws = state["awsEndpointUrl"]
+    gateway = state["websocketUrl"].replace("ws://", "http://", 1)
+    extra = {
+        "AWS_REGION": state["region"],
+        "AWS_DEFAULT_REGION": state["region"],
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL": aws,
+        "AWS_ENDPOINT_URL_LAMBDA": gateway,
+        "WEBSOCKET_CALLBACK_URL": f"{gateway}/{state['stage']}",
+        # moto signs tokens with the real Cognito issuer but serves the keys locally.
+        "JWKS_URL": f"{aws}/{state['userPoolId']}/.well-known/jwks.json",
+        "AI_BASE_URL": state.get("aiBaseUrl") or "",
+        "AI_MODEL": state.get("aiModel") or "",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return {k: v for k, v in extra.items() if v}
+
+
+def function_specs(
     template: Template, resolver: Resolver, extra: dict[str, str]
 ) -> list[FunctionSpec]:
+    """Each function of the template with its resolved environment, timeout and code."""
     globals_ = template.globals.get("Function", {})
     shared_env = resolver.resolve(globals_.get("Environment", {}).get("Variables", {}))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
@@ -188,23 +210,16 @@ async def _serve(config: StackConfig, running: _Running) -> None:
     )
     model = api_model(template, resolver)
     ws_url = f"ws://127.0.0.1:{config.ws_port}"
-    callback_url = f"http://127.0.0.1:{config.ws_port}/{model.stage}"
-    extra = {
-        "AWS_REGION": config.region,
-        "AWS_DEFAULT_REGION": config.region,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_ENDPOINT_URL": aws,
-        "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{config.ws_port}",
-        "WEBSOCKET_CALLBACK_URL": callback_url,
-        # moto signs tokens with the real Cognito issuer but serves the keys locally.
-        "JWKS_URL": f"{aws}/{resources.user_pool_id}/.well-known/jwks.json",
-        "AI_BASE_URL": ai_base_url,
-        "AI_MODEL": config.ai_model or (MODEL_NAME if running.model else ""),
-        "PYTHONUNBUFFERED": "1",
-    }
-    extra = {k: v for k, v in extra.items() if v}
-    specs = _function_specs(template, resolver, extra)
+    state = _state(
+        config,
+        resources,
+        ws_url,
+        aws,
+        model.stage,
+        ai_base_url,
+        config.ai_model or (MODEL_NAME if running.model else ""),
+    )
+    specs = function_specs(template, resolver, local_environment(state))
     running.pools = {spec.logical_id: WorkerPool(spec) for spec in specs}
     with ThreadPoolExecutor(max_workers=len(specs)) as warmers:
         list(warmers.map(lambda pool: pool.warm(), running.pools.values()))
@@ -229,7 +244,7 @@ async def _serve(config: StackConfig, running: _Running) -> None:
         username=config.demo_user.username,
         password=config.demo_user.password,
     )
-    _write_state(config, resources, ws_url, aws)
+    _write_state(config, state)
     _banner(
         config, resources, ws_url, aws, ai_base_url, tokens["idToken"], time.monotonic() - started
     )
@@ -242,9 +257,16 @@ async def _serve(config: StackConfig, running: _Running) -> None:
     await runner.cleanup()
 
 
-def _write_state(config: StackConfig, resources: LocalResources, ws_url: str, aws: str) -> None:
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    state = {
+def _state(
+    config: StackConfig,
+    resources: LocalResources,
+    ws_url: str,
+    aws: str,
+    stage: str,
+    ai_base_url: str,
+    ai_model: str,
+) -> dict[str, Any]:
+    return {
         "websocketUrl": ws_url,
         "awsEndpointUrl": aws,
         "region": config.region,
@@ -258,7 +280,16 @@ def _write_state(config: StackConfig, resources: LocalResources, ws_url: str, aw
             "password": resources.demo_user.password,
             "email": resources.demo_user.email,
         },
+        "stackName": config.stack_name,
+        "stage": stage,
+        "aiBaseUrl": ai_base_url,
+        "aiModel": ai_model,
+        "resources": resources.refs,
     }
+
+
+def _write_state(config: StackConfig, state: dict[str, Any]) -> None:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
     path = config.state_dir / "stack.json"
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(state, indent=2) + "\n")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -267,3 +270,48 @@ def test_a_port_in_use_is_a_clear_message_not_a_traceback(tmp_path: Any) -> None
     message = str(failed.value)
     assert f"Port {port}" in message and "WS_PORT" in message
     assert "Traceback" not in message
+
+
+def _tool(
+    stack: Stack, module: str, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LOCAL_STATE_DIR": str(stack.log.parent / "state")}
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    return subprocess.run(  # noqa: S603 (our own module)
+        [sys.executable, "-m", module, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_token_tool_prints_a_token_the_stack_accepts(stack: Stack) -> None:
+    printed = _tool(stack, "local_stack.token")
+    assert printed.returncode == 0, printed.stderr
+    token = printed.stdout.strip()
+
+    async def scenario() -> None:
+        async with connect(f"{stack.url}?token={token}") as ws:
+            debug = await _ask(ws, {"action": "debug_status"})
+            assert debug["connectionInfo"]["isAuthenticated"] is True
+
+    asyncio.run(scenario())
+
+
+def test_the_chat_client_streams_a_reply(stack: Stack) -> None:
+    session = _tool(stack, "local_stack.chat", stdin="Hello from the terminal\n/history\n")
+    assert session.returncode == 0, session.stderr
+    assert "assistant> You said: Hello from the terminal" in session.stdout
+    assert "user: Hello from the terminal" in session.stdout
+
+
+def test_invoke_runs_one_function_with_an_events_file(stack: Stack) -> None:
+    result = _tool(
+        stack, "local_stack.invoke", "AuthorizerFunction", "events/authorizer_query_token.json"
+    )
+    assert result.returncode == 0, result.stderr
+    policy = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert policy["context"]["userEmail"] == stack.state["demoUser"]["email"]
