@@ -61,7 +61,7 @@ bench: $(VENV)/.installed  ## cold-start imports and per-message cost
 	$(PY) -m benchmarks
 
 build: $(TOOLS_VENV)/.installed  ## sam build (no container; fetches arm64 wheels)
-	$(SAM) build
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(SAM) build
 
 deploy: build  ## sam deploy with samconfig.toml (needs AWS credentials)
 	$(SAM) deploy
