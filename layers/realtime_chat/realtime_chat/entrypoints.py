@@ -127,6 +127,8 @@ class ChatFunction:
         job = job_from_event(event)
         if job is None:
             return self._frames.handle(event)
+        # The reply's log lines share the originating request's correlation id.
+        logger.set_correlation_id(job.request_id)
         logger.append_keys(connection_id=job.connection_id, conversation_id=job.conversation_id)
         reply = self._replies(job)
         count("RepliesStreamed", dimension=("outcome", reply.error or "ok"))
