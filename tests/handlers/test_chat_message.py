@@ -17,7 +17,13 @@ from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message, Role
 from tests.conftest import LambdaContext, load_event
-from tests.support.aws import CHAT_TABLE, CONNECTIONS_TABLE, clear_posted, posted_frames
+from tests.support.aws import (
+    CHAT_TABLE,
+    CONNECTIONS_TABLE,
+    clear_posted,
+    gateway_with_gone,
+    posted_frames,
+)
 from tests.support.lambda_api import LambdaApi
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
@@ -291,32 +297,13 @@ def test_a_connection_gone_mid_stream_is_dropped_and_the_answer_still_stored(
     chat: Chat, load_handler: Callable[[str], ModuleType], lambda_context: LambdaContext
 ) -> None:
     # GIVEN ada's phone disconnected without API Gateway telling us ($disconnect missed)
-    from botocore.awsrequest import AWSResponse
-
-    delivered: dict[str, list[dict[str, Any]]] = {}
-
-    def gateway(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        connection_id = params["url_path"].rsplit("/", 1)[-1].replace("%3D", "=")
-        if connection_id == PHONE:
-            gone = {"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}
-            return AWSResponse("", 410, {}, None), gone
-        delivered.setdefault(connection_id, []).append(json.loads(params["body"]))
-        return AWSResponse("", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
-
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register(
-        "before-call.apigatewaymanagementapi.PostToConnection", gateway
-    )
-    try:
+    with gateway_with_gone({PHONE}) as delivered:
         chat.handler = load_handler("message")
         chat.lambdas.functions["chat-message"] = lambda e: chat.handler.lambda_handler(
             e, lambda_context
         )
         # WHEN she sends a message from her laptop
         chat.send()
-    finally:
-        boto3.DEFAULT_SESSION = None
     # THEN the laptop gets the whole reply, the phone's item is gone, the answer is stored
     assert delivered[CONN][-1]["type"] == "ai_response"
     assert PHONE not in delivered

@@ -13,7 +13,13 @@ import pytest
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message, Role
 from tests.conftest import LambdaContext, load_event
-from tests.support.aws import CHAT_TABLE, CONNECTIONS_TABLE, clear_posted, posted_frames
+from tests.support.aws import (
+    CHAT_TABLE,
+    CONNECTIONS_TABLE,
+    clear_posted,
+    gateway_with_gone,
+    posted_frames,
+)
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
 CONN = "L0SM9cOFvHcCIhw="
@@ -302,39 +308,14 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing_stored(
 def test_stale_connection_is_removed_and_others_still_receive_the_frame(
     moto_aws: Any, load_handler: Callable[[str], ModuleType], lambda_context: LambdaContext
 ) -> None:
-    # GIVEN ada on this connection, a gone one and a live tab; @connections answers 410
-    # for the gone one (moto never does, so the test's gateway hook does, as AWS would)
-    from botocore.awsrequest import AWSResponse
-
+    # GIVEN ada on this connection, a gone one and a live tab
     _connect(moto_aws, CONN)
     _connect(moto_aws, "gone=")
     _connect(moto_aws, "tab=")
-    delivered: dict[str, list[dict[str, Any]]] = {}
-
-    def gateway(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        from urllib.parse import unquote
-
-        connection_id = unquote(params["url_path"].rsplit("/", 1)[-1])
-        if connection_id == "gone=":
-            error = {"Error": {"Code": "GoneException", "Message": "Gone"}}
-            return AWSResponse("", 410, {}, None), {
-                **error,
-                "ResponseMetadata": {"HTTPStatusCode": 410},
-            }
-        delivered.setdefault(connection_id, []).append(json.loads(params["body"]))
-        return AWSResponse("", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
-
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register(
-        "before-call.apigatewaymanagementapi.PostToConnection", gateway
-    )
-    try:
+    with gateway_with_gone({"gone="}) as delivered:
         default = load_handler("default")
         # WHEN ada changes her status
         default.lambda_handler(load_event("user_status"), lambda_context)
-    finally:
-        boto3.DEFAULT_SESSION = None
     # THEN the live tab heard of it, and the gone connection's item is deleted
     assert delivered["tab="] == [{"type": "user_status_change", "status": "away", "userId": ADA}]
     assert delivered[CONN][0]["type"] == "status_updated"

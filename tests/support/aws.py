@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
+
+import boto3
 
 from local_stack.template import load_template, table_definition
 
@@ -41,3 +45,33 @@ def clear_posted(region: str = "us-east-1") -> None:
     from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
     apigatewaymanagementapi_backends[ACCOUNT][region].connections.clear()
+
+
+@contextmanager
+def gateway_with_gone(gone: set[str]) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """@connections as AWS answers it, for clients created inside the block: 410 for the
+    ids in ``gone`` (moto never says so), delivery recorded per id for the rest."""
+    from botocore.awsrequest import AWSResponse
+
+    delivered: dict[str, list[dict[str, Any]]] = {}
+
+    def post(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        connection_id = unquote(params["url_path"].rsplit("/", 1)[-1])
+        if connection_id in gone:
+            error = {"Error": {"Code": "GoneException", "Message": "Gone"}}
+            return AWSResponse("", 410, {}, None), {
+                **error,
+                "ResponseMetadata": {"HTTPStatusCode": 410},
+            }
+        delivered.setdefault(connection_id, []).append(json.loads(params["body"]))
+        return AWSResponse("", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "before-call.apigatewaymanagementapi.PostToConnection", post
+    )
+    try:
+        yield delivered
+    finally:
+        boto3.DEFAULT_SESSION = None

@@ -34,13 +34,29 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    return int(_bounded(env, name, default, low, high, int, "an integer"))
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    return _bounded(env, name, default, low, high, float, "a number")
+
+
+def _bounded(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    kind: type[int] | type[float],
+    kind_name: str,
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be an integer") from None
+        raise ConfigurationError(f"environment variable {name} must be {kind_name}") from None
     if not low <= value <= high:
         raise ConfigurationError(f"environment variable {name} must be in {low}..{high}")
     return value
@@ -118,19 +134,6 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
     )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be a number") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"environment variable {name} must be in {low}..{high}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,49 @@
+"""Settings fail at cold start with the variable's name, never deep inside a request."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime_chat.errors import ConfigurationError
+from realtime_chat.settings import ai_settings, auth_settings, chat_settings
+
+BASE = {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AWS_REGION": "eu-west-1", "CHAT_TABLE": "h"}, "CONNECTIONS_TABLE"),
+        ({**BASE, "MAX_MESSAGE_CHARS": "lots"}, "MAX_MESSAGE_CHARS"),
+        ({**BASE, "MAX_MESSAGE_CHARS": "0"}, "MAX_MESSAGE_CHARS"),
+        ({**BASE, "ALLOW_ANONYMOUS_CONNECTIONS": "maybe"}, "ALLOW_ANONYMOUS_CONNECTIONS"),
+        ({"CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}, "AWS_REGION"),
+    ],
+)
+def test_a_missing_or_malformed_variable_is_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        chat_settings(env)
+
+
+def test_defaults_match_the_template() -> None:
+    settings = chat_settings(BASE)
+    assert (settings.max_message_chars, settings.allow_anonymous) == (8000, True)
+
+
+def test_the_issuer_and_jwks_url_default_to_cognitos_and_can_be_set_apart() -> None:
+    env = {"AWS_REGION": "eu-west-1", "USER_POOL_ID": "eu-west-1_abc", "USER_POOL_CLIENT_ID": "x"}
+    settings = auth_settings(env)
+    assert settings.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc"
+    assert settings.jwks_url == settings.issuer + "/.well-known/jwks.json"
+    local = auth_settings({**env, "JWKS_URL": "http://127.0.0.1:4566/eu-west-1_abc/jwks"})
+    assert local.issuer == settings.issuer
+    assert local.jwks_url.startswith("http://127.0.0.1")
+
+
+def test_ai_settings_validate_numbers_and_urls() -> None:
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "f", "AI_TEMPERATURE": "0.2"}
+    assert ai_settings(env).temperature == 0.2
+    with pytest.raises(ConfigurationError, match="AI_TEMPERATURE"):
+        ai_settings({**env, "AI_TEMPERATURE": "hot"})
+    with pytest.raises(ConfigurationError, match="AI_BASE_URL"):
+        ai_settings({**env, "AI_BASE_URL": "ftp://x"})
