@@ -165,8 +165,18 @@ def generate_reply(
             f"The reply failed on our side. Quote request id {job.request_id}.",
             retryable=True,
         )
-    stored = _store(job, reply_id, turn.content, finished, started, chat) if turn.content else None
-    if stored is not None:
+    stored: Message | None = None
+    if turn.content or error is None:  # an empty but finished answer still ends the turn
+        stored = _message(reply_id, turn.content, finished, started)
+        try:
+            chat.add_message(job.user_id, job.conversation_id, stored, title=title_for(job.content))
+        except Exception:
+            logger.exception("could not store the reply", extra={"request_id": job.request_id})
+            error = error or ChatError(
+                ErrorCode.INTERNAL_ERROR,
+                f"The reply could not be saved. Quote request id {job.request_id}.",
+                retryable=False,
+            )
         broadcast.publish(_ai_response(job, stored, finished))
     if error is not None:
         frame = frames.error(error, action="chat_message", request_id=job.request_id)
@@ -255,10 +265,8 @@ def _unavailable(message: str) -> ChatError:
     return ChatError(ErrorCode.AI_UNAVAILABLE, message + " Please try again.", retryable=True)
 
 
-def _store(
-    job: ReplyJob, reply_id: str, content: str, finished: Finished, started: float, chat: ChatStore
-) -> Message:
-    message = Message(
+def _message(reply_id: str, content: str, finished: Finished, started: float) -> Message:
+    return Message(
         message_id=reply_id,
         role=Role.ASSISTANT,
         content=content,
@@ -267,8 +275,6 @@ def _store(
         finish_reason=finished.reason,
         usage=finished.usage,
     )
-    chat.add_message(job.user_id, job.conversation_id, message, title=title_for(job.content))
-    return message
 
 
 def _ai_response(job: ReplyJob, message: Message, finished: Finished) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""The reply worker's edges, with a scripted model: every turn ends with a final frame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.model import Finished, ModelEvent, PromptMessage, ReplyJob, TextDelta
+from realtime_chat.settings import ai_settings
+from realtime_chat.usecases.chat import generate_reply
+from tests.support.aws import CHAT_TABLE
+from tests.support.fakes import MemoryConnections, RecordingSender
+
+JOB = ReplyJob("ada", "c1", "m1", "2026-11-25T20:00:00.000Z", "hi", "req-1", "conn-1", "https://x")
+
+
+class Model:
+    def __init__(self, *events: ModelEvent) -> None:
+        self.events = events
+
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+        yield from self.events
+
+
+class Key:
+    def api_key(self, *, refresh: bool = False) -> str:
+        return "k"
+
+
+class BrokenStore(DynamoChatStore):
+    def add_message(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("DynamoDB is having a day")
+
+
+def _reply(store: DynamoChatStore, model: Model) -> list[dict[str, Any]]:
+    sender = RecordingSender()
+    generate_reply(
+        JOB,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=MemoryConnections(),
+        sender=sender,
+        keys=Key(),
+        model=model,
+        clock=lambda: 1_800_000_000.0,
+    )
+    return sender.sent["conn-1"]
+
+
+@pytest.fixture
+def store(moto_aws: Any) -> DynamoChatStore:
+    return DynamoChatStore(moto_aws, CHAT_TABLE)
+
+
+def test_an_empty_answer_still_ends_the_turn_and_is_stored(store: DynamoChatStore) -> None:
+    frames = _reply(store, Model(Finished("content_filter", "m")))
+    assert [f["type"] for f in frames] == ["ai_response"]
+    assert (frames[0]["content"], frames[0]["finishReason"]) == ("", "content_filter")
+    assert store.history("ada", "c1", limit=5, before=None)[0][0].content == ""
+
+
+def test_a_reply_that_cannot_be_stored_is_still_delivered_and_reported(moto_aws: Any) -> None:
+    frames = _reply(
+        BrokenStore(moto_aws, CHAT_TABLE), Model(TextDelta("Hello"), Finished("stop", "m"))
+    )
+    assert [f["type"] for f in frames] == ["ai_response_chunk", "ai_response", "error"]
+    assert frames[1]["content"] == "Hello"
+    assert frames[2]["code"] == "INTERNAL_ERROR" and "req-1" in frames[2]["message"]
