@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -67,6 +68,7 @@ class _Context:
 
 def _serve(spec: FunctionSpec, conn: Connection) -> None:
     """The worker process: set up like a Lambda environment, then handle events forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
     os.environ.clear()
     os.environ.update(spec.environment)
     sys.path[:0] = [str(spec.code_dir), *spec.python_path]
