@@ -23,6 +23,7 @@ from tests.support.aws import (
     clear_posted,
     gateway_with_gone,
     posted_frames,
+    put_connection,
 )
 from tests.support.lambda_api import LambdaApi
 
@@ -63,17 +64,8 @@ class Chat:
         )
 
 
-def _connect(dynamodb: Any, connection_id: str, user: str = ADA) -> None:
-    dynamodb.put_item(
-        TableName=CONNECTIONS_TABLE,
-        Item={
-            "connectionId": {"S": connection_id},
-            "userId": {"S": user},
-            "isAuthenticated": {"BOOL": True},
-            "connectedAt": {"N": "1764100800000"},
-            "ttl": {"N": "4102444800"},
-        },
-    )
+def _connect(client: Any, connection_id: str, user: str = ADA, **extra: Any) -> None:
+    put_connection(client, connection_id, user, **extra)
 
 
 @pytest.fixture

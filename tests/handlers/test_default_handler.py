@@ -19,6 +19,7 @@ from tests.support.aws import (
     clear_posted,
     gateway_with_gone,
     posted_frames,
+    put_connection,
 )
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
@@ -68,16 +69,8 @@ def _seed(moto_aws: Any, count: int, conv: str = "test_1764100800000", user: str
         store.add_message(user, conv, message, title="What is a WebSocket?")
 
 
-def _connect(moto_aws: Any, connection_id: str, user: str = ADA, **extra: Any) -> None:
-    item = {
-        "connectionId": {"S": connection_id},
-        "userId": {"S": user},
-        "isAuthenticated": {"BOOL": True},
-        "connectedAt": {"N": "1764100800000"},
-        "ttl": {"N": "4102444800"},
-        **extra,
-    }
-    moto_aws.put_item(TableName=CONNECTIONS_TABLE, Item=item)
+def _connect(client: Any, connection_id: str, user: str = ADA, **extra: Any) -> None:
+    put_connection(client, connection_id, user, **extra)
 
 
 def test_ping_answers_pong_and_costs_no_dynamodb_request(

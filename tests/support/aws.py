@@ -24,6 +24,19 @@ def create_tables(client: Any) -> None:
         client.create_table(**table_definition(template, logical_id, name))
 
 
+def put_connection(client: Any, connection_id: str, user: str, **extra: Any) -> None:
+    """A signed-in user's live connection item, as ``$connect`` stores it."""
+    item = {
+        "connectionId": {"S": connection_id},
+        "userId": {"S": user},
+        "isAuthenticated": {"BOOL": True},
+        "connectedAt": {"N": "1764100800000"},
+        "ttl": {"N": "4102444800"},
+        **extra,
+    }
+    client.put_item(TableName=CONNECTIONS_TABLE, Item=item)
+
+
 def posted_frames(connection_id: str, region: str = "us-east-1") -> list[dict[str, Any]]:
     """Every frame the code posted to ``connection_id`` through moto's @connections."""
     from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
