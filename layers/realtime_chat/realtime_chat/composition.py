@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from realtime_chat.entrypoints import (
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from realtime_chat.model import ReplyJob
-    from realtime_chat.ports import FrameSender
+    from realtime_chat.ports import ChatModel, FrameSender
     from realtime_chat.usecases.chat import Reply
 
 __all__ = [
@@ -124,7 +125,6 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
     from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
     from realtime_chat.adapters.lambda_jobs import LambdaReplyJobs
-    from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
     from realtime_chat.adapters.secret_key import SecretApiKey
     from realtime_chat.dispatch import Dispatcher
     from realtime_chat.protocol import ChatMessage
@@ -139,15 +139,22 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     senders = ApiGatewaySenders(settings.region)
     jobs = LambdaReplyJobs(boto3.client("lambda", region_name=settings.region), ai.function_name)
     keys = SecretApiKey(ai.secret_id, max_age=ai.secret_max_age)
-    model = OpenAICompatibleModel(
-        base_url=ai.base_url,
-        model=ai.model,
-        max_tokens=ai.max_tokens,
-        temperature=ai.temperature,
-        connect_timeout=ai.connect_timeout,
-        read_timeout=ai.read_timeout,
-        retries=ai.retries,
-    )
+
+    @cache
+    def model() -> ChatModel:
+        # Built on the first reply: the accepting path never pays for importing requests.
+        from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
+
+        return OpenAICompatibleModel(
+            base_url=ai.base_url,
+            model=ai.model,
+            max_tokens=ai.max_tokens,
+            temperature=ai.temperature,
+            connect_timeout=ai.connect_timeout,
+            read_timeout=ai.read_timeout,
+            retries=ai.retries,
+        )
+
     route = authenticated(
         "chat_message",
         lambda data: ChatMessage.parse(data, max_chars=settings.max_message_chars),
@@ -176,7 +183,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
             connections=connections,
             sender=senders.at(job.callback_url),
             keys=keys,
-            model=model,
+            model=model(),
             clock=time.time,
         )
 
