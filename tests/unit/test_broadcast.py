@@ -1,0 +1,46 @@
+"""Fan-out of a reply: ordered per connection, and no connection waits for another."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from realtime_chat.errors import ConnectionGone
+from realtime_chat.usecases.broadcast import Broadcast
+
+
+class Sender:
+    def __init__(self, slow: str, gone: str) -> None:
+        self.slow, self.gone = slow, gone
+        self.sent: dict[str, list[tuple[float, int]]] = {}
+        self.release = threading.Event()
+
+    def send(self, connection_id: str, frame: dict[str, Any]) -> None:
+        if connection_id == self.gone:
+            raise ConnectionGone(connection_id)
+        if connection_id == self.slow:
+            self.release.wait(5)
+        self.sent.setdefault(connection_id, []).append((time.monotonic(), frame["n"]))
+
+
+def test_a_slow_connection_does_not_hold_up_the_others_and_a_gone_one_is_dropped() -> None:
+    # GIVEN three connections: one stuck (throttled client), one gone, one healthy
+    sender = Sender(slow="stuck", gone="gone")
+    forgotten: list[str] = []
+    broadcast = Broadcast(["stuck", "gone", "fine"], sender=sender, on_gone=forgotten.append)
+    # WHEN ten frames are published
+    for n in range(10):
+        broadcast.publish({"n": n})
+    deadline = time.monotonic() + 5
+    while len(sender.sent.get("fine", [])) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # THEN the healthy connection has all ten, in order, while the stuck one has none yet
+    assert [n for _, n in sender.sent["fine"]] == list(range(10))
+    assert "stuck" not in sender.sent
+    # AND the gone one was reported once and skipped after
+    assert forgotten == ["gone"]
+    # AND the stuck one gets everything, in order, once it drains
+    sender.release.set()
+    broadcast.close()
+    assert [n for _, n in sender.sent["stuck"]] == list(range(10))
