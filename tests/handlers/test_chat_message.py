@@ -325,3 +325,26 @@ def test_another_users_conversation_id_starts_their_own_conversation(chat: Chat)
     assert [m.role for m in chat.stored(user="eve")] == [Role.USER, Role.ASSISTANT]
     assert chat.stored()[0].content == "ada's secret"
     assert len(chat.stored()) == 2
+
+
+def test_a_user_over_the_per_minute_limit_is_told_when_to_retry(
+    chat: Chat,
+    monkeypatch: pytest.MonkeyPatch,
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: LambdaContext,
+) -> None:
+    # GIVEN a limit of two chat messages per minute
+    monkeypatch.setenv("CHAT_MESSAGES_PER_MINUTE", "2")
+    chat.handler = load_handler("message")
+    chat.lambdas.functions["chat-message"] = lambda e: chat.handler.lambda_handler(
+        e, lambda_context
+    )
+    # WHEN a third message follows two others within the minute
+    for n in range(3):
+        chat.send(message=f"message {n}", clientMessageId=f"c-{n}")
+    # THEN it is refused with a retry time, not stored, and the model is not called
+    error = chat.frames()[-1]
+    assert (error["code"], error["retryable"]) == ("RATE_LIMITED", True)
+    assert 1 <= error["retryAfter"] <= 60
+    assert [m.content for m in chat.stored() if m.role is Role.USER] == ["message 0", "message 1"]
+    assert len(chat.model.requests) == 2

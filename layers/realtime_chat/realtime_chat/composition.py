@@ -124,6 +124,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
 
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
     from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
+    from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
     from realtime_chat.adapters.lambda_jobs import LambdaReplyJobs
     from realtime_chat.adapters.secret_key import SecretApiKey
     from realtime_chat.dispatch import Dispatcher
@@ -139,6 +140,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     senders = ApiGatewaySenders(settings.region)
     jobs = LambdaReplyJobs(boto3.client("lambda", region_name=settings.region), ai.function_name)
     keys = SecretApiKey(ai.secret_id, max_age=ai.secret_max_age)
+    limiter = DynamoRateLimiter(client, settings.chat_table, per_minute=ai.messages_per_minute)
 
     @cache
     def model() -> ChatModel:
@@ -164,6 +166,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
             chat=chat,
             connections=connections,
             jobs=jobs,
+            limiter=limiter,
             callback_url=ctx.callback_url,
         ),
     )

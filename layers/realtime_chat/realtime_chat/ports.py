@@ -29,6 +29,7 @@ __all__ = [
     "ConnectionStore",
     "FrameSender",
     "FrameSenders",
+    "RateLimiter",
     "ReplyJobs",
     "TokenVerifier",
 ]
@@ -120,4 +121,11 @@ class ChatModel(Protocol):
 class ReplyJobs(Protocol):
     def submit(self, job: ReplyJob) -> None:
         """Start generating the reply outside the 29 s API Gateway integration window."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def acquire(self, user_id: str, *, now: float) -> int | None:
+        """Count one chat message of ``user_id``: None when allowed, else the seconds
+        until the user may send again."""
         ...

@@ -152,6 +152,7 @@ class AiSettings:
     connect_timeout: float
     read_timeout: float
     retries: int
+    messages_per_minute: int  # per user; 0: no limit
     function_name: str  # this function, invoked asynchronously to stream the reply
 
 
@@ -172,5 +173,6 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         connect_timeout=_number(env, "AI_CONNECT_TIMEOUT", 5.0, 0.1, 60.0),
         read_timeout=_number(env, "AI_READ_TIMEOUT", 30.0, 0.1, 600.0),
         retries=_integer(env, "AI_RETRIES", 2, 0, 5),
+        messages_per_minute=_integer(env, "CHAT_MESSAGES_PER_MINUTE", 20, 0, 10_000),
         function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
     )

@@ -33,6 +33,7 @@ from realtime_chat.ports import (
     Clock,
     ConnectionStore,
     FrameSender,
+    RateLimiter,
     ReplyJobs,
 )
 from realtime_chat.prompt import build_prompt
@@ -63,9 +64,18 @@ def accept_message(
     chat: ChatStore,
     connections: ConnectionStore,
     jobs: ReplyJobs,
+    limiter: RateLimiter,
     callback_url: str,
 ) -> None:
     user_id = ctx.require_user("chat_message")
+    wait = limiter.acquire(user_id, now=ctx.now)
+    if wait is not None:
+        raise ChatError(
+            ErrorCode.RATE_LIMITED,
+            f"Too many chat messages. Try again in {wait} s.",
+            retryable=True,
+            retry_after=wait,
+        )
     conversation_id = command.conversation_id or _new_id()
     message = Message(
         message_id=_new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
