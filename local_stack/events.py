@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -141,7 +140,3 @@ def disconnect_event(
         "requestContext": context,
         "isBase64Encoded": False,
     }
-
-
-def api_id() -> str:
-    return uuid.uuid4().hex[:10]

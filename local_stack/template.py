@@ -68,8 +68,3 @@ def table_definition(template: Template, logical_id: str, table_name: str) -> di
     if "GlobalSecondaryIndexes" in props:
         definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     return definition
-
-
-def time_to_live(template: Template, logical_id: str) -> dict[str, Any] | None:
-    spec: dict[str, Any] | None = template.properties(logical_id).get("TimeToLiveSpecification")
-    return spec

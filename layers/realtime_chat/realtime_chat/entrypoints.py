@@ -108,8 +108,9 @@ class FrameHandler:
         request = parse_message(event)
         logger.append_keys(connection_id=request.info.connection_id)
         outcome = self._dispatcher.handle(request)
+        # Known actions only: a client's invented names must not become metric dimensions.
         action = outcome.action if outcome.action in ACTIONS else "unknown"
-        count("MessagesReceived", dimension=("action", action or "unknown"))
+        count("MessagesReceived", dimension=("action", str(action)))
         if outcome.error is not None:
             count("ErrorsSent", dimension=("code", outcome.error.value))
         return OK
