@@ -69,3 +69,42 @@ def test_a_reply_that_cannot_be_stored_is_still_delivered_and_reported(moto_aws:
     assert [f["type"] for f in frames] == ["ai_response_chunk", "ai_response", "error"]
     assert frames[1]["content"] == "Hello"
     assert frames[2]["code"] == "INTERNAL_ERROR" and "req-1" in frames[2]["message"]
+
+
+class PausingModel:
+    """Two tokens at once, then a long pause (a reasoning model thinking), then the rest."""
+
+    def __init__(self) -> None:
+        self.chunks_before_resuming: list[str] = []
+        self.sender: RecordingSender | None = None
+
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+        import time
+
+        yield TextDelta("Let me ")
+        yield TextDelta("think")
+        time.sleep(0.5)
+        assert self.sender is not None
+        self.chunks_before_resuming = [f["delta"] for f in self.sender.sent["conn-1"]]
+        yield TextDelta(".")
+        yield Finished("stop", "m")
+
+
+def test_text_gathered_before_a_pause_goes_out_during_the_pause(store: DynamoChatStore) -> None:
+    import time
+
+    model = PausingModel()
+    sender = RecordingSender()
+    model.sender = sender
+    generate_reply(
+        JOB,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=MemoryConnections(),
+        sender=sender,
+        keys=Key(),
+        model=model,
+        clock=time.monotonic,
+    )
+    assert model.chunks_before_resuming == ["Let me ", "think"]
+    assert sender.sent["conn-1"][-1]["content"] == "Let me think."

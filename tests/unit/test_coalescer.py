@@ -36,3 +36,12 @@ def test_empty_deltas_are_ignored() -> None:
     c = Coalescer()
     assert c.feed("", now=0) is None
     assert c.feed("a", now=0) == "a"
+
+
+def test_due_releases_gathered_text_once_the_interval_has_passed() -> None:
+    c = Coalescer(interval=0.1)
+    c.feed("a", now=0.0)
+    c.feed("b", now=0.02)
+    assert c.due(now=0.05) is None
+    assert c.due(now=0.1) == "b"
+    assert c.due(now=0.5) is None  # nothing gathered

@@ -2,7 +2,8 @@
 
 The first token goes out at once (the user sees the answer start); later tokens
 are gathered and released when ``interval`` has passed since the last release or
-``max_chars`` have gathered. Posting once per token would cost hundreds of
+``max_chars`` have gathered. ``due`` lets a timer release gathered text when the
+model pauses, so no text waits for the next token. Posting once per token would cost hundreds of
 ``@connections`` calls per answer and draw 429s from API Gateway.
 """
 
@@ -31,6 +32,18 @@ class Coalescer:
             or self._size >= self._max_chars
         )
         return self._release(now) if due else None
+
+    def due(self, now: float) -> str | None:
+        """Gathered text whose interval has passed (for a timer), or None."""
+        if self._buffer and (
+            self._last_release is None or now - self._last_release >= self._interval
+        ):
+            return self._release(now)
+        return None
+
+    @property
+    def interval(self) -> float:
+        return self._interval
 
     def flush(self, now: float) -> str | None:
         """Whatever is still gathered (at the end of the stream), or None."""

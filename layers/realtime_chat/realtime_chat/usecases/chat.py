@@ -10,6 +10,7 @@ the user, then stores and sends the whole answer.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,6 +209,7 @@ class _Turn:
         self._coalescer = coalescer
         self._clock = clock
         self._parts: list[str] = []
+        self._lock = threading.Lock()  # the model's thread and the pause timer both emit
         self.seq = 0
 
     @property
@@ -241,19 +243,32 @@ class _Turn:
 
     def _consume(self, events: Any) -> Finished:
         finished: Finished | None = None
+        paused = threading.Event()
+        timer = threading.Thread(target=self._release_when_paused, args=(paused,), daemon=True)
+        timer.start()
         try:
             for event in events:
                 if isinstance(event, TextDelta):
-                    self._emit(self._coalescer.feed(event.text, self._clock()))
+                    with self._lock:
+                        self._emit(self._coalescer.feed(event.text, self._clock()))
                 elif isinstance(event, Finished):
                     finished = event
         except ModelUnavailable as err:
             logger.warning("model unavailable", extra={"reason": str(err), "chunks": self.seq})
             raise _unavailable("The AI provider is unavailable right now.") from None
         finally:
+            paused.set()
+            timer.join()
             # Whatever was gathered is sent, whether the stream ended or broke.
-            self._emit(self._coalescer.flush(self._clock()))
+            with self._lock:
+                self._emit(self._coalescer.flush(self._clock()))
         return finished or Finished("stop", "")
+
+    def _release_when_paused(self, stopped: threading.Event) -> None:
+        """While the model pauses, gathered text goes out after one interval anyway."""
+        while not stopped.wait(self._coalescer.interval):
+            with self._lock:
+                self._emit(self._coalescer.due(self._clock()))
 
     def _emit(self, text: str | None) -> None:
         if not text:
