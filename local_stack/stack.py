@@ -176,6 +176,8 @@ def run(config: StackConfig) -> None:
         asyncio.run(_serve(config, running))
     finally:
         running.stop()
+        # Tools read this file to find the stack: it must not outlive it.
+        (config.state_dir / "stack.json").unlink(missing_ok=True)
 
 
 async def _serve(config: StackConfig, running: _Running) -> None:
@@ -200,13 +202,12 @@ async def _serve(config: StackConfig, running: _Running) -> None:
         api_key=config.ai_api_key or "local-model-accepts-any-key",
         demo_user=config.demo_user,
     )
-    integrations = {k: k for k in template.of_type("AWS::ApiGatewayV2::Integration")}
-    others = {k: k for k in template.resources if k not in resources.refs}
+    # Resources without a local counterpart (integrations, roles, ...) stand for themselves.
     resolver = Resolver(
         template,
         region=config.region,
         stack_name=config.stack_name,
-        resources={**others, **integrations, **resources.refs},
+        resources={**{k: k for k in template.resources}, **resources.refs},
     )
     model = api_model(template, resolver)
     ws_url = f"ws://127.0.0.1:{config.ws_port}"
