@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local_stack.loopback import LoopbackServer, send_json
 
 __all__ = ["ModelServer", "Scenario", "reply_tokens"]
 
@@ -45,7 +47,7 @@ def reply_tokens(prompt: list[dict[str, Any]], filler: int) -> Iterator[str]:
         yield f"token{n} "
 
 
-class ModelServer:
+class ModelServer(LoopbackServer):
     """Runs on 127.0.0.1 in a background thread; ``url`` is the OpenAI-style base URL."""
 
     def __init__(self, port: int = 0, scenario: Scenario | None = None) -> None:
@@ -62,36 +64,20 @@ class ModelServer:
                 server._serve(self)
 
             def do_GET(self) -> None:
-                server._json(self, 200, {"data": [{"id": MODEL_NAME, "object": "model"}]})
+                send_json(self, 200, {"data": [{"id": MODEL_NAME, "object": "model"}]})
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler, port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_port}/v1"
-
-    def start(self) -> ModelServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         if not handler.path.rstrip("/").endswith("/chat/completions"):
-            self._json(handler, 404, {"error": {"message": "not found"}})
+            send_json(handler, 404, {"error": {"message": "not found"}})
             return
         length = int(handler.headers.get("Content-Length") or 0)
         body = json.loads(handler.rfile.read(length) or b"{}")
@@ -104,27 +90,10 @@ class ModelServer:
         if scenario.api_key is not None and key != scenario.api_key:
             status = 401
         if status != 200:
-            self._json(
-                handler,
-                status,
-                {"error": {"message": f"scripted {status}"}},
-                retry_after=scenario.retry_after,
-            )
+            retry = {"Retry-After": scenario.retry_after} if scenario.retry_after else {}
+            send_json(handler, status, {"error": {"message": f"scripted {status}"}}, retry)
             return
         self._stream(handler, body, scenario)
-
-    @staticmethod
-    def _json(
-        handler: BaseHTTPRequestHandler, status: int, body: Any, retry_after: str | None = None
-    ) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        if retry_after:
-            handler.send_header("Retry-After", retry_after)
-        handler.end_headers()
-        handler.wfile.write(data)
 
     def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], s: Scenario) -> None:
         handler.send_response(200)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_stack.loopback import LoopbackServer, send_json
 from tests.support import aws
 from tests.support.tokens import CLIENT_ID, ISSUER, POOL_ID, TokenFactory
 
@@ -65,25 +65,16 @@ def tokens() -> TokenFactory:
 @pytest.fixture
 def jwks_url(tokens: TokenFactory) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving the test JWKS, as a user pool would."""
-    body = json.dumps(tokens.jwks).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, 200, tokens.jwks)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/{POOL_ID}/.well-known/jwks.json"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(Handler) as server:
+        yield f"http://127.0.0.1:{server.port}/{POOL_ID}/.well-known/jwks.json"
 
 
 @pytest.fixture

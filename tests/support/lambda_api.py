@@ -11,9 +11,11 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from local_stack.loopback import LoopbackServer, send_json
 
 __all__ = ["LambdaApi"]
 
@@ -21,7 +23,7 @@ Invoke = Callable[[dict[str, Any]], Any]
 _PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 
 
-class LambdaApi:
+class LambdaApi(LoopbackServer):
     def __init__(self, functions: dict[str, Invoke], port: int = 0) -> None:
         self.functions = functions
         self.background: list[threading.Thread] = []
@@ -34,21 +36,11 @@ class LambdaApi:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler, port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_port}"
-
-    def start(self) -> LambdaApi:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
     def wait(self, timeout: float = 30.0) -> None:
         """Wait for background (``Event``) invocations to finish."""
@@ -63,28 +55,12 @@ class LambdaApi:
         function = self.functions.get(name)
         if function is None:
             body = {"Type": "User", "message": f"Function not found: {name}"}
-            self._answer(handler, 404, body, {"x-amzn-ErrorType": "ResourceNotFoundException"})
+            send_json(handler, 404, body, {"x-amzn-ErrorType": "ResourceNotFoundException"})
             return
         if handler.headers.get("X-Amz-Invocation-Type") == "Event":
             thread = threading.Thread(target=function, args=(payload,), daemon=True)
             self.background.append(thread)
             thread.start()
-            self._answer(handler, 202, None)
+            send_json(handler, 202, None)
             return
-        self._answer(handler, 200, function(payload))
-
-    @staticmethod
-    def _answer(
-        handler: BaseHTTPRequestHandler,
-        status: int,
-        body: Any,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        handler.send_response(status)
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        send_json(handler, 200, function(payload))

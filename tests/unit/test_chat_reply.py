@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -35,8 +35,13 @@ class BrokenStore(DynamoChatStore):
         raise RuntimeError("DynamoDB is having a day")
 
 
-def _reply(store: DynamoChatStore, model: Model) -> list[dict[str, Any]]:
-    sender = RecordingSender()
+def _reply(
+    store: DynamoChatStore,
+    model: Any,
+    sender: RecordingSender | None = None,
+    clock: Callable[[], float] = lambda: 1_800_000_000.0,
+) -> list[dict[str, Any]]:
+    sender = sender or RecordingSender()
     generate_reply(
         JOB,
         settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
@@ -45,7 +50,7 @@ def _reply(store: DynamoChatStore, model: Model) -> list[dict[str, Any]]:
         sender=sender,
         keys=Key(),
         model=model,
-        clock=lambda: 1_800_000_000.0,
+        clock=clock,
     )
     return sender.sent["conn-1"]
 
@@ -94,17 +99,7 @@ def test_text_gathered_before_a_pause_goes_out_during_the_pause(store: DynamoCha
     import time
 
     model = PausingModel()
-    sender = RecordingSender()
-    model.sender = sender
-    generate_reply(
-        JOB,
-        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
-        chat=store,
-        connections=MemoryConnections(),
-        sender=sender,
-        keys=Key(),
-        model=model,
-        clock=time.monotonic,
-    )
+    model.sender = RecordingSender()
+    frames = _reply(store, model, model.sender, clock=time.monotonic)
     assert model.chunks_before_resuming == ["Let me ", "think"]
-    assert sender.sent["conn-1"][-1]["content"] == "Let me think."
+    assert frames[-1]["content"] == "Let me think."
