@@ -1,15 +1,15 @@
 """The composition root: builds each function's entry point with real adapters, once
-per container. Each builder imports only what its function needs, so the authorizer
-never loads boto3 and no function but ``chat_message`` loads the HTTP client.
+per container. Each builder imports only what its function needs: the authorizer
+never loads boto3, and ``requests`` loads only when ``chat_message`` first streams a reply.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from realtime_chat.entrypoints import (
     Authorizer,
@@ -74,22 +74,21 @@ def build_disconnect(env: Mapping[str, str] = os.environ) -> Disconnector:
 class ApiGatewaySenders:
     """One ``@connections`` client per endpoint, created on first use and kept."""
 
-    def __init__(self, region: str, make_client: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, region: str) -> None:
         self._region = region
-        self._make_client = make_client or self._client
         self._senders: dict[str, FrameSender] = {}
 
-    def _client(self, url: str) -> Any:
+    def at(self, callback_url: str) -> FrameSender:
         import boto3
 
-        return boto3.client("apigatewaymanagementapi", endpoint_url=url, region_name=self._region)
-
-    def at(self, callback_url: str) -> FrameSender:
         from realtime_chat.adapters.apigateway_sender import ApiGatewaySender
 
         sender = self._senders.get(callback_url)
         if sender is None:
-            sender = self._senders[callback_url] = ApiGatewaySender(self._make_client(callback_url))
+            client = boto3.client(
+                "apigatewaymanagementapi", endpoint_url=callback_url, region_name=self._region
+            )
+            sender = self._senders[callback_url] = ApiGatewaySender(client)
         return sender
 
 

@@ -15,13 +15,13 @@ from typing import Any
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConnectionGone, ConnectionThrottled, ErrorCode
 from realtime_chat.events import MessageRequest
+from realtime_chat.observability import logger as log
 from realtime_chat.ports import Clock, ConnectionStore, FrameSenders
 from realtime_chat.protocol import ClientFrame, parse_frame
 from realtime_chat.usecases.context import Context
 
 __all__ = ["ACTIONS", "Dispatcher", "Outcome", "Route"]
 
-from realtime_chat.observability import logger as log
 
 # Every action of protocol v1, in the order the UNKNOWN_ACTION error names them.
 ACTIONS = (
@@ -98,12 +98,7 @@ class Dispatcher:
         except Exception:
             action = frame.action if frame else None
             log.exception("unexpected failure handling %s", action)
-            internal = ChatError(
-                ErrorCode.INTERNAL_ERROR,
-                f"Something went wrong on our side. Quote request id {ctx.request_id} "
-                "when reporting it.",
-                retryable=True,
-            )
+            internal = ChatError.internal("Something went wrong on our side.", ctx.request_id)
             self._answer(ctx, frames.error(internal, action=action, request_id=ctx.request_id))
             return Outcome(action, ErrorCode.INTERNAL_ERROR)
 

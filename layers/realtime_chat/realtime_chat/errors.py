@@ -71,6 +71,15 @@ class ChatError(Exception):
         self.retry_after = retry_after
         self.extra = extra or {}
 
+    @classmethod
+    def internal(cls, what: str, request_id: str, *, retryable: bool = True) -> ChatError:
+        """A fault on our side: no details for the client, only the id to quote."""
+        return cls(
+            ErrorCode.INTERNAL_ERROR,
+            f"{what} Quote request id {request_id} when reporting it.",
+            retryable=retryable,
+        )
+
 
 class ConfigurationError(Exception):
     """A setting is missing or invalid; the message names the variable."""

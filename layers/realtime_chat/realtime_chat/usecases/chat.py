@@ -171,11 +171,7 @@ def generate_reply(
     except Exception:
         logger.exception("reply failed", extra={"request_id": job.request_id})
         finished = Finished("error", settings.model)
-        error = ChatError(
-            ErrorCode.INTERNAL_ERROR,
-            f"The reply failed on our side. Quote request id {job.request_id}.",
-            retryable=True,
-        )
+        error = ChatError.internal("The reply failed on our side.", job.request_id)
     stored: Message | None = None
     if turn.content or error is None:  # an empty but finished answer still ends the turn
         stored = _message(reply_id, turn.content, finished, started)
@@ -183,10 +179,8 @@ def generate_reply(
             chat.add_message(job.user_id, job.conversation_id, stored, title=title_for(job.content))
         except Exception:
             logger.exception("could not store the reply", extra={"request_id": job.request_id})
-            error = error or ChatError(
-                ErrorCode.INTERNAL_ERROR,
-                f"The reply could not be saved. Quote request id {job.request_id}.",
-                retryable=False,
+            error = error or ChatError.internal(
+                "The reply could not be saved.", job.request_id, retryable=False
             )
         broadcast.publish(_ai_response(job, stored, finished))
     if error is not None:

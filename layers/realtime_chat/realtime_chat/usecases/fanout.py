@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from realtime_chat.errors import ConnectionGone, ConnectionThrottled
+from realtime_chat.observability import logger as log
 from realtime_chat.ports import ConnectionStore, FrameSender
 
 __all__ = ["notify_other_connections"]
-
-from realtime_chat.observability import logger as log
 
 
 def notify_other_connections(
