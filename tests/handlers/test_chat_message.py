@@ -5,101 +5,24 @@ Invoke API, and a real OpenAI-compatible SSE server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
-from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.model_server import MODEL_NAME
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message, Role
 from tests.conftest import LambdaContext, load_event
+from tests.handlers.conftest import ADA, CONN, CONV, PHONE, Chat
 from tests.support.aws import (
     CHAT_TABLE,
     CONNECTIONS_TABLE,
-    clear_posted,
     gateway_with_gone,
-    posted_frames,
     put_connection,
 )
-from tests.support.lambda_api import LambdaApi
-
-ADA = "7d8e9f00-1111-4222-8333-944455556666"
-CONN = "L0SM9cOFvHcCIhw="
-PHONE = "phone="
-CONV = "test_1764100800000"
-
-
-@dataclass
-class Chat:
-    handler: ModuleType
-    model: ModelServer
-    lambdas: LambdaApi
-    dynamodb: Any
-    secret_arn: str
-    context: LambdaContext
-
-    def send(self, name: str = "chat_message", **changes: Any) -> None:
-        """Send events/<name>.json (``data`` changed as given) and wait for the reply job."""
-        event = load_event(name)
-        body = json.loads(event["body"])
-        body["data"].update(changes)
-        event["body"] = json.dumps(body)
-        assert self.handler.lambda_handler(event, self.context) == {"statusCode": 200}
-        self.lambdas.wait()
-
-    def frames(self, connection_id: str = CONN) -> list[dict[str, Any]]:
-        return posted_frames(connection_id)
-
-    def stored(self, conversation_id: str = CONV, user: str = ADA) -> list[Message]:
-        store = DynamoChatStore(self.dynamodb, CHAT_TABLE)
-        return list(store.history(user, conversation_id, limit=100, before=None)[0])
-
-    def put_secret(self, value: dict[str, str]) -> None:
-        boto3.client("secretsmanager").put_secret_value(
-            SecretId=self.secret_arn, SecretString=json.dumps(value)
-        )
-
-
-def _connect(client: Any, connection_id: str, user: str = ADA, **extra: Any) -> None:
-    put_connection(client, connection_id, user, **extra)
-
-
-@pytest.fixture
-def chat(
-    moto_aws: Any,
-    load_handler: Callable[[str], ModuleType],
-    lambda_context: LambdaContext,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Chat]:
-    clear_posted()
-    secret_arn = boto3.client("secretsmanager").create_secret(
-        Name="ai-provider", SecretString=json.dumps({"apiKey": "sk-local"})
-    )["ARN"]
-    model = ModelServer(scenario=Scenario(api_key="sk-local")).start()
-    lambdas = LambdaApi({}).start()
-    for name, value in {
-        "API_SECRETS_ARN": secret_arn,
-        "AI_BASE_URL": model.url,
-        "AI_MODEL": MODEL_NAME,
-        "AI_READ_TIMEOUT": "1",
-        "AI_RETRIES": "2",
-        "AWS_ENDPOINT_URL_LAMBDA": lambdas.url,
-        "AWS_LAMBDA_FUNCTION_NAME": "chat-message",
-        "HISTORY_MESSAGES": "4",
-    }.items():
-        monkeypatch.setenv(name, value)
-    handler = load_handler("message")
-    lambdas.functions["chat-message"] = lambda event: handler.lambda_handler(event, lambda_context)
-    _connect(moto_aws, CONN)
-    _connect(moto_aws, PHONE)
-    yield Chat(handler, model, lambdas, moto_aws, secret_arn, lambda_context)
-    lambdas.wait()
-    lambdas.stop()
-    model.stop()
 
 
 def _chunks(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -348,3 +271,15 @@ def test_a_user_over_the_per_minute_limit_is_told_when_to_retry(
     assert 1 <= error["retryAfter"] <= 60
     assert [m.content for m in chat.stored() if m.role is Role.USER] == ["message 0", "message 1"]
     assert len(chat.model.requests) == 2
+
+
+def test_a_connection_whose_token_expired_receives_none_of_the_users_data(chat: Chat) -> None:
+    # GIVEN ada's old tab, still open but holding a token that expired a minute ago
+    expired = str(int(time.time()) - 60)
+    put_connection(chat.dynamodb, "old-tab=", ADA, tokenExpiresAt={"N": expired})
+    # WHEN she chats from her laptop
+    chat.send(message="private thoughts")
+    # THEN the laptop and the phone get the turn, the old tab gets nothing at all
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert chat.frames(PHONE) == chat.frames()
+    assert chat.frames("old-tab=") == []

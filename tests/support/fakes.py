@@ -37,7 +37,11 @@ class MemoryConnections:
 
     def connections_of(self, user_id: str, *, now: float) -> list[Connection]:
         return [
-            c for c in self.items.values() if c.identity.user_id == user_id and c.expires_at > now
+            c
+            for c in self.items.values()
+            if c.identity.user_id == user_id
+            and c.expires_at > now
+            and not c.identity.is_expired(now)
         ]
 
     def set_subscriptions(self, connection_id: str, kinds: frozenset[str]) -> None:

@@ -13,7 +13,6 @@ from realtime_chat.events import MessageRequest, RequestInfo
 from realtime_chat.model import Connection, Identity
 from realtime_chat.routes import default_routes
 from realtime_chat.settings import chat_settings
-from realtime_chat.usecases.context import AUTH_REQUIRED_FOR_CHAT
 from realtime_chat.usecases.presence import typing
 from tests.support.fakes import MemoryConnections, RecordingSender, Senders
 
@@ -135,7 +134,10 @@ def test_anonymous_chat_message_error_matches_what_junokit_clients_expect() -> N
     with pytest.raises(Exception) as raised:
         ctx.require_user("chat_message")
     err: Any = raised.value
-    assert err.message == AUTH_REQUIRED_FOR_CHAT
+    # The literal text Junokit's clients match on: a wording change must fail here.
+    assert err.message == (
+        "Authentication required for chat messages. Please sign in to use real-time chat."
+    )
     assert err.extra["debugInfo"] == {
         "connectionId": "conn-9",
         "userId": "anonymous",

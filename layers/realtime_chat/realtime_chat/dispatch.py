@@ -17,7 +17,7 @@ from realtime_chat.errors import ChatError, ConnectionGone, ConnectionThrottled,
 from realtime_chat.events import MessageRequest
 from realtime_chat.observability import logger as log
 from realtime_chat.ports import Clock, ConnectionStore, FrameSenders
-from realtime_chat.protocol import ClientFrame, parse_frame
+from realtime_chat.protocol import ClientFrame, check_text, decode_frame, is_text
 from realtime_chat.usecases.context import Context
 
 __all__ = ["ACTIONS", "Dispatcher", "Outcome", "Route"]
@@ -81,16 +81,16 @@ class Dispatcher:
         )
         frame: ClientFrame | None = None
         try:
-            frame = parse_frame(request.body)
+            frame = decode_frame(request.body)
+            check_text(frame)
             route = self._routes.get(frame.action)
             if route is None:
                 raise _unknown(frame.action)
             route(ctx, frame.data)
             return Outcome(frame.action)
         except ChatError as err:
-            action = frame.action if frame else None
-            self._answer(ctx, frames.error(err, action=action, request_id=ctx.request_id))
-            return Outcome(action, err.code)
+            self._answer(ctx, err, frame)
+            return Outcome(frame.action if frame and is_text(frame.action) else None, err.code)
         except ConnectionGone:
             # The sender itself went away mid-request: forget it.
             self._connections.delete(ctx.connection_id)
@@ -99,10 +99,17 @@ class Dispatcher:
             action = frame.action if frame else None
             log.exception("unexpected failure handling %s", action)
             internal = ChatError.internal("Something went wrong on our side.", ctx.request_id)
-            self._answer(ctx, frames.error(internal, action=action, request_id=ctx.request_id))
+            self._answer(ctx, internal, frame)
             return Outcome(action, ErrorCode.INTERNAL_ERROR)
 
-    def _answer(self, ctx: Context, frame: frames.Frame) -> None:
+    def _answer(self, ctx: Context, err: ChatError, request: ClientFrame | None) -> None:
+        """Send the error frame, naming the client's own message id when it sent one,
+        so a client can tell which of its messages was refused."""
+        action = request.action if request and is_text(request.action) else None
+        frame = frames.error(err, action=action, request_id=ctx.request_id)
+        client_message_id = request.data.get("clientMessageId") if request else None
+        if is_text(client_message_id):
+            frame["clientMessageId"] = client_message_id
         try:
             ctx.reply(frame)
         except ConnectionGone:

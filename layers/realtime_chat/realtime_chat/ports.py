@@ -51,7 +51,8 @@ class ConnectionStore(Protocol):
         ...
 
     def connections_of(self, user_id: str, *, now: float) -> Sequence[Connection]:
-        """The user's connections whose TTL has not passed (stale items are skipped)."""
+        """The user's connections that may receive the user's data at ``now``: the item's
+        TTL has not passed and the token it connected with has not expired."""
         ...
 
     def set_subscriptions(self, connection_id: str, kinds: frozenset[str]) -> None: ...

@@ -16,6 +16,7 @@ from typing import Any
 from realtime_chat.errors import ChatError, ErrorCode
 
 __all__ = [
+    "ALWAYS_DELIVERED",
     "MAX_FRAME_BYTES",
     "NOTIFICATION_TYPES",
     "STATUSES",
@@ -28,6 +29,9 @@ __all__ = [
     "SetStatus",
     "Subscribe",
     "Typing",
+    "check_text",
+    "decode_frame",
+    "is_text",
     "parse_frame",
 ]
 
@@ -40,9 +44,14 @@ NOTIFICATION_TYPES = (
     "conversation_renamed",
     "conversation_deleted",
 )
+# Names Junokit's clients subscribe to (``['chat', 'system', 'ai_response']``). Replies
+# and system notices reach every connection of the user whatever it subscribed to, so
+# these are accepted and change nothing for those frames.
+ALWAYS_DELIVERED = ("chat", "system", "ai_response")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _CURSOR = re.compile(r"[A-Za-z0-9_.:#=+/-]{1,512}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +61,27 @@ class ClientFrame:
 
 
 def parse_frame(body: str) -> ClientFrame:
-    """Decode a frame's text; raises INVALID_JSON, INVALID_MESSAGE or MESSAGE_TOO_LARGE."""
+    """Decode a frame's text and check it; raises INVALID_JSON, INVALID_MESSAGE or
+    MESSAGE_TOO_LARGE."""
+    frame = decode_frame(body)
+    check_text(frame)
+    return frame
+
+
+def is_text(value: object) -> bool:
+    """A string that can be stored and sent: no lone surrogates."""
+    return isinstance(value, str) and not _SURROGATE.search(value)
+
+
+def decode_frame(body: str) -> ClientFrame:
+    """The frame's action and data, before its text is checked (:func:`check_text`)."""
     if len(body.encode("utf-8")) > MAX_FRAME_BYTES:
         raise ChatError(
             ErrorCode.MESSAGE_TOO_LARGE, f"A frame may be at most {MAX_FRAME_BYTES} bytes."
         )
     try:
         frame = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         raise ChatError(ErrorCode.INVALID_JSON, "The frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise ChatError(ErrorCode.INVALID_MESSAGE, "The frame must be a JSON object.")
@@ -72,6 +94,28 @@ def parse_frame(body: str) -> ClientFrame:
     elif not isinstance(data, dict):
         raise _invalid("data", "must be a JSON object")
     return ClientFrame(action=action, data=data)
+
+
+def check_text(frame: ClientFrame) -> None:
+    """Refuse text that cannot be stored or sent: JSON's ``\\ud800`` escapes decode to
+    lone surrogates, which are not Unicode scalar values. Names the field the client
+    sent (inside ``data`` by its own name) before anything is charged or stored.
+    Iterative, so a frame nested as deep as the decoder allows cannot exhaust the stack."""
+    if not is_text(frame.action):
+        raise _invalid("action", "contains invalid Unicode (a lone surrogate)")
+    if not all(is_text(name) for name in frame.data):
+        raise _invalid("data", "has a field name with invalid Unicode")
+    pending: list[tuple[str, Any]] = list(frame.data.items())
+    while pending:
+        field, value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend((field, key) for key in value)
+            pending.extend((field, item) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((field, item) for item in value)
+        elif isinstance(value, str) and not is_text(value):
+            shown = field if len(field) <= 64 else field[:64] + "…"
+            raise _invalid(shown, "contains invalid Unicode (a lone surrogate)")
 
 
 def _invalid(field: str, problem: str) -> ChatError:
@@ -218,13 +262,13 @@ class Subscribe:
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Subscribe:
         kinds = data.get("notificationTypes")
+        known = (*NOTIFICATION_TYPES, *ALWAYS_DELIVERED)
         if (
             not isinstance(kinds, list)
             or not kinds
-            or not all(isinstance(k, str) and k in NOTIFICATION_TYPES for k in kinds)
+            or not all(isinstance(k, str) and k in known for k in kinds)
         ):
             raise _invalid(
-                "notificationTypes",
-                f"must be a non-empty list drawn from {', '.join(NOTIFICATION_TYPES)}",
+                "notificationTypes", f"must be a non-empty list drawn from {', '.join(known)}"
             )
         return cls(notification_types=tuple(dict.fromkeys(kinds)))

@@ -3,7 +3,8 @@
 Item: ``connectionId`` (key), ``userId`` (GSI ``userId-index``), ``userEmail``,
 ``isAuthenticated``, ``connectedAt`` (epoch ms), ``tokenExpiresAt`` (epoch s),
 ``ttl`` (epoch s, connect time + 2 h), ``subscriptions`` (string set, optional).
-DynamoDB deletes expired items only eventually, so reads skip them.
+DynamoDB deletes expired items only eventually, so reads skip them, and they skip
+connections whose token has expired too.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class DynamoConnectionStore:
         }
         while True:
             page = self._client.query(**kwargs)
-            found.extend(c for c in map(_connection, page.get("Items", [])) if c.expires_at > now)
+            found.extend(c for c in map(_connection, page.get("Items", [])) if _live(c, now))
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -67,6 +68,12 @@ class DynamoConnectionStore:
             ConditionExpression="attribute_exists(connectionId)",
             ExpressionAttributeValues={":s": {"SS": sorted(kinds)}},
         )
+
+
+def _live(connection: Connection, now: float) -> bool:
+    """Not past its TTL, and not holding an expired token: a connection whose token has
+    expired answers TOKEN_EXPIRED to its own actions and must not receive the user's data."""
+    return connection.expires_at > now and not connection.identity.is_expired(now)
 
 
 def _connection(item: dict[str, Any]) -> Connection:
