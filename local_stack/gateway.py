@@ -5,6 +5,7 @@ API on one port, with API Gateway's limits and the frames it sends itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -135,7 +136,7 @@ class Gateway:
                         if message.type == WSMsgType.TEXT
                         else message.data.decode("utf-8", errors="replace")
                     )
-                    self._keep(asyncio.ensure_future(self._route(connection, body)))
+                    self._keep(asyncio.ensure_future(self._route_safely(connection, body)))
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
@@ -185,12 +186,21 @@ class Gateway:
         context["integrationLatency"] = int((time.monotonic() - started) * 1000)
         return context, None
 
+    async def _route_safely(self, connection: _Connection, body: str) -> None:
+        """Route one frame; a fault of the gateway itself still ends in a defined frame,
+        never in a silent hang."""
+        try:
+            await self._route(connection, body)
+        except Exception:
+            log.exception("routing a frame failed")
+            await self._say(connection, "Internal server error", events.new_request_id())
+
     async def _route(self, connection: _Connection, body: str) -> None:
         key = "$default"
         if self.model.selection_expression == "$request.body.action":
             try:
                 parsed = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # API Gateway routes such frames to $default
                 parsed = None
             action = parsed.get("action") if isinstance(parsed, dict) else None
             if (
@@ -214,16 +224,16 @@ class Gateway:
             await self._say(connection, "Internal server error", request_id)
 
     async def _say(self, connection: _Connection, message: str, request_id: str) -> None:
-        if not connection.ws.closed:
-            await connection.ws.send_str(
-                json.dumps(
-                    {
-                        "message": message,
-                        "connectionId": connection.facts.connection_id,
-                        "requestId": request_id,
-                    }
-                )
-            )
+        """A frame API Gateway itself sends; a socket that is closing cannot take it."""
+        if connection.ws.closed:
+            return
+        frame = {
+            "message": message,
+            "connectionId": connection.facts.connection_id,
+            "requestId": request_id,
+        }
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await connection.ws.send_str(json.dumps(frame))
 
     async def _watch(self, connection: _Connection) -> None:
         tick = min(1.0, self.limits.idle_seconds / 4, self.limits.max_seconds / 4)

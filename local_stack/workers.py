@@ -90,7 +90,10 @@ def _serve(spec: FunctionSpec, conn: Connection) -> None:
         try:
             conn.send(("ok", handler(event, context)))
         except Exception as err:
-            traceback.print_exc()
+            # An authorizer's "Unauthorized" is API Gateway's protocol for 401, not a
+            # fault: the function already logged why, so no traceback for it.
+            if str(err) != "Unauthorized":
+                traceback.print_exc()
             conn.send(("error", (type(err).__name__, str(err))))
 
 

@@ -20,8 +20,8 @@ from tests.e2e.conftest import Stack, free_port, start_stack
 pytestmark = pytest.mark.e2e
 
 
-async def _ask(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
-    await ws.send(json.dumps(frame))
+async def _ask(ws: ClientConnection, frame: dict[str, Any] | str) -> dict[str, Any]:
+    await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
     answer: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
     return answer
 
@@ -52,14 +52,76 @@ def test_anonymous_users_can_ping_but_not_chat(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "x" * 5000]
+    ("token", "status"),
+    [
+        ("garbage", 401),
+        ("a.b.c", 401),
+        ("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", 401),
+        ("x" * 4000, 401),  # the URL still fits: the verifier refuses it as malformed
+        ("x" * 5000, 414),  # the URL is over API Gateway's 4096 characters
+    ],
 )
-def test_bad_tokens_are_refused_at_the_handshake_with_401(stack: Stack, token: str) -> None:
+def test_bad_tokens_in_the_url_are_refused_with_their_exact_status(
+    stack: Stack, token: str, status: int
+) -> None:
     async def scenario() -> None:
         with pytest.raises(websockets.InvalidStatus) as refused:
             async with connect(f"{stack.url}?token={token}"):
                 pass
-        assert refused.value.response.status_code in (401, 414)
+        assert refused.value.response.status_code == status
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("token", ["x" * 5000, "garbage"])
+def test_bad_tokens_in_the_authorization_header_are_refused_with_401(
+    stack: Stack, token: str
+) -> None:
+    # A header is not bounded by the URL limit: an oversized token reaches the verifier,
+    # whose own size check refuses it.
+    async def scenario() -> None:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with connect(stack.url, additional_headers={"Authorization": f"Bearer {token}"}):
+                pass
+        assert refused.value.response.status_code == 401
+
+    asyncio.run(scenario())
+
+
+def test_each_refused_handshake_logs_one_line_and_no_traceback(stack: Stack) -> None:
+    async def scenario() -> None:
+        with pytest.raises(websockets.InvalidStatus):
+            async with connect(f"{stack.url}?token=refused-once-for-the-log"):
+                pass
+
+    before = stack.log.read_text()
+    asyncio.run(scenario())
+    time.sleep(0.3)
+    added = stack.log.read_text()[len(before) :]
+    assert "Traceback" not in added
+    assert [line for line in added.splitlines() if "handshake refused" in line]
+
+
+def test_hostile_frames_get_a_defined_answer_and_the_connection_stays_usable(
+    stack: Stack,
+) -> None:
+    token = stack.tokens()["idToken"]
+
+    async def scenario() -> None:
+        async with connect(f"{stack.url}?token={token}") as ws:
+            deep = await _ask(ws, "[" * 16000 + "]" * 16000)
+            assert (deep["type"], deep["code"]) == ("error", "INVALID_JSON")
+            lone = await _ask(
+                ws,
+                '{"action":"chat_message","data":{"message":"\\ud800","clientMessageId":"u-1"}}',
+            )
+            assert (lone["code"], lone["field"], lone["clientMessageId"]) == (
+                "INVALID_MESSAGE",
+                "message",
+                "u-1",
+            )
+            pong = await _ask(ws, {"action": "ping"})
+            assert pong["type"] == "pong"
 
     asyncio.run(scenario())
 

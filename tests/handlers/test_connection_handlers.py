@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -89,6 +90,27 @@ def test_a_bad_token_is_refused_not_downgraded_to_anonymous(
     # WHEN the authorizer runs THEN API Gateway is told "Unauthorized" (HTTP 401)
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorizer.lambda_handler(event, lambda_context)
+
+
+def test_a_key_endpoint_outage_fails_the_handshake_as_a_server_error(
+    load_handler: Loader,
+    tokens: TokenFactory,
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the pool's key endpoint is unreachable (nothing listens on that port)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks.json"
+    monkeypatch.setenv("JWKS_URL", dead)
+    authorizer = load_handler("authorizer")
+    event = load_event("authorizer_query_token")
+    event["queryStringParameters"]["token"] = tokens.id_token()
+    # WHEN a valid token arrives THEN the authorizer fails (API Gateway: 500), never
+    # "Unauthorized" (401), which would tell the client its sign-in is bad
+    with pytest.raises(Exception, match="keys are unavailable") as failed:
+        authorizer.lambda_handler(event, lambda_context)
+    assert str(failed.value) != "Unauthorized"
 
 
 def test_connect_stores_the_identity_with_a_two_hour_ttl(

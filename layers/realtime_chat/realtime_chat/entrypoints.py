@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from realtime_chat.dispatch import ACTIONS, Dispatcher
+from realtime_chat.errors import KeysUnavailable
 from realtime_chat.events import (
     allow_policy,
     job_from_event,
@@ -31,6 +32,7 @@ __all__ = [
     "Connector",
     "Disconnector",
     "FrameHandler",
+    "KeysOutage",
     "Unauthorized",
 ]
 
@@ -43,6 +45,14 @@ class Unauthorized(Exception):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
+
+
+class KeysOutage(Exception):
+    """Raised when the token keys cannot be fetched: API Gateway then answers 500, which
+    tells the client to retry later rather than to sign in again (401)."""
+
+    def __init__(self) -> None:
+        super().__init__("Token signing keys are unavailable")
 
 
 class Authorizer:
@@ -61,6 +71,10 @@ class Authorizer:
             logger.info("handshake refused", extra={"reason": refused.reason})
             count("ConnectionsRefused")
             raise Unauthorized() from None
+        except KeysUnavailable as outage:
+            logger.error("token keys unavailable", extra={"reason": str(outage)})
+            count("TokenKeysUnavailable")
+            raise KeysOutage() from None
         return allow_policy(identity, request.method_arn)
 
 

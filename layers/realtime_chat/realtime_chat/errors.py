@@ -5,6 +5,7 @@ Hierarchy::
     ChatError                 a request the client must be told about (becomes an ``error`` frame)
     ConfigurationError        a missing or invalid setting, raised at cold start
     TokenRejected             a token that failed verification (``$connect`` answers 401)
+    KeysUnavailable           the token signing keys could not be fetched (``$connect`` answers 500)
     ConnectionGone            ``@connections`` answered 410: the client is gone
     ConnectionThrottled       ``@connections`` kept answering 429 after retries
     ConversationNotFound      the user has no conversation with that id
@@ -27,6 +28,7 @@ __all__ = [
     "ConnectionThrottled",
     "ConversationNotFound",
     "ErrorCode",
+    "KeysUnavailable",
     "ModelError",
     "ModelRejectedKey",
     "ModelUnavailable",
@@ -91,6 +93,10 @@ class TokenRejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class KeysUnavailable(Exception):
+    """The JWKS could not be fetched: an outage on our side, not a bad token."""
 
 
 class ConnectionGone(Exception):
