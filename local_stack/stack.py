@@ -183,6 +183,9 @@ def run(config: StackConfig) -> None:
 async def _serve(config: StackConfig, running: _Running) -> None:
     from moto.server import ThreadedMotoServer
 
+    from local_stack.moto_atomic import serialize_dynamodb
+
+    serialize_dynamodb()
     started = time.monotonic()
     aws = f"http://127.0.0.1:{config.aws_port}"
     running.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=config.aws_port, verbose=False)

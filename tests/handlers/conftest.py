@@ -18,6 +18,7 @@ from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection
+from tests.support.faults import DynamoFault
 from tests.support.lambda_api import LambdaApi
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
@@ -61,6 +62,15 @@ class Chat:
         self.lambdas.functions["chat-message"] = lambda e: self.handler.lambda_handler(
             e, self.context
         )
+
+    def fault(self, operation: str, code: str, *, times: int | None = 1) -> DynamoFault:
+        """A new container of the chat function whose DynamoDB answers ``operation``
+        with ``code`` the next ``times`` times."""
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        fault = DynamoFault(boto3.DEFAULT_SESSION.events, operation, code, times=times)
+        self.reload()
+        return fault
 
     def put_secret(self, value: dict[str, str]) -> None:
         boto3.client("secretsmanager").put_secret_value(
@@ -106,3 +116,4 @@ def chat(
     lambdas.wait()
     lambdas.stop()
     model.stop()
+    boto3.DEFAULT_SESSION = None

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, ReplyJob, TextDelta
+from realtime_chat.model import (
+    Finished,
+    Message,
+    ModelEvent,
+    PromptMessage,
+    ReplyJob,
+    Role,
+    TextDelta,
+    TurnState,
+)
 from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.chat import generate_reply
 from tests.support.aws import CHAT_TABLE
@@ -31,8 +40,11 @@ class Key:
 
 
 class BrokenStore(DynamoChatStore):
-    def add_message(self, *args: Any, **kwargs: Any) -> Any:
+    def finish_turn(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("DynamoDB is having a day")
+
+
+QUESTION = Message(JOB.message_id, Role.USER, JOB.content, JOB.message_timestamp)
 
 
 def _reply(
@@ -57,17 +69,22 @@ def _reply(
 
 @pytest.fixture
 def store(moto_aws: Any) -> DynamoChatStore:
-    return DynamoChatStore(moto_aws, CHAT_TABLE)
+    """The chat table holding ada's question, as ``chat_message`` stored it."""
+    chat = DynamoChatStore(moto_aws, CHAT_TABLE)
+    chat.begin_turn("ada", "c1", QUESTION, title="hi", client_message_id="cm-1")
+    return chat
 
 
 def test_an_empty_answer_still_ends_the_turn_and_is_stored(store: DynamoChatStore) -> None:
     frames = _reply(store, Model(Finished("content_filter", "m")))
     assert [f["type"] for f in frames] == ["ai_response"]
     assert (frames[0]["content"], frames[0]["finishReason"]) == ("", "content_filter")
-    assert store.history("ada", "c1", limit=5, before=None)[0][0].content == ""
+    assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == ""
 
 
-def test_a_reply_that_cannot_be_stored_is_still_delivered_and_reported(moto_aws: Any) -> None:
+def test_a_reply_that_cannot_be_stored_is_still_delivered_and_reported(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
     frames = _reply(
         BrokenStore(moto_aws, CHAT_TABLE), Model(TextDelta("Hello"), Finished("stop", "m"))
     )
@@ -103,3 +120,96 @@ def test_text_gathered_before_a_pause_goes_out_during_the_pause(store: DynamoCha
     frames = _reply(store, model, model.sender, clock=time.monotonic)
     assert model.chunks_before_resuming == ["Let me ", "think"]
     assert frames[-1]["content"] == "Let me think."
+
+
+def test_the_turn_records_whether_it_was_answered(store: DynamoChatStore) -> None:
+    frames = _reply(store, Model(TextDelta("Hi!"), Finished("stop", "m")))
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.ANSWERED
+    assert turn.reply is not None and turn.reply.message_id == frames[-1]["messageId"]
+
+
+class ExplodingModel:
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+        yield TextDelta("Part")
+        raise RuntimeError("password=hunter2 at arn:aws:secretsmanager:us-east-1:123456789012")
+
+
+def test_an_unexpected_failure_tells_every_connection_only_the_code_and_request_id(
+    store: DynamoChatStore,
+) -> None:
+    # WHEN the reply fails with an exception whose text looks secret
+    frames = _reply(store, ExplodingModel())
+    error = frames[-1]
+    # THEN the error frame is INTERNAL_ERROR with the request id, and nothing else
+    assert error == {
+        "type": "error",
+        "code": "INTERNAL_ERROR",
+        "message": "The reply failed on our side. Quote request id req-1 when reporting it.",
+        "action": "chat_message",
+        "requestId": "req-1",
+        "retryable": True,
+        "conversationId": "c1",
+        "messageId": frames[0]["messageId"],
+    }
+    assert "hunter2" not in str(frames) and "123456789012" not in str(frames)
+    # AND the partial answer is kept, the turn marked failed so a retry runs it again
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.FAILED
+
+
+class SlowModel:
+    """Tokens every 50 ms for as long as it is read; records when its stream is closed."""
+
+    def __init__(self, before_delete: int, on_token: Callable[[int], None]) -> None:
+        self.closed = False
+        self.sent = 0
+        self._on_token = on_token
+        self._before_delete = before_delete
+
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+        import time
+
+        try:
+            for n in range(400):
+                self._on_token(n)
+                self.sent += 1
+                yield TextDelta(f"t{n} ")
+                time.sleep(0.05)
+            yield Finished("stop", "m")
+        finally:
+            self.closed = True
+
+
+def test_deleting_the_conversation_mid_stream_ends_the_reply_and_it_stays_deleted(
+    store: DynamoChatStore,
+) -> None:
+    import time
+
+    # GIVEN a reply streaming slowly; the user deletes the conversation after 5 tokens
+    def on_token(n: int) -> None:
+        if n == 5:
+            store.delete("ada", "c1")
+
+    model = SlowModel(5, on_token)
+    sender = RecordingSender()
+    generate_reply(
+        JOB,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=MemoryConnections(),
+        sender=sender,
+        keys=Key(),
+        model=model,
+        clock=time.monotonic,
+        watch_seconds=0.2,
+    )
+    frames = sender.sent["conn-1"]
+    # THEN the stream stopped early and the provider's stream was closed
+    assert model.closed and model.sent < 40
+    # AND the last frame says the conversation is deleted; no answer was sent
+    assert frames[-1] == {"type": "conversation_deleted", "conversationId": "c1"}
+    assert "ai_response" not in [f["type"] for f in frames]
+    # AND nothing brought the conversation back
+    assert store.conversation("ada", "c1") is None
+    assert store.history("ada", "c1", limit=10, before=None)[0] == []

@@ -8,8 +8,9 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Message, Role
+from realtime_chat.model import Message, Role, TurnState
 from tests.support.aws import CHAT_TABLE
+from tests.support.faults import DynamoFault
 
 
 def _message(n: int, role: Role = Role.USER) -> Message:
@@ -102,12 +103,108 @@ def test_rename_changes_only_the_title(store: DynamoChatStore) -> None:
     assert renamed.created_at == _message(0).timestamp
 
 
-def test_the_same_client_message_id_stores_one_message(store: DynamoChatStore) -> None:
-    first = store.add_message("ada", "c1", _message(1), title="t", client_message_id="cm-1")
-    retry = store.add_message("ada", "c1", _message(2), title="t", client_message_id="cm-1")
-    assert not first.duplicate
-    assert retry.duplicate
-    assert retry.message.message_id == first.message.message_id
-    assert retry.message.timestamp == first.message.timestamp
-    page, _ = store.history("ada", "c1", limit=10, before=None)
-    assert [m.message_id for m in page] == ["m001"]
+def test_a_client_message_id_is_unique_per_user_whatever_the_conversation(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a first turn started by cm-1 in c1
+    first = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    # WHEN the same id comes again, naming another (new) conversation
+    retry = store.begin_turn("ada", "c2", _message(2), title="t", client_message_id="cm-1")
+    # THEN it is the first turn, and nothing new was stored anywhere
+    assert not first.duplicate and retry.duplicate
+    assert (retry.conversation_id, retry.message, retry.state) == (
+        "c1",
+        first.message,
+        TurnState.PENDING,
+    )
+    assert [m.message_id for m in store.history("ada", "c1", limit=10, before=None)[0]] == ["m001"]
+    assert store.conversation("ada", "c2") is None
+    # AND another user may use the same id for their own turn
+    assert not store.begin_turn(
+        "bob", "c1", _message(3), title="t", client_message_id="cm-1"
+    ).duplicate
+
+
+def test_a_turn_is_answered_with_its_reply_atomically(store: DynamoChatStore) -> None:
+    turn = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    reply = _message(2, Role.ASSISTANT)
+    store.finish_turn("ada", "c1", turn.message, reply=reply, state=TurnState.ANSWERED)
+    found = store.find_turn("ada", "cm-1")
+    assert found is not None
+    assert (found.state, found.reply) == (TurnState.ANSWERED, reply)
+
+
+def test_only_one_retry_of_a_failed_turn_runs_it_again(store: DynamoChatStore) -> None:
+    turn = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    assert not store.retry_turn("ada", "c1", turn.message)  # pending: nothing to retry
+    store.finish_turn("ada", "c1", turn.message, reply=None, state=TurnState.FAILED)
+    assert [store.retry_turn("ada", "c1", turn.message) for _ in range(3)] == [True, False, False]
+    found = store.find_turn("ada", "cm-1")
+    assert found is not None and found.state is TurnState.PENDING
+
+
+def test_a_reply_cannot_bring_a_deleted_conversation_back(store: DynamoChatStore) -> None:
+    turn = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id=None)
+    store.delete("ada", "c1")
+    with pytest.raises(ConversationNotFound):
+        store.finish_turn(
+            "ada", "c1", turn.message, reply=_message(2, Role.ASSISTANT), state=TurnState.ANSWERED
+        )
+    assert store.conversation("ada", "c1") is None
+    assert store.history("ada", "c1", limit=10, before=None)[0] == []
+
+
+def test_a_deletion_under_way_closes_the_conversation_to_replies_and_renames(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a conversation whose deletion was interrupted after its first step
+    turn = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id=None)
+    moto_aws.update_item(
+        TableName=CHAT_TABLE,
+        Key={"pk": {"S": "USER#ada#CONV#c1"}, "sk": {"S": "CONV"}},
+        UpdateExpression="SET deleted = :t REMOVE gsi1pk, gsi1sk",
+        ExpressionAttributeValues={":t": {"BOOL": True}},
+    )
+    # THEN it is gone for every reader and writer
+    assert store.conversation("ada", "c1") is None
+    assert store.conversations("ada", limit=10, cursor=None).items == ()
+    with pytest.raises(ConversationNotFound):
+        store.rename("ada", "c1", "new")
+    with pytest.raises(ConversationNotFound):
+        store.finish_turn(
+            "ada", "c1", turn.message, reply=_message(2, Role.ASSISTANT), state=TurnState.ANSWERED
+        )
+    with pytest.raises(ConversationNotFound):
+        store.begin_turn("ada", "c1", _message(3), title="t", client_message_id=None)
+    # AND deleting it again finishes the job
+    store.delete("ada", "c1")
+    assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == []
+
+
+def test_a_transaction_conflict_is_retried(store: DynamoChatStore, moto_aws: Any) -> None:
+    # GIVEN DynamoDB cancels the first attempt for a conflict with another transaction
+    fault = DynamoFault(
+        moto_aws.meta.events,
+        "TransactWriteItems",
+        "TransactionCanceledException",
+        reasons=["None", "TransactionConflict"],
+    )
+    # WHEN a message is stored THEN it is, once
+    store.begin_turn("ada", "c1", _message(1), title="t", client_message_id=None)
+    assert fault.sent == 1
+    assert len(store.history("ada", "c1", limit=10, before=None)[0]) == 1
+
+
+def test_a_conflict_that_persists_is_raised_and_nothing_is_written(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    DynamoFault(
+        moto_aws.meta.events,
+        "TransactWriteItems",
+        "TransactionCanceledException",
+        times=None,
+        reasons=["TransactionConflict", "None", "None"],
+    )
+    with pytest.raises(Exception, match="TransactionCanceled"):
+        store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == []

@@ -22,6 +22,7 @@ from realtime_chat.settings import ChatSettings, ai_settings, auth_settings, cha
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from realtime_chat.model import ReplyJob
     from realtime_chat.ports import ChatModel, FrameSender
@@ -50,8 +51,24 @@ def build_authorizer(env: Mapping[str, str] = os.environ) -> Authorizer:
 
 def _dynamodb(settings: ChatSettings) -> DynamoDBClient:
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("dynamodb", region_name=settings.region)
+    # Throttling and 5xx are retried on DynamoDB's own schedule (50, 100, 200 ms): a
+    # request that still fails gives up in well under a second, inside API Gateway's
+    # 29 s, and the client is told to retry. botocore's default mode waits up to ~6 s.
+    config = Config(
+        retries={"mode": "legacy", "max_attempts": 4}, connect_timeout=2, read_timeout=5
+    )
+    return boto3.client("dynamodb", region_name=settings.region, config=config)
+
+
+def _secrets(settings: ChatSettings) -> SecretsManagerClient:
+    import boto3
+    from botocore.config import Config
+
+    # Short timeouts: a reply waits on this before its first token.
+    config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 3})
+    return boto3.client("secretsmanager", region_name=settings.region, config=config)
 
 
 def build_connect(env: Mapping[str, str] = os.environ) -> Connector:
@@ -138,7 +155,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     chat = DynamoChatStore(client, settings.chat_table)
     senders = ApiGatewaySenders(settings.region)
     jobs = LambdaReplyJobs(boto3.client("lambda", region_name=settings.region), ai.function_name)
-    keys = SecretApiKey(ai.secret_id, max_age=ai.secret_max_age)
+    keys = SecretApiKey(cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age)
     limiter = DynamoRateLimiter(client, settings.chat_table, per_minute=ai.messages_per_minute)
 
     @cache

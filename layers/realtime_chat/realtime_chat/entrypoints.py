@@ -146,7 +146,8 @@ class ChatFunction:
         logger.set_correlation_id(job.request_id)
         logger.append_keys(connection_id=job.connection_id, conversation_id=job.conversation_id)
         reply = self._replies(job)
-        count("RepliesStreamed", dimension=("outcome", reply.error or "ok"))
+        outcome = "deleted" if reply.deleted else (reply.error or "ok")
+        count("RepliesStreamed", dimension=("outcome", outcome))
         if reply.error is not None:
             count("ErrorsSent", dimension=("code", reply.error.value))
         return {"chunks": reply.chunks, "error": reply.error}

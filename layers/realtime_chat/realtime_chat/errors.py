@@ -10,6 +10,7 @@ Hierarchy::
     ConnectionThrottled       ``@connections`` kept answering 429 after retries
     ConversationNotFound      the user has no conversation with that id
     AiNotConfigured           the API key is missing from the secret, or unreadable
+    SecretUnavailable         Secrets Manager could not be reached (retryable)
     ModelError                the AI provider failed
         ModelRejectedKey      the provider answered 401/403 to our key
         ModelUnavailable      429/5xx/timeouts after retries, or the stream broke
@@ -32,6 +33,7 @@ __all__ = [
     "ModelError",
     "ModelRejectedKey",
     "ModelUnavailable",
+    "SecretUnavailable",
     "TokenRejected",
 ]
 
@@ -120,7 +122,16 @@ class ConversationNotFound(Exception):
 
 
 class AiNotConfigured(Exception):
-    """No usable API key. The message names the secret and the field, never a value."""
+    """No usable API key. The message names the secret and the field (never a value) and
+    is for the log; ``public`` says what to do without naming resources, for clients."""
+
+    def __init__(self, message: str, *, public: str) -> None:
+        super().__init__(message)
+        self.public = public
+
+
+class SecretUnavailable(Exception):
+    """Secrets Manager could not be reached or kept throttling: retrying may help."""
 
 
 class ModelError(Exception):

@@ -9,7 +9,7 @@ request needs a database read to know who the user is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from realtime_chat.model import Identity, ReplyJob
@@ -197,7 +197,16 @@ def allow_policy(identity: Identity, method_arn: str) -> dict[str, Any]:
 
 
 _JOB_KIND = "reply_job"
-_JOB_FIELDS = {f.name for f in fields(ReplyJob)}
+_JOB_TEXT = (
+    "user_id",
+    "conversation_id",
+    "message_id",
+    "message_timestamp",
+    "content",
+    "request_id",
+    "connection_id",
+    "callback_url",
+)
 
 
 def job_to_event(job: ReplyJob) -> dict[str, Any]:
@@ -210,4 +219,10 @@ def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
     if event.get("kind") != _JOB_KIND:
         return None
     data = event.get("job") or {}
-    return ReplyJob(**{k: str(data[k]) for k in _JOB_FIELDS})
+    client_message_id = data.get("client_message_id")
+    return ReplyJob(
+        **{name: str(data[name]) for name in _JOB_TEXT},
+        # Absent in jobs queued by an older version of the function.
+        client_message_id=str(client_message_id) if client_message_id else None,
+        token_expires_at=int(data.get("token_expires_at") or 0),
+    )

@@ -22,8 +22,9 @@ __all__ = [
     "PromptMessage",
     "ReplyJob",
     "Role",
-    "StoredMessage",
     "TextDelta",
+    "Turn",
+    "TurnState",
 ]
 
 ANONYMOUS_USER_ID = "anonymous"
@@ -78,12 +79,24 @@ class Message:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """A message as stored; ``duplicate`` when its client message id was seen before."""
+class TurnState(StrEnum):
+    """Where a chat turn stands, kept on the user's stored message."""
 
+    PENDING = "pending"  # accepted; the reply is being generated
+    ANSWERED = "answered"  # the reply is stored
+    FAILED = "failed"  # the reply failed; a retry of the turn runs it again
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A user's message and what became of it. ``duplicate`` when the message's
+    ``clientMessageId`` had been used before: this is the first turn, not a new one."""
+
+    conversation_id: str
     message: Message
-    duplicate: bool
+    state: TurnState
+    reply: Message | None = None  # the stored answer, once ANSWERED
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +152,5 @@ class ReplyJob:
     request_id: str
     connection_id: str
     callback_url: str
+    client_message_id: str | None = None
+    token_expires_at: int = 0  # of the connection that sent it, epoch seconds (0: none)

@@ -18,7 +18,8 @@ from realtime_chat.model import (
     Page,
     PromptMessage,
     ReplyJob,
-    StoredMessage,
+    Turn,
+    TurnState,
 )
 
 __all__ = [
@@ -93,16 +94,45 @@ class ChatStore(Protocol):
         ...
 
     def add_message(
+        self, user_id: str, conversation_id: str, message: Message, *, title: str
+    ) -> None:
+        """Store a message, creating the conversation on first use."""
+        ...
+
+    def begin_turn(
         self,
         user_id: str,
         conversation_id: str,
         message: Message,
         *,
         title: str,
-        client_message_id: str | None = None,
-    ) -> StoredMessage:
-        """Store a message, creating the conversation on first use. A repeated
-        ``client_message_id`` stores nothing and returns the first message."""
+        client_message_id: str | None,
+    ) -> Turn:
+        """Store the user's message as a PENDING turn, creating the conversation on first
+        use. A ``client_message_id`` the user used before stores nothing and returns that
+        first turn, whatever conversation this call named (``duplicate``). Raises
+        ``ConversationNotFound`` when the conversation is being deleted."""
+        ...
+
+    def find_turn(self, user_id: str, client_message_id: str) -> Turn | None:
+        """The turn a ``client_message_id`` started, if the user used it."""
+        ...
+
+    def retry_turn(self, user_id: str, conversation_id: str, message: Message) -> bool:
+        """Move a FAILED turn back to PENDING; True only for the one caller that did."""
+        ...
+
+    def finish_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        question: Message,
+        *,
+        reply: Message | None,
+        state: TurnState,
+    ) -> None:
+        """Store the reply (if any) and the turn's final state, atomically, only while
+        the conversation exists: raises ``ConversationNotFound`` once it is deleted."""
         ...
 
 
@@ -129,4 +159,8 @@ class RateLimiter(Protocol):
     def acquire(self, user_id: str, *, now: float) -> int | None:
         """Count one chat message of ``user_id``: None when allowed, else the seconds
         until the user may send again."""
+        ...
+
+    def release(self, user_id: str) -> None:
+        """Give back one message counted by ``acquire`` (it turned out to be a retry)."""
         ...

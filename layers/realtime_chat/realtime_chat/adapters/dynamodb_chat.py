@@ -1,4 +1,5 @@
-"""The chat table in DynamoDB: conversations and their messages, scoped per user.
+"""The chat table in DynamoDB: conversations, their messages and the turns they make,
+scoped per user.
 
 One key scheme (``pk``/``sk``) and one sparse GSI:
 
@@ -8,31 +9,46 @@ item           pk                              sk                         GSI ``
 conversation   ``USER#{user}#CONV#{conv}``     ``CONV``                   ``USER#{user}`` /
                                                                           ``{updatedAt}#{conv}``
 message        ``USER#{user}#CONV#{conv}``     ``MSG#{timestamp}#{id}``   (not indexed)
-client id      ``USER#{user}#CONV#{conv}``     ``CLIENT#{clientMessageId}``  (not indexed)
+client id      ``USER#{user}``                 ``CLIENT#{clientMessageId}``  (not indexed)
 =============  ==============================  =========================  ==================
 
 The user id is part of every key, so no query can reach another user's items.
 Newest-N history is one descending Query; the conversation list is one Query
 on the GSI. Neither scans.
+
+A ``clientMessageId`` is unique per user (not per conversation): its item points at
+the turn it started, so a retry finds that turn whatever ``conversationId`` it
+carries. It expires after :data:`CLIENT_ID_SECONDS` (the table's TTL). A user's
+message carries its turn's state (``turn``: pending, answered, failed) and, once
+answered, the sort key of the reply.
+
+Deleting a conversation first marks it ``deleted`` (out of the list at once), then
+removes its messages, then the conversation item: every write of a reply is
+conditional on the conversation existing unmarked, so a reply still streaming when
+the user deletes the conversation cannot bring it back.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Conversation, Message, Page, Role, StoredMessage
+from realtime_chat.model import Conversation, Message, Page, Role, Turn, TurnState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["UPDATED_INDEX", "DynamoChatStore"]
+__all__ = ["CLIENT_ID_SECONDS", "UPDATED_INDEX", "DynamoChatStore"]
 
 UPDATED_INDEX = "byUpdated"
 CONVERSATION_SK = "CONV"
 MESSAGE_PREFIX = "MSG#"
 CLIENT_PREFIX = "CLIENT#"
 _BATCH = 25  # BatchWriteItem's limit
+CLIENT_ID_SECONDS = 7 * 24 * 3600  # how long a clientMessageId is remembered
+_LIVE = "attribute_exists(pk) AND attribute_not_exists(deleted)"
+_CONFLICT_RETRIES = (0.02, 0.05, 0.1)  # seconds; TransactionConflict is transient
 
 
 def conversation_pk(user_id: str, conversation_id: str) -> str:
@@ -56,7 +72,7 @@ class DynamoChatStore:
                 "sk": {"S": CONVERSATION_SK},
             },
         ).get("Item")
-        return _conversation(item) if item else None
+        return _conversation(item) if item and "deleted" not in item else None
 
     def history(
         self, user_id: str, conversation_id: str, *, limit: int, before: str | None
@@ -125,7 +141,7 @@ class DynamoChatStore:
                     "sk": {"S": CONVERSATION_SK},
                 },
                 UpdateExpression="SET title = :t",
-                ConditionExpression="attribute_exists(pk)",
+                ConditionExpression=_LIVE,
                 ExpressionAttributeValues={":t": {"S": title}},
                 ReturnValues="ALL_NEW",
             )["Attributes"]
@@ -136,13 +152,30 @@ class DynamoChatStore:
         return _conversation(item)
 
     def delete(self, user_id: str, conversation_id: str) -> None:
+        from botocore.exceptions import ClientError
+
         pk = conversation_pk(user_id, conversation_id)
+        try:
+            # Out of the list and closed to replies at once; a delete interrupted after
+            # this point is finished by the next delete of the same conversation.
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}, "sk": {"S": CONVERSATION_SK}},
+                UpdateExpression="SET deleted = :t REMOVE gsi1pk, gsi1sk",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConversationNotFound(conversation_id) from None
+            raise
         keys: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk}},
             "ProjectionExpression": "pk, sk",
+            "ConsistentRead": True,
         }
         while True:
             page = self._client.query(**kwargs)
@@ -150,85 +183,181 @@ class DynamoChatStore:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if not any(k["sk"]["S"] == CONVERSATION_SK for k in keys):
-            raise ConversationNotFound(conversation_id)
         # Messages first, the conversation item last: an interrupted delete leaves the
-        # conversation listed (and deletable again), never orphaned messages.
+        # marked conversation (and deletable again), never orphaned messages.
         keys.sort(key=lambda k: k["sk"]["S"] == CONVERSATION_SK)
         for start in range(0, len(keys), _BATCH):
             self._delete_batch(keys[start : start + _BATCH])
 
     def add_message(
+        self, user_id: str, conversation_id: str, message: Message, *, title: str
+    ) -> None:
+        self._transact(
+            [
+                self._put_message(user_id, conversation_id, message),
+                {"Update": self._touch(user_id, conversation_id, message.timestamp, title)},
+            ]
+        )
+
+    def begin_turn(
         self,
         user_id: str,
         conversation_id: str,
         message: Message,
         *,
         title: str,
-        client_message_id: str | None = None,
-    ) -> StoredMessage:
-        """Store a message and move the conversation's ``updatedAt``, atomically.
-
-        The conversation item is created on first use (``title`` and ``createdAt`` are
-        set only then). With a ``client_message_id`` already used in this conversation,
-        nothing is written and the message stored the first time is returned.
-        """
-        from botocore.exceptions import ClientError
-
-        pk = conversation_pk(user_id, conversation_id)
-        items: list[Any] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {"pk": {"S": pk}, **_message_item(message)},
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {"Update": self._touch(user_id, conversation_id, message.timestamp, title)},
-        ]
+        client_message_id: str | None,
+    ) -> Turn:
+        """One transaction: the client id (when given), the message, the conversation."""
+        items: list[Any] = []
         if client_message_id is not None:
             items.append(
                 {
                     "Put": {
                         "TableName": self._table,
                         "Item": {
-                            "pk": {"S": pk},
-                            "sk": {"S": CLIENT_PREFIX + client_message_id},
-                            "messageId": {"S": message.message_id},
-                            "timestamp": {"S": message.timestamp},
+                            **_client_key(user_id, client_message_id),
+                            "conversationId": {"S": conversation_id},
+                            "sk2": {"S": _message_sk(message)},
+                            "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
                         },
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
             )
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as err:
-            reasons = err.response.get("CancellationReasons", [])
-            if (
-                client_message_id is None
-                or len(reasons) != 3
-                or reasons[2].get("Code") != "ConditionalCheckFailed"
-            ):
-                raise
-            return self._first_use(pk, client_message_id, message)
-        return StoredMessage(message=message, duplicate=False)
+        touch = self._touch(user_id, conversation_id, message.timestamp, title)
+        touch["ConditionExpression"] = "attribute_not_exists(deleted)"
+        items += [
+            self._put_message(user_id, conversation_id, message, turn=TurnState.PENDING),
+            {"Update": touch},
+        ]
+        reasons = self._transact(items, allowed_failures=True)
+        if reasons is None:
+            return Turn(conversation_id, message, TurnState.PENDING)
+        if client_message_id is not None and reasons[0] == "ConditionalCheckFailed":
+            first = self.find_turn(user_id, client_message_id)
+            if first is None:  # its conversation was deleted since
+                raise ConversationNotFound(conversation_id)
+            return first
+        if reasons[-1] == "ConditionalCheckFailed":
+            raise ConversationNotFound(conversation_id)
+        raise RuntimeError(f"storing the message was cancelled: {reasons}")
 
-    def _first_use(self, pk: str, client_message_id: str, message: Message) -> StoredMessage:
-        item = self._client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": pk}, "sk": {"S": CLIENT_PREFIX + client_message_id}},
-            ConsistentRead=True,
-        )["Item"]
-        first = Message(
-            message_id=item["messageId"]["S"],
-            role=message.role,
-            content=message.content,
-            timestamp=item["timestamp"]["S"],
-        )
-        return StoredMessage(message=first, duplicate=True)
+    def find_turn(self, user_id: str, client_message_id: str) -> Turn | None:
+        marker = self._client.get_item(
+            TableName=self._table, Key=_client_key(user_id, client_message_id), ConsistentRead=True
+        ).get("Item")
+        if marker is None:
+            return None
+        conversation_id = marker["conversationId"]["S"]
+        pk = conversation_pk(user_id, conversation_id)
+        item = self._item(pk, marker["sk2"]["S"])
+        if item is None:
+            return None
+        question = _message(item)
+        state = TurnState(item.get("turn", {}).get("S", TurnState.PENDING.value))
+        reply_sk = item.get("replySk", {}).get("S")
+        reply_item = self._item(pk, reply_sk) if reply_sk else None
+        reply = _message(reply_item) if reply_item else None
+        return Turn(conversation_id, question, state, reply, duplicate=True)
+
+    def retry_turn(self, user_id: str, conversation_id: str, message: Message) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_message_key(user_id, conversation_id, message),
+                UpdateExpression="SET turn = :pending",
+                ConditionExpression="turn = :failed",
+                ExpressionAttributeValues={
+                    ":pending": {"S": TurnState.PENDING.value},
+                    ":failed": {"S": TurnState.FAILED.value},
+                },
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def finish_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        question: Message,
+        *,
+        reply: Message | None,
+        state: TurnState,
+    ) -> None:
+        items: list[Any] = []
+        settle: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _message_key(user_id, conversation_id, question),
+            "UpdateExpression": "SET turn = :s",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":s": {"S": state.value}},
+        }
+        if reply is not None:
+            touch = self._touch(user_id, conversation_id, reply.timestamp, "")
+            touch["ConditionExpression"] = _LIVE
+            items += [self._put_message(user_id, conversation_id, reply), {"Update": touch}]
+            settle["UpdateExpression"] += ", replySk = :r"
+            settle["ExpressionAttributeValues"][":r"] = {"S": _message_sk(reply)}
+        items.append({"Update": settle})
+        if self._transact(items, allowed_failures=True) is not None:
+            raise ConversationNotFound(conversation_id)
+
+    def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    def _put_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        turn: TurnState | None = None,
+    ) -> dict[str, Any]:
+        item = {"pk": {"S": conversation_pk(user_id, conversation_id)}, **_message_item(message)}
+        if turn is not None:
+            item["turn"] = {"S": turn.value}
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _transact(self, items: list[Any], *, allowed_failures: bool = False) -> list[str] | None:
+        """Run a transaction, retrying transient conflicts with a concurrent one. With
+        ``allowed_failures``, a cancellation by a condition returns each item's reason
+        code (``"None"`` for the items that passed) instead of raising."""
+        from botocore.exceptions import ClientError
+
+        for delay in (*_CONFLICT_RETRIES, None):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [
+                    r.get("Code", "None") for r in err.response.get("CancellationReasons", [])
+                ]
+                if "ConditionalCheckFailed" in reasons and allowed_failures:
+                    return reasons
+                if "TransactionConflict" not in reasons or delay is None:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _touch(self, user_id: str, conversation_id: str, now: str, title: str) -> dict[str, Any]:
+        """Create the conversation on first use (titled ``title``) and move ``updatedAt``."""
         return {
             "TableName": self._table,
             "Key": {
@@ -273,9 +402,24 @@ def _conversation(item: dict[str, Any]) -> Conversation:
     )
 
 
+def _message_sk(message: Message) -> str:
+    return f"{MESSAGE_PREFIX}{message.timestamp}#{message.message_id}"
+
+
+def _message_key(user_id: str, conversation_id: str, message: Message) -> dict[str, Any]:
+    return {
+        "pk": {"S": conversation_pk(user_id, conversation_id)},
+        "sk": {"S": _message_sk(message)},
+    }
+
+
+def _client_key(user_id: str, client_message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": user_key(user_id)}, "sk": {"S": CLIENT_PREFIX + client_message_id}}
+
+
 def _message_item(message: Message) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "sk": {"S": f"{MESSAGE_PREFIX}{message.timestamp}#{message.message_id}"},
+        "sk": {"S": _message_sk(message)},
         "messageId": {"S": message.message_id},
         "role": {"S": message.role.value},
         "content": {"S": message.content},

@@ -1,13 +1,22 @@
-"""A per-user fixed-window counter of chat messages, in the chat table.
+"""A per-user token bucket of chat messages, in the chat table: a burst of up to
+``per_minute`` messages, refilled at ``per_minute`` a minute.
 
-One item per user (``pk = USER#{user}``, ``sk = RATE#chat_message``, outside the
-GSI): one conditional UpdateItem per message, a second write when a new minute
-starts. Limits the AI spend one account can cause, across all its connections.
+The bucket is one number, the "theoretical arrival time" of GCRA (the generic cell
+rate algorithm): ``tat`` moves one interval (60 s / ``per_minute``) into the future
+per message, and a message is allowed while ``tat`` is at most one minute less one
+interval ahead of now. Each message is one conditional UpdateItem, atomic in
+DynamoDB, so concurrent messages from several connections are counted exactly,
+with no window boundary to race on. A second write is needed only when the bucket
+has tokens and another message is already waiting on it (a burst), or to give a
+token back (a retry turned out to be a duplicate).
+
+Item: ``pk = USER#{user}``, ``sk = RATE#chat_message``, ``tat`` (epoch ms).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.adapters.dynamodb_chat import user_key
 
@@ -16,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DynamoRateLimiter"]
 
-WINDOW_SECONDS = 60
+WINDOW_MS = 60_000
+_ATTEMPTS = 6  # each lost race means another message was counted: bounded
 
 
 class DynamoRateLimiter:
@@ -24,59 +34,87 @@ class DynamoRateLimiter:
         self._client = client
         self._table = table
         self._limit = per_minute
+        self._interval = math.ceil(WINDOW_MS / per_minute) if per_minute > 0 else 0
+        self._tolerance = WINDOW_MS - self._interval  # how far ahead tat may run
 
     def acquire(self, user_id: str, *, now: float) -> int | None:
         if self._limit <= 0:
             return None
-        window = int(now // WINDOW_SECONDS)
-        key = {"pk": {"S": user_key(user_id)}, "sk": {"S": "RATE#chat_message"}}
-        for _ in range(2):  # a second pass only when another request started the window
-            if self._count(key, window):
+        now_ms = int(now * 1000)
+        key = _key(user_id)
+        tat: int | None = None  # unknown until a write tells us
+        for _ in range(_ATTEMPTS):
+            if tat is None or tat <= now_ms:
+                tat = self._start(key, now_ms)  # an idle bucket: tat restarts from now
+            elif tat - now_ms <= self._tolerance:
+                tat = self._take(key, now_ms)  # tokens left: tat moves one interval on
+            else:
+                return max(1, math.ceil((tat - self._tolerance - now_ms) / 1000))
+            if tat is None:
                 return None
-            if self._start(key, window):
-                return None
-            if self._window_of(key) == window:
-                return max(1, (window + 1) * WINDOW_SECONDS - int(now))
-        return max(1, (window + 1) * WINDOW_SECONDS - int(now))
+        return 1  # extraordinary contention: ask the client to retry shortly
 
-    def _count(self, key: dict[str, Any], window: int) -> bool:
-        """One more message in the current window, if it is not full."""
-        return self._conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=key,
-            UpdateExpression="ADD messages :one",
-            ConditionExpression="chatWindow = :w AND messages < :limit",
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":w": {"N": str(window)},
-                ":limit": {"N": str(self._limit)},
-            },
-        )
-
-    def _start(self, key: dict[str, Any], window: int) -> bool:
-        """Open a new window with this message, unless the current one is still open."""
-        return self._conditional(
-            self._client.put_item,
-            TableName=self._table,
-            Item={**key, "chatWindow": {"N": str(window)}, "messages": {"N": "1"}},
-            ConditionExpression="attribute_not_exists(pk) OR chatWindow < :w",
-            ExpressionAttributeValues={":w": {"N": str(window)}},
-        )
-
-    def _window_of(self, key: dict[str, Any]) -> int | None:
-        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        found = item.get("Item", {}).get("chatWindow", {}).get("N")
-        return int(found) if found is not None else None
-
-    @staticmethod
-    def _conditional(call: Any, **kwargs: Any) -> bool:
+    def release(self, user_id: str) -> None:
+        if self._limit <= 0:
+            return
         from botocore.exceptions import ClientError
 
         try:
-            call(**kwargs)
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(user_id),
+                UpdateExpression="SET tat = tat - :i",
+                ConditionExpression="attribute_exists(tat)",
+                ExpressionAttributeValues={":i": {"N": str(self._interval)}},
+            )
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def _start(self, key: dict[str, Any], now_ms: int) -> int | None:
+        """None when counted; else the ``tat`` another message has set."""
+        return self._update(
+            key,
+            "SET tat = :next",
+            "attribute_not_exists(tat) OR tat <= :now",
+            {":next": {"N": str(now_ms + self._interval)}, ":now": {"N": str(now_ms)}},
+        )
+
+    def _take(self, key: dict[str, Any], now_ms: int) -> int | None:
+        return self._update(
+            key,
+            "SET tat = tat + :i",
+            "tat > :now AND tat <= :latest",
+            {
+                ":i": {"N": str(self._interval)},
+                ":now": {"N": str(now_ms)},
+                ":latest": {"N": str(now_ms + self._tolerance)},
+            },
+        )
+
+    def _update(
+        self, key: dict[str, Any], update: str, condition: str, values: dict[str, Any]
+    ) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                # The item as it was, so a refusal needs no second read.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # botocore's typing does not know this response field.
+            old: dict[str, Any] = cast(dict[str, Any], err.response).get("Item") or {}
+            return int(old.get("tat", {}).get("N", "0"))
+        return None
+
+
+def _key(user_id: str) -> dict[str, Any]:
+    return {"pk": {"S": user_key(user_id)}, "sk": {"S": "RATE#chat_message"}}

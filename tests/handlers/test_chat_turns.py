@@ -1,0 +1,272 @@
+"""Chat turns as real clients make them: retries, several tabs sending at once, failed
+replies, limits at a minute's boundary, and faults of the services around the turn.
+Every test goes through the real chat_message handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.model import Message, Role, TurnState
+from tests.conftest import LambdaContext, load_event
+from tests.handlers.conftest import ADA, CONN, CONV, PHONE, Chat
+from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection
+
+
+def _event(connection_id: str = CONN, **changes: Any) -> dict[str, Any]:
+    event = load_event("chat_message")
+    event["requestContext"]["connectionId"] = connection_id
+    body = json.loads(event["body"])
+    body["data"].update(changes)
+    event["body"] = json.dumps(body)
+    return event
+
+
+def _of_type(frames: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == kind]
+
+
+def _user_messages(chat: Chat) -> list[Message]:
+    items = chat.dynamodb.scan(TableName=CHAT_TABLE)["Items"]
+    return [
+        Message(i["messageId"]["S"], Role.USER, i["content"]["S"], i["timestamp"]["S"])
+        for i in items
+        if i["sk"]["S"].startswith("MSG#") and i["role"]["S"] == "user"
+    ]
+
+
+def test_a_retry_without_a_conversation_id_finds_the_first_turn(chat: Chat) -> None:
+    # WHEN a client retries a first message that named no conversation
+    chat.send(conversationId=None, message="retry me", clientMessageId="retry-0001")
+    chat.send(conversationId=None, message="retry me", clientMessageId="retry-0001")
+    # THEN one conversation, one stored message, one model call
+    acks = _of_type(chat.frames(), "message_received")
+    assert len(acks) == 2 and acks[0] == acks[1]
+    assert len(_user_messages(chat)) == 1
+    assert len(chat.model.requests) == 1
+    page = DynamoChatStore(chat.dynamodb, CHAT_TABLE).conversations(ADA, limit=10, cursor=None)
+    assert [c.conversation_id for c in page.items] == [acks[0]["conversationId"]]
+
+
+def test_a_retry_of_a_failed_turn_runs_the_reply_again(chat: Chat) -> None:
+    # GIVEN the provider fails every attempt of the first try
+    chat.model.scenario.statuses = [503, 503, 503]
+    chat.send(message="are you there?")
+    assert chat.frames()[-1]["code"] == "AI_UNAVAILABLE"
+    assert chat.frames()[-1]["clientMessageId"] == "c-0001"
+    # WHEN the client retries the same message once the provider is back
+    chat.send(message="are you there?")
+    # THEN it gets the same acknowledgement and, this time, the answer
+    acks = _of_type(chat.frames(), "message_received")
+    assert acks[0] == acks[1]
+    final = chat.frames()[-1]
+    assert final["type"] == "ai_response"
+    assert final["content"].startswith("You said: are you there?")
+    # AND there is still one user message, now answered
+    assert len(_user_messages(chat)) == 1
+    assert [m.role for m in chat.stored()] == [Role.USER, Role.ASSISTANT]
+
+
+def test_a_retry_of_an_answered_turn_gets_the_stored_answer_again(chat: Chat) -> None:
+    # GIVEN an answered turn
+    chat.send(message="What is a WebSocket?")
+    answer = chat.frames()[-1]
+    clear_posted()
+    # WHEN the client that lost its connection retries it
+    chat.send(message="What is a WebSocket?")
+    # THEN only that client gets the acknowledgement and the stored answer, unchanged
+    ack, again = chat.frames()
+    assert ack["type"] == "message_received"
+    assert {k: again[k] for k in ("type", "messageId", "content", "finishReason", "model")} == {
+        k: answer[k] for k in ("type", "messageId", "content", "finishReason", "model")
+    }
+    assert chat.frames(PHONE) == []
+    assert len(chat.model.requests) == 1
+
+
+def test_a_retry_of_a_pending_turn_gets_the_acknowledgement_only(chat: Chat) -> None:
+    # GIVEN a turn whose reply is still being generated
+    store = DynamoChatStore(chat.dynamodb, CHAT_TABLE)
+    question = Message("q1", Role.USER, "slow one", "2026-11-25T20:00:00.000Z")
+    store.begin_turn(ADA, CONV, question, title="t", client_message_id="slow-1")
+    # WHEN it is retried
+    chat.send(message="slow one", clientMessageId="slow-1")
+    # THEN the client hears it was received, and no second reply starts
+    (ack,) = chat.frames()
+    assert (ack["type"], ack["messageId"]) == ("message_received", "q1")
+    assert chat.model.requests == []
+
+
+def test_identical_sends_from_four_tabs_at_once_make_one_turn(
+    chat: Chat, load_handler: Callable[[str], ModuleType], lambda_context: LambdaContext
+) -> None:
+    # GIVEN four tabs of ada, each its own connection (and its own Lambda container)
+    tabs = [f"tab-{n}=" for n in range(4)]
+    for tab in tabs:
+        put_connection(chat.dynamodb, tab, ADA)
+    handlers = [load_handler("message") for _ in tabs]
+    # WHEN they send the same clientMessageId at the same moment
+    barrier = threading.Barrier(len(tabs))
+
+    def send(n: int) -> None:
+        barrier.wait()
+        handlers[n].lambda_handler(_event(tabs[n], clientMessageId="same-1"), lambda_context)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(len(tabs))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    chat.lambdas.wait()
+    # THEN one message is stored, the model is called once, nobody got an error
+    assert len(_user_messages(chat)) == 1
+    assert len(chat.model.requests) == 1
+    everything = [f for tab in tabs for f in posted_frames(tab)]
+    assert _of_type(everything, "error") == []
+    # AND every sender got the same acknowledgement
+    acks = {json.dumps(_of_type(posted_frames(tab), "message_received")[0]) for tab in tabs}
+    assert len(acks) == 1
+
+
+def test_four_messages_at_once_from_a_fresh_user_are_all_accepted(
+    chat: Chat, load_handler: Callable[[str], ModuleType], lambda_context: LambdaContext
+) -> None:
+    tabs = [f"tab-{n}=" for n in range(4)]
+    for tab in tabs:
+        put_connection(chat.dynamodb, tab, ADA)
+    handlers = [load_handler("message") for _ in tabs]
+    barrier = threading.Barrier(len(tabs))
+
+    def send(n: int) -> None:
+        barrier.wait()
+        event = _event(tabs[n], clientMessageId=f"m-{n}", message=f"message {n}")
+        handlers[n].lambda_handler(event, lambda_context)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(len(tabs))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    chat.lambdas.wait()
+    assert len(_user_messages(chat)) == 4
+    assert _of_type([f for tab in tabs for f in posted_frames(tab)], "error") == []
+
+
+def test_the_limit_holds_at_a_minute_boundary_and_retries_are_free(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a limit of 2 messages a minute and a clock frozen a moment before a new minute
+    boundary = 1_800_000_000.0 - 1_800_000_000.0 % 60
+    clock = [boundary - 0.001]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    chat.reload(CHAT_MESSAGES_PER_MINUTE="2")
+    # WHEN two messages are sent, then the new minute starts
+    chat.send(message="one", clientMessageId="c-1")
+    chat.send(message="two", clientMessageId="c-2")
+    clock[0] = boundary
+    # THEN a third is still refused: the minute's boundary gives nothing back
+    chat.send(message="three", clientMessageId="c-3")
+    refused = chat.frames()[-1]
+    assert (refused["code"], refused["retryAfter"], refused["clientMessageId"]) == (
+        "RATE_LIMITED",
+        30,
+        "c-3",
+    )
+    # AND a retry of an accepted message is answered, not refused, and costs nothing
+    chat.send(message="two", clientMessageId="c-2")
+    assert chat.frames()[-1]["type"] == "ai_response"
+    # AND thirty seconds later exactly one more message passes
+    clock[0] = boundary + 30
+    chat.send(message="four", clientMessageId="c-4")
+    chat.send(message="five", clientMessageId="c-5")
+    codes = [f.get("code") for f in chat.frames() if f["type"] in ("error", "message_received")]
+    assert codes[-2:] == [None, "RATE_LIMITED"]
+    assert sorted(m.content for m in _user_messages(chat)) == ["four", "one", "two"]
+
+
+def test_ai_not_configured_says_what_to_do_and_keeps_the_arn_in_the_log(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat.put_secret({"somethingElse": "x"})
+    with caplog.at_level(logging.INFO):
+        chat.send()
+    error = chat.frames()[-1]
+    assert error["code"] == "AI_NOT_CONFIGURED"
+    assert error["message"] == (
+        'The AI secret has no API key. An operator must put {"apiKey": "<key>"} into the AI secret.'
+    )
+    assert error["requestId"]
+    assert chat.secret_arn not in json.dumps(chat.frames())
+    assert "123456789012" not in json.dumps(chat.frames())
+    assert any(chat.secret_arn in getattr(r, "reason", "") for r in caplog.records)
+    assert chat.model.requests == []
+    turn = DynamoChatStore(chat.dynamodb, CHAT_TABLE).find_turn(ADA, "c-0001")
+    assert turn is not None and turn.state is TurnState.FAILED
+
+
+def test_a_missing_secret_is_not_configured(chat: Chat) -> None:
+    import boto3
+
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=chat.secret_arn, ForceDeleteWithoutRecovery=True
+    )
+    chat.send()
+    error = chat.frames()[-1]
+    assert (error["code"], error.get("retryable")) == ("AI_NOT_CONFIGURED", None)
+    assert "could not be read" in error["message"]
+
+
+def test_an_unreachable_secrets_manager_is_unavailable_and_retryable(chat: Chat) -> None:
+    # GIVEN Secrets Manager cannot be reached from the reply (nothing listens there)
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    chat.reload(AWS_ENDPOINT_URL_SECRETS_MANAGER=dead)
+    chat.send(message="hello?")
+    error = chat.frames()[-1]
+    assert (error["code"], error["retryable"]) == ("AI_UNAVAILABLE", True)
+    # AND once it is back, the retry answers
+    chat.monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+    chat.reload()
+    chat.send(message="hello?")
+    assert chat.frames()[-1]["type"] == "ai_response"
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("TransactWriteItems", "ThrottlingException"),
+        ("TransactWriteItems", "ProvisionedThroughputExceededException"),
+        ("UpdateItem", "ThrottlingException"),
+        ("Query", "ProvisionedThroughputExceededException"),
+    ],
+)
+def test_brief_dynamodb_throttling_is_retried_and_the_turn_completes(
+    chat: Chat, operation: str, code: str
+) -> None:
+    fault = chat.fault(operation, code, times=2)
+    chat.send(message="throttled?")
+    assert fault.sent == 2
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert len(_user_messages(chat)) == 1
+
+
+def test_persistent_throttling_is_a_retryable_internal_error_with_nothing_half_written(
+    chat: Chat,
+) -> None:
+    chat.fault("TransactWriteItems", "ThrottlingException", times=None)
+    chat.send(message="never stored")
+    (error,) = chat.frames()
+    assert (error["code"], error["retryable"], error["clientMessageId"]) == (
+        "INTERNAL_ERROR",
+        True,
+        "c-0001",
+    )
+    assert _user_messages(chat) == []
+    assert chat.model.requests == []
