@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -35,6 +35,9 @@ class Scenario:
     api_key: str | None = None  # when set, other keys get 401
     retry_after: str | None = None
     chunked: bool = True  # hosted providers send chunked bodies; False: close-delimited
+    garbage_after: int | None = None  # send a data line that is not JSON after this many
+    error_after: int | None = None  # send an SSE error event after this many tokens
+    plain_body: dict[str, Any] | None = None  # answer 200 with this JSON instead of a stream
 
 
 def reply_tokens(prompt: list[dict[str, Any]], filler: int) -> Iterator[str]:
@@ -93,6 +96,9 @@ class ModelServer(LoopbackServer):
             retry = {"Retry-After": scenario.retry_after} if scenario.retry_after else {}
             send_json(handler, status, {"error": {"message": f"scripted {status}"}}, retry)
             return
+        if scenario.plain_body is not None:  # some gateways answer errors with a 200
+            send_json(handler, 200, scenario.plain_body)
+            return
         self._stream(handler, body, scenario)
 
     def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], s: Scenario) -> None:
@@ -128,6 +134,12 @@ class ModelServer(LoopbackServer):
                 time.sleep(s.stall_seconds)
                 handler.close_connection = True
                 return
+            if s.garbage_after is not None and sent >= s.garbage_after:
+                event("{not json")
+                s = replace(s, garbage_after=None)
+            if s.error_after is not None and sent >= s.error_after:
+                event({"error": {"message": "scripted overload", "code": 529}})
+                s = replace(s, error_after=None)
             delta = {"index": 0, "delta": {"content": token}, "finish_reason": None}
             event({**base, "choices": [delta]})
             sent += 1

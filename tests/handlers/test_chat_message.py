@@ -250,3 +250,41 @@ def test_a_connection_whose_token_expired_receives_none_of_the_users_data(chat: 
     assert chat.frames()[-1]["type"] == "ai_response"
     assert chat.frames(PHONE) == chat.frames()
     assert chat.frames("old-tab=") == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"garbage_after": 4},  # a data line that is not JSON
+        {"error_after": 4},  # an error event in the middle of the stream
+    ],
+)
+def test_a_stream_with_a_bad_event_keeps_what_was_streamed_and_says_so(
+    chat: Chat, fault: dict[str, Any]
+) -> None:
+    for name, value in fault.items():
+        setattr(chat.model.scenario, name, value)
+    chat.send(message="Tell me")
+    frames = chat.frames()
+    partial = "".join(c["delta"] for c in _chunks(frames))
+    final, error = frames[-2], frames[-1]
+    assert (final["type"], final["finishReason"], final["content"]) == (
+        "ai_response",
+        "error",
+        partial,
+    )
+    assert (error["code"], error["retryable"], error["clientMessageId"]) == (
+        "AI_UNAVAILABLE",
+        True,
+        "c-0001",
+    )
+    assert chat.stored()[-1].content == partial
+
+
+def test_a_200_that_is_not_a_stream_is_ai_unavailable_and_nothing_is_invented(chat: Chat) -> None:
+    chat.model.scenario.plain_body = {"error": {"message": "model overloaded"}}
+    chat.send()
+    frames = chat.frames()
+    assert _chunks(frames) == []
+    assert (frames[-1]["code"], frames[-1]["retryable"]) == ("AI_UNAVAILABLE", True)
+    assert [m.role for m in chat.stored()] == [Role.USER]

@@ -316,3 +316,35 @@ def test_stale_connection_is_removed_and_others_still_receive_the_frame(
     assert "Item" not in gone
     tab = moto_aws.get_item(TableName=CONNECTIONS_TABLE, Key={"connectionId": {"S": "tab="}})
     assert "Item" in tab
+
+
+def test_chat_history_accepts_the_documented_maximum_limit(
+    default: ModuleType, moto_aws: Any, lambda_context: LambdaContext
+) -> None:
+    _seed(moto_aws, 3)
+    (frame,) = _send(default, "chat_history", lambda_context, limit=100)
+    assert len(frame["messages"]) == 3
+    (refused,) = _send(default, "chat_history", lambda_context, limit=101)
+    assert (refused["code"], refused["field"]) == ("INVALID_MESSAGE", "limit")
+
+
+def test_a_long_history_is_trimmed_to_fit_one_post_with_a_cursor_to_the_rest(
+    default: ModuleType, moto_aws: Any, lambda_context: LambdaContext
+) -> None:
+    # GIVEN 40 messages of 7,000 characters each (280 KB: more than one 128 KB post)
+    store = DynamoChatStore(moto_aws, CHAT_TABLE)
+    for n in range(40):
+        text = f"{n:02d}" + "x" * 6998
+        message = Message(f"m{n:03d}", Role.USER, text, f"2026-11-25T20:00:{n:02d}.000Z")
+        store.add_message(ADA, "test_1764100800000", message, title="long")
+    # WHEN the newest 40 are asked for
+    (frame,) = _send(default, "chat_history", lambda_context, limit=40)
+    # THEN the reply fits API Gateway's post limit and holds the newest messages
+    size = len(json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode())
+    assert frame["type"] == "chat_history" and size <= 128 * 1024
+    ids = [m["messageId"] for m in frame["messages"]]
+    assert ids[-1] == "m039" and 10 <= len(ids) < 40
+    # AND its cursor leads to the older ones, so nothing is lost
+    (older,) = _send(default, "chat_history", lambda_context, limit=40, before=frame["nextBefore"])
+    older_ids = [m["messageId"] for m in older["messages"]]
+    assert older_ids[-1] == f"m{int(ids[0][1:]) - 1:03d}"

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient as Client
 
 from realtime_chat.adapters.apigateway_sender import ApiGatewaySender
-from realtime_chat.errors import ConnectionGone, ConnectionThrottled
+from realtime_chat.errors import ConnectionGone, ConnectionThrottled, FrameTooLarge
 
 
 @pytest.fixture
@@ -65,6 +65,15 @@ def test_persistent_throttling_gives_up_with_connection_throttled(client: Client
             )
         with pytest.raises(ConnectionThrottled):
             ApiGatewaySender(client, sleep=lambda _s: None).send("abc=", {"type": "pong"})
+
+
+def test_a_frame_over_the_post_limit_becomes_frame_too_large(client: Client) -> None:
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "post_to_connection", "PayloadTooLargeException", http_status_code=413
+        )
+        with pytest.raises(FrameTooLarge):
+            ApiGatewaySender(client).send("abc=", {"type": "pong"})
 
 
 def test_other_errors_are_not_swallowed(client: Client) -> None:

@@ -213,3 +213,22 @@ def test_deleting_the_conversation_mid_stream_ends_the_reply_and_it_stays_delete
     # AND nothing brought the conversation back
     assert store.conversation("ada", "c1") is None
     assert store.history("ada", "c1", limit=10, before=None)[0] == []
+
+
+def test_an_answer_larger_than_one_post_still_ends_with_a_final_frame_that_fits(
+    store: DynamoChatStore,
+) -> None:
+    from realtime_chat import frames as wire
+
+    # GIVEN an answer of 200 KB (over @connections' 128 KB per post, under DynamoDB's
+    # 400 KB per item)
+    words = [TextDelta("é" * 1000) for _ in range(100)]
+    sent = _reply(store, Model(*words, Finished("length", "m")))
+    # THEN every chunk and the final frame fit one post
+    assert all(wire.size(f) <= wire.MAX_POST_BYTES for f in sent)
+    final = sent[-1]
+    assert (final["type"], final["contentTruncated"]) == ("ai_response", True)
+    # AND the chunks carried every character, and the whole answer is stored
+    streamed = "".join(f["delta"] for f in sent if f["type"] == "ai_response_chunk")
+    assert len(streamed) == 100_000 and streamed.startswith(final["content"])
+    assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == streamed

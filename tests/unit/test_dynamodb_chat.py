@@ -77,9 +77,15 @@ def test_users_never_see_each_others_conversations(store: DynamoChatStore) -> No
 
 
 def test_a_forged_cursor_stays_in_the_callers_partition(store: DynamoChatStore) -> None:
+    # GIVEN ada's secret conversation and eve's own, older conversations
     _fill(store, 1, user="ada", conv="secret")
+    for day in (22, 23, 24):
+        message = Message(f"e{day}", Role.USER, "eve's", f"2026-11-{day}T10:00:00.000Z")
+        store.add_message("eve", f"eve-{day}", message, title="mine")
+    # WHEN eve pages with a cursor forged from ada's conversation
     page = store.conversations("eve", limit=10, cursor="2026-11-25T20:00:00.000Z#secret")
-    assert page.items == ()
+    # THEN the page continues in eve's list (so the cursor was used) and holds only hers
+    assert [c.conversation_id for c in page.items] == ["eve-24", "eve-23", "eve-22"]
 
 
 def test_delete_removes_every_message_across_batches(store: DynamoChatStore, moto_aws: Any) -> None:

@@ -8,6 +8,7 @@ Hierarchy::
     KeysUnavailable           the token signing keys could not be fetched (``$connect`` answers 500)
     ConnectionGone            ``@connections`` answered 410: the client is gone
     ConnectionThrottled       ``@connections`` kept answering 429 after retries
+    FrameTooLarge             ``@connections`` refused a frame over 128 KB (413)
     ConversationNotFound      the user has no conversation with that id
     AiNotConfigured           the API key is missing from the secret, or unreadable
     SecretUnavailable         Secrets Manager could not be reached (retryable)
@@ -29,6 +30,7 @@ __all__ = [
     "ConnectionThrottled",
     "ConversationNotFound",
     "ErrorCode",
+    "FrameTooLarge",
     "KeysUnavailable",
     "ModelError",
     "ModelRejectedKey",
@@ -111,6 +113,14 @@ class ConnectionGone(Exception):
 
 class ConnectionThrottled(Exception):
     """``@connections`` kept throttling posts to ``connection_id`` (HTTP 429)."""
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(connection_id)
+        self.connection_id = connection_id
+
+
+class FrameTooLarge(Exception):
+    """``@connections`` refused a frame as larger than its 128 KB limit (HTTP 413)."""
 
     def __init__(self, connection_id: str) -> None:
         super().__init__(connection_id)

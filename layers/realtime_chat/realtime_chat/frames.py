@@ -6,6 +6,7 @@ library spells a wire field name for outgoing frames.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from realtime_chat.errors import ChatError
 from realtime_chat.model import Connection, Conversation, Identity, Message, Page
 
 __all__ = [
+    "MAX_POST_BYTES",
     "Frame",
     "chat_history",
     "conversation_deleted",
@@ -21,13 +23,34 @@ __all__ = [
     "conversations",
     "debug_status",
     "error",
+    "fit_content",
     "iso",
     "notifications_subscribed",
     "pong",
     "presence",
+    "size",
 ]
 
 Frame = dict[str, Any]
+
+# ``@connections`` accepts at most 128 KB per post (413 above); keep headroom.
+MAX_POST_BYTES = 120 * 1024
+
+
+def size(frame: Frame) -> int:
+    """The frame's size as posted (compact UTF-8 JSON)."""
+    return len(json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def fit_content(frame: Frame, *, limit: int = MAX_POST_BYTES) -> Frame:
+    """The frame with its ``content`` cut so that it fits one post, marked
+    ``contentTruncated``; unchanged when it fits. The whole text stays stored."""
+    excess = size(frame) - limit
+    if excess <= 0:
+        return frame
+    text = frame["content"].encode("utf-8")
+    kept = text[: max(0, len(text) - excess - 64)].decode("utf-8", errors="ignore")
+    return frame | {"content": kept, "contentTruncated": True}
 
 
 def iso(epoch_seconds: float) -> str:

@@ -1,8 +1,9 @@
 """Posting frames through API Gateway's ``@connections`` management API.
 
 Translates the service's errors into the library's: 410 ``GoneException`` becomes
-``ConnectionGone``; 429 ``LimitExceededException`` is retried with backoff and
-becomes ``ConnectionThrottled`` if it persists. Callers never see botocore.
+``ConnectionGone``, 413 ``FrameTooLarge``; 429 ``LimitExceededException`` is retried
+with backoff and becomes ``ConnectionThrottled`` if it persists. Callers never see
+botocore.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from realtime_chat.errors import ConnectionGone, ConnectionThrottled
+from realtime_chat.errors import ConnectionGone, ConnectionThrottled, FrameTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -49,6 +50,8 @@ class ApiGatewaySender:
                 status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if code == "GoneException" or status == 410:
                     raise ConnectionGone(connection_id) from None
+                if code == "PayloadTooLargeException" or status == 413:
+                    raise FrameTooLarge(connection_id) from None
                 if code != "LimitExceededException" and status != 429:
                     raise
                 if delay is None:

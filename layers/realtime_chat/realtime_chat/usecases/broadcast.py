@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from realtime_chat.errors import ConnectionGone, ConnectionThrottled
+from realtime_chat.errors import ConnectionGone, ConnectionThrottled, FrameTooLarge
 from realtime_chat.observability import logger
 from realtime_chat.ports import FrameSender
 
@@ -66,10 +66,14 @@ class Broadcast:
             except ConnectionGone:
                 self.gone.add(connection_id)
                 self._on_gone(connection_id)
-            except ConnectionThrottled:
+            except (ConnectionThrottled, FrameTooLarge) as err:
                 logger.warning(
-                    "frame dropped: connection stays throttled",
-                    extra={"connection_id": connection_id, "frame_type": frame.get("type")},
+                    "frame dropped",
+                    extra={
+                        "connection_id": connection_id,
+                        "frame_type": frame.get("type"),
+                        "reason": type(err).__name__,
+                    },
                 )
             except Exception:
                 logger.exception("frame delivery failed", extra={"connection_id": connection_id})

@@ -148,7 +148,7 @@ def _answer_retry(
     ctx.reply(_ack(turn, command.client_message_id))
     user_id = ctx.identity.user_id
     if turn.state is TurnState.ANSWERED and turn.reply is not None:
-        ctx.reply(_ai_response(user_id, turn.conversation_id, turn.reply))
+        ctx.reply(frames.fit_content(_ai_response(user_id, turn.conversation_id, turn.reply)))
     elif turn.state is TurnState.FAILED and chat.retry_turn(
         user_id, turn.conversation_id, turn.message
     ):
@@ -279,7 +279,10 @@ def generate_reply(
         broadcast.close()
         return Reply(None, None, turn.seq, deleted=True)
     if stored is not None:
-        broadcast.publish(_ai_response(job.user_id, job.conversation_id, stored))
+        # The chunks carried every word; the final frame must fit one post to arrive.
+        broadcast.publish(
+            frames.fit_content(_ai_response(job.user_id, job.conversation_id, stored))
+        )
     if error is not None:
         frame = frames.error(error, action="chat_message", request_id=job.request_id)
         frame |= {"conversationId": job.conversation_id, "messageId": reply_id}

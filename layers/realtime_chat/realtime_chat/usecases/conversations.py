@@ -6,8 +6,6 @@ conversation is indistinguishable from one that does not exist: ``NOT_FOUND``.
 
 from __future__ import annotations
 
-import json
-
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
 from realtime_chat.ports import ChatStore, ConnectionStore
@@ -20,10 +18,7 @@ from realtime_chat.protocol import (
 from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.fanout import notify_other_connections
 
-__all__ = ["MAX_POST_BYTES", "delete", "history", "list_conversations", "rename"]
-
-# ``@connections`` accepts at most 128 KB per post; keep headroom for the envelope.
-MAX_POST_BYTES = 120 * 1024
+__all__ = ["delete", "history", "list_conversations", "rename"]
 
 
 def _not_found(conversation_id: str) -> ChatError:
@@ -32,10 +27,6 @@ def _not_found(conversation_id: str) -> ChatError:
         f"Conversation '{conversation_id}' was not found.",
         field="conversationId",
     )
-
-
-def _size(frame: frames.Frame) -> int:
-    return len(json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore) -> None:
@@ -51,7 +42,7 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore) -> None:
     frame = frames.chat_history(
         conversation_id=query.conversation_id, messages=kept, next_before=next_before
     )
-    while _size(frame) > MAX_POST_BYTES and len(kept) > 1:
+    while frames.size(frame) > frames.MAX_POST_BYTES and len(kept) > 1:
         kept.pop(0)
         oldest = kept[0]
         frame = frames.chat_history(
@@ -59,6 +50,10 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore) -> None:
             messages=kept,
             next_before=f"{oldest.timestamp}#{oldest.message_id}",
         )
+    if len(kept) == 1:  # one message larger than a post: its text is cut to fit
+        (only,) = frame["messages"]
+        overhead = frames.size(frame) - frames.size(only)
+        frame["messages"] = [frames.fit_content(only, limit=frames.MAX_POST_BYTES - overhead)]
     ctx.reply(frame)
 
 
