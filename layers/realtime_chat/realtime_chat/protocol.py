@@ -75,7 +75,8 @@ def is_text(value: object) -> bool:
 
 def decode_frame(body: str) -> ClientFrame:
     """The frame's action and data, before its text is checked (:func:`check_text`)."""
-    if len(body.encode("utf-8")) > MAX_FRAME_BYTES:
+    # surrogatepass: a body holding lone surrogates is measured here, refused by check_text.
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise ChatError(
             ErrorCode.MESSAGE_TOO_LARGE, f"A frame may be at most {MAX_FRAME_BYTES} bytes."
         )
