@@ -270,3 +270,21 @@ def test_persistent_throttling_is_a_retryable_internal_error_with_nothing_half_w
     )
     assert _user_messages(chat) == []
     assert chat.model.requests == []
+
+
+def test_a_reply_that_cannot_be_started_fails_the_turn_and_a_retry_runs_it(chat: Chat) -> None:
+    # GIVEN the Lambda service refuses the asynchronous invoke of the reply
+    chat.lambdas.functions.pop("chat-message")
+    chat.send(message="start me")
+    ack, error = chat.frames()
+    assert ack["type"] == "message_received"
+    assert (error["code"], error["retryable"], error["clientMessageId"]) == (
+        "INTERNAL_ERROR",
+        True,
+        "c-0001",
+    )
+    # WHEN Lambda is back and the client retries THEN the reply runs
+    chat.reload()
+    chat.send(message="start me")
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert len(_user_messages(chat)) == 1

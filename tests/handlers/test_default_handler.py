@@ -21,6 +21,7 @@ from tests.support.aws import (
     posted_frames,
     put_connection,
 )
+from tests.support.faults import DynamoFault
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
 CONN = "L0SM9cOFvHcCIhw="
@@ -348,3 +349,55 @@ def test_a_long_history_is_trimmed_to_fit_one_post_with_a_cursor_to_the_rest(
     (older,) = _send(default, "chat_history", lambda_context, limit=40, before=frame["nextBefore"])
     older_ids = [m["messageId"] for m in older["messages"]]
     assert older_ids[-1] == f"m{int(ids[0][1:]) - 1:03d}"
+
+
+@pytest.fixture
+def throttled_default(
+    moto_aws: Any, load_handler: Callable[[str], ModuleType]
+) -> Iterator[Callable[[str], ModuleType]]:
+    """A $default container whose DynamoDB answers one operation with throttling, always."""
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+
+    def load(operation: str) -> ModuleType:
+        DynamoFault(events, operation, "ProvisionedThroughputExceededException", times=None)
+        clear_posted()
+        return load_handler("default")
+
+    yield load
+    boto3.DEFAULT_SESSION = None
+
+
+def test_a_delete_interrupted_by_throttling_is_retryable_and_finished_by_the_retry(
+    moto_aws: Any,
+    throttled_default: Callable[[str], ModuleType],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: LambdaContext,
+) -> None:
+    # GIVEN a conversation, and DynamoDB refusing every batch delete
+    _seed(moto_aws, 3)
+    default = throttled_default("BatchWriteItem")
+    # WHEN it is deleted THEN the client is told to retry, and the conversation is
+    # already out of the list: nothing half-visible
+    (error,) = _send(default, "delete_conversation", lambda_context)
+    assert (error["code"], error["retryable"]) == ("INTERNAL_ERROR", True)
+    (listed,) = _send(default, "list_conversations", lambda_context)
+    assert listed["conversations"] == []
+    # WHEN DynamoDB recovers and the client retries THEN the delete completes
+    boto3.DEFAULT_SESSION = None
+    healthy = load_handler("default")
+    (done,) = _send(healthy, "delete_conversation", lambda_context)
+    assert done == {"type": "conversation_deleted", "conversationId": "test_1764100800000"}
+    assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == []
+
+
+def test_a_rename_throttled_throughout_is_a_retryable_internal_error(
+    moto_aws: Any, throttled_default: Callable[[str], ModuleType], lambda_context: LambdaContext
+) -> None:
+    _seed(moto_aws, 1)
+    default = throttled_default("UpdateItem")
+    (error,) = _send(default, "rename_conversation", lambda_context)
+    assert (error["code"], error["retryable"]) == ("INTERNAL_ERROR", True)
+    title = DynamoChatStore(moto_aws, CHAT_TABLE).conversation(ADA, "test_1764100800000")
+    assert title is not None and title.title == "What is a WebSocket?"
