@@ -78,6 +78,9 @@ class StackConfig:
 
 def _check_port(port: int, variable: str) -> None:
     with socket.socket() as probe:
+        # As the servers themselves bind: sockets left in TIME_WAIT by a stack that just
+        # stopped do not hold the port, only a live listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

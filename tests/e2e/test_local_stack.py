@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -334,10 +335,60 @@ def test_a_port_in_use_is_a_clear_message_not_a_traceback(tmp_path: Any) -> None
     assert "Traceback" not in message
 
 
+def test_the_stack_starts_again_on_the_same_ports_right_after_it_stopped(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a stack that served a connection (its sockets linger in TIME_WAIT) and stopped
+    ports = {"WS_PORT": str(free_port()), "AWS_PORT": str(free_port())}
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = start_stack(tmp_path / "first", **ports)
+
+    async def ping(url: str) -> None:
+        async with connect(url) as ws:
+            assert (await _ask(ws, {"action": "ping"}))["type"] == "pong"
+
+    asyncio.run(ping(first.url))
+    first.stop()
+    # WHEN it is started again at once on the same ports THEN it starts and serves
+    second = start_stack(tmp_path / "second", **ports)
+    try:
+        asyncio.run(ping(second.url))
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize("module", ["local_stack.token", "local_stack.invoke", "local_stack.chat"])
+def test_tools_say_plainly_when_the_stack_is_dead_but_its_state_file_remains(
+    tmp_path: Path, module: str
+) -> None:
+    # GIVEN the stack.json of a stack that was killed (nothing listens on its ports)
+    state = tmp_path / "state"
+    state.mkdir()
+    dead = free_port()
+    (state / "stack.json").write_text(
+        json.dumps(
+            {"websocketUrl": f"ws://127.0.0.1:{dead}", "awsEndpointUrl": f"http://127.0.0.1:{dead}"}
+        )
+    )
+    # WHEN a tool runs THEN it says so in a line, with what to do, and no traceback
+    args = ["DefaultFunction", "events/ping.json"] if module.endswith("invoke") else []
+    ran = _run_tool(state, module, *args)
+    assert ran.returncode != 0
+    assert "not running" in ran.stderr and "make run" in ran.stderr
+    assert "Traceback" not in ran.stderr + ran.stdout
+
+
 def _tool(
     stack: Stack, module: str, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCAL_STATE_DIR": str(stack.log.parent / "state")}
+    return _run_tool(stack.log.parent / "state", module, *args, stdin=stdin)
+
+
+def _run_tool(
+    state_dir: Path, module: str, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LOCAL_STATE_DIR": str(state_dir)}
     env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
     return subprocess.run(  # noqa: S603 (our own module)
         [sys.executable, "-m", module, *args],
