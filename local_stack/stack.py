@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from local_stack.api_model import api_model
+from local_stack.embedded_aws import EmbeddedAws
 from local_stack.gateway import Gateway, Limits
 from local_stack.intrinsics import Resolver
 from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
@@ -50,6 +51,7 @@ class StackConfig:
     ai_api_key: str | None = None
     ai_model: str | None = None
     model_token_delay: float = 0.03
+    max_workers: int = 32  # per function, like Lambda's concurrency limit
     demo_user: DemoUser = field(
         default_factory=lambda: DemoUser("demo@example.com", "Demo-pass-1234", "demo@example.com")
     )
@@ -73,6 +75,7 @@ class StackConfig:
             ai_api_key=env.get("AI_API_KEY") or None,
             ai_model=env.get("AI_MODEL") or None,
             model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
+            max_workers=int(env.get("MAX_WORKERS") or 32),
         )
 
 
@@ -155,17 +158,20 @@ def function_specs(
 
 class _Running:
     def __init__(self) -> None:
-        self.moto: Any = None
+        self.aws: EmbeddedAws | None = None
         self.model: ModelServer | None = None
         self.pools: dict[str, WorkerPool] = {}
+        self.executors: list[ThreadPoolExecutor] = []
 
     def stop(self) -> None:
         for pool in self.pools.values():
             pool.close()
+        for executor in self.executors:
+            executor.shutdown(wait=False, cancel_futures=True)
         if self.model is not None:
             self.model.stop()
-        if self.moto is not None:
-            self.moto.stop()
+        if self.aws is not None:
+            self.aws.stop()
 
 
 def run(config: StackConfig) -> None:
@@ -184,15 +190,9 @@ def run(config: StackConfig) -> None:
 
 
 async def _serve(config: StackConfig, running: _Running) -> None:
-    from moto.server import ThreadedMotoServer
-
-    from local_stack.moto_atomic import serialize_dynamodb
-
-    serialize_dynamodb()
     started = time.monotonic()
-    aws = f"http://127.0.0.1:{config.aws_port}"
-    running.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=config.aws_port, verbose=False)
-    running.moto.start()
+    running.aws = await asyncio.to_thread(EmbeddedAws(config.aws_port).start)
+    aws = running.aws.url
 
     template = load_template()
     if config.ai_base_url is None:
@@ -227,18 +227,29 @@ async def _serve(config: StackConfig, running: _Running) -> None:
         config.ai_model or (MODEL_NAME if running.model else ""),
     )
     specs = function_specs(template, resolver, local_environment(state))
-    running.pools = {spec.logical_id: WorkerPool(spec) for spec in specs}
+    running.pools = {
+        spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
+    }
     with ThreadPoolExecutor(max_workers=len(specs)) as warmers:
         list(warmers.map(lambda pool: pool.warm(), running.pools.values()))
 
-    def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
-        return running.pools[logical_id].invoke(event)
+    loop = asyncio.get_running_loop()
+    # Threads per function: its workers' callers plus as many waiting for a worker.
+    executors = {
+        logical_id: ThreadPoolExecutor(
+            max_workers=2 * config.max_workers, thread_name_prefix=f"invoke-{logical_id}"
+        )
+        for logical_id in running.pools
+    }
+    running.executors = list(executors.values())
+
+    async def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
+        pool = running.pools[logical_id]
+        return await loop.run_in_executor(executors[logical_id], pool.invoke, event)
 
     gateway = Gateway(
         model, invoke, limits=config.limits, function_names={s.name: s.logical_id for s in specs}
     )
-    loop = asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="invoke"))
     runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", config.ws_port, shutdown_timeout=2)

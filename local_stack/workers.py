@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -106,33 +107,66 @@ class _Worker:
         self.process.start()
         child.close()
         self.init: tuple[str, Any] | None = None
+        self._init_lock = threading.Lock()  # a spare warms while a caller may take it
 
     def ready(self, timeout: float) -> tuple[str, Any]:
-        if self.init is None:
-            if not self.conn.poll(timeout):
-                self.init = ("init_error", ("InitTimeout", "function init timed out"))
-            else:
-                self.init = self.conn.recv()
-        return self.init
+        with self._init_lock:
+            if self.init is None:
+                try:
+                    if not self.conn.poll(timeout):
+                        self.init = ("init_error", ("InitTimeout", "function init timed out"))
+                    else:
+                        self.init = self.conn.recv()
+                except (EOFError, OSError):  # stopped while starting (the stack is closing)
+                    self.init = ("init_error", ("Runtime.ExitError", "exited during init"))
+            return self.init
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM), without waiting."""
         if self.process.is_alive():
             self.process.terminate()
+
+    def stop(self) -> None:
+        self.terminate()
         self.process.join(2)
         if self.process.is_alive():
             self.process.kill()
 
 
-class WorkerPool:
-    """Invokes one function; blocking, so call it from a thread, never the event loop."""
+@dataclass
+class _Ticket:
+    """A caller waiting for a worker, served in arrival order."""
 
-    def __init__(self, spec: FunctionSpec, *, max_workers: int = 4) -> None:
+    ready: threading.Event = field(default_factory=threading.Event)
+    worker: _Worker | None = None
+
+
+class WorkerPool:
+    """Invokes one function, scaling out like Lambda: an idle worker when there is one,
+    else a new one, up to ``max_workers``; past that, callers wait and are served first
+    come, first served. One warm spare is started ahead of demand (a burst does not pay
+    a cold start on the caller's time), and workers idle for ``idle_seconds`` are
+    retired. Blocking, so call it from a thread, never the event loop."""
+
+    def __init__(
+        self, spec: FunctionSpec, *, max_workers: int = 32, idle_seconds: float = 300.0
+    ) -> None:
         self.spec = spec
         self._max = max_workers
-        self._idle: list[_Worker] = []
+        self._idle_seconds = idle_seconds
+        self._idle: list[tuple[_Worker, float]] = []  # with when it became idle
         self._all: list[_Worker] = []
-        self._lock = threading.Condition()
+        self._waiting: deque[_Ticket] = deque()
+        self._lock = threading.Lock()
         self._closed = False
+        self._reaper = threading.Thread(target=self._retire_idle, daemon=True)
+        self._reaper.start()
+
+    @property
+    def size(self) -> int:
+        """Workers alive now, busy or idle."""
+        with self._lock:
+            return len(self._all)
 
     def warm(self) -> None:
         """Start one worker ahead of the first event (the cold start happens now)."""
@@ -170,39 +204,90 @@ class WorkerPool:
         with self._lock:
             self._closed = True
             workers = list(self._all)
-            self._lock.notify_all()
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for ticket in waiting:
+            ticket.ready.set()  # without a worker: the caller sees the shutdown
+        for worker in workers:
+            worker.terminate()
         for worker in workers:
             worker.stop()
 
     def _acquire(self) -> _Worker:
         with self._lock:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the local stack is shutting down")
-                if self._idle:
-                    return self._idle.pop()
-                if len(self._all) < self._max:
-                    worker = _Worker(self.spec)
-                    self._all.append(worker)
-                    return worker
-                self._lock.wait()
+            if self._closed:
+                raise RuntimeError("the local stack is shutting down")
+            if self._idle and not self._waiting:
+                worker, _ = self._idle.pop()
+            elif len(self._all) < self._max:
+                worker = self._start()
+            else:
+                ticket = _Ticket()
+                self._waiting.append(ticket)
+                worker = None
+            if worker is not None:
+                self._keep_a_spare()
+                return worker
+        ticket.ready.wait()
+        if ticket.worker is None:
+            raise RuntimeError("the local stack is shutting down")
+        return ticket.worker
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.spec)
+        self._all.append(worker)
+        return worker
+
+    def _keep_a_spare(self) -> None:
+        """With no idle worker left, start one now, so the next caller finds it warm."""
+        if not self._idle and len(self._all) < self._max:
+            spare = self._start()
+            self._idle.append((spare, time.monotonic()))
+            threading.Thread(target=spare.ready, args=(60,), daemon=True).start()
 
     def _release(self, worker: _Worker) -> None:
         with self._lock:
-            if worker.process.is_alive() and not self._closed:
-                self._idle.append(worker)
-            else:
+            if not worker.process.is_alive() or self._closed:
                 self._forget(worker)
-            self._lock.notify()
+                self._serve_next_with(None)
+            elif self._waiting:
+                self._serve_next_with(worker)
+            else:
+                self._idle.append((worker, time.monotonic()))
 
     def _discard(self, worker: _Worker) -> None:
         worker.stop()
         with self._lock:
             self._forget(worker)
-            self._lock.notify()
+            self._serve_next_with(None)
+
+    def _serve_next_with(self, worker: _Worker | None) -> None:
+        """Hand ``worker`` (or a new one, when room was freed) to the longest waiter."""
+        if not self._waiting or self._closed:
+            return
+        if worker is None:
+            if len(self._all) >= self._max:
+                return
+            worker = self._start()
+        ticket = self._waiting.popleft()
+        ticket.worker = worker
+        ticket.ready.set()
 
     def _forget(self, worker: _Worker) -> None:
         if worker in self._all:
             self._all.remove(worker)
-        if worker in self._idle:
-            self._idle.remove(worker)
+        self._idle = [(w, t) for w, t in self._idle if w is not worker]
+
+    def _retire_idle(self) -> None:
+        while True:
+            time.sleep(min(self._idle_seconds / 2, 10.0))
+            with self._lock:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                # Keep one warm worker, as the stack warmed it at start.
+                stale = [w for w, t in self._idle[1:] if now - t >= self._idle_seconds]
+                for worker in stale:
+                    self._forget(worker)
+            for worker in stale:
+                worker.stop()

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_stack.embedded_aws import make_dynamodb_faithful
 from local_stack.loopback import LoopbackServer, send_json
-from local_stack.moto_atomic import serialize_dynamodb
 from tests.support import aws
 from tests.support.tokens import CLIENT_ID, ISSUER, POOL_ID, TokenFactory
 
@@ -84,7 +84,7 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("CONNECTIONS_TABLE", aws.CONNECTIONS_TABLE)
     monkeypatch.setenv("CHAT_TABLE", aws.CHAT_TABLE)
     monkeypatch.setenv("API_SECRETS_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ai")
-    serialize_dynamodb()  # atomic requests, as DynamoDB's: tests send concurrently
+    make_dynamodb_faithful()  # atomic requests, as DynamoDB's: tests send concurrently
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         aws.create_tables(client)

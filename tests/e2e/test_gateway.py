@@ -78,10 +78,10 @@ async def gateway(
         identity_sources=(),
     )
 
-    def invoke(function: str, event: dict[str, Any]) -> Invocation:
+    async def invoke(function: str, event: dict[str, Any]) -> Invocation:
         if seen is not None:
             seen.append({"function": function, **event})
-        return script[function](event)
+        return await asyncio.to_thread(script[function], event)
 
     gw = Gateway(model, invoke, function_names={}, limits=Limits(integration_seconds=0.3))
     runner = web.AppRunner(gw.app(), access_log=None)

@@ -1,0 +1,102 @@
+"""The Lambda-like runtime of the local stack: each function scales out on demand,
+serves waiting callers first come, first served, and retires idle workers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_stack.workers import FunctionSpec, WorkerPool
+
+HANDLER = """
+import os, time
+
+def handler(event, context):
+    started = time.time()
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "n": event.get("n"), "started": started, "ended": time.time()}
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> FunctionSpec:
+    (tmp_path / "app.py").write_text(HANDLER)
+    return FunctionSpec(
+        logical_id="Sleeper",
+        name="sleeper",
+        code_dir=tmp_path,
+        handler="app.handler",
+        timeout=10,
+        memory=128,
+        environment={},
+    )
+
+
+@pytest.fixture
+def pool_of(spec: FunctionSpec) -> Iterator[Any]:
+    pools: list[WorkerPool] = []
+
+    def make(**options: Any) -> WorkerPool:
+        pool = WorkerPool(spec, **options)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+def _invoke_all(pool: WorkerPool, events: list[dict[str, Any]], gap: float = 0.0) -> list[Any]:
+    results: list[Any] = [None] * len(events)
+
+    def call(i: int) -> None:
+        results[i] = pool.invoke(events[i]).value
+
+    threads = []
+    for i in range(len(events)):
+        threads.append(threading.Thread(target=call, args=(i,)))
+        threads[-1].start()
+        time.sleep(gap)
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_concurrent_invokes_scale_out_to_workers_of_their_own(pool_of: Any) -> None:
+    # GIVEN a function with room for 8 workers, one warm
+    pool = pool_of(max_workers=8)
+    pool.warm()
+    # WHEN 6 callers invoke it at once, each event taking a while
+    results = _invoke_all(pool, [{"sleep": 1.0}] * 6)
+    # THEN each ran in its own process, all at the same time
+    assert len({r["pid"] for r in results}) == 6
+    assert max(r["started"] for r in results) < min(r["ended"] for r in results)
+    assert 6 <= pool.size <= 8  # the six, and at most a warm spare or two
+
+
+def test_past_the_limit_callers_are_served_in_arrival_order(pool_of: Any) -> None:
+    # GIVEN a function limited to one worker
+    pool = pool_of(max_workers=1)
+    pool.warm()
+    # WHEN five callers arrive one after another while it is busy
+    results = _invoke_all(pool, [{"sleep": 0.3, "n": n} for n in range(5)], gap=0.05)
+    # THEN they are served first come, first served, by the one worker
+    assert [r["n"] for r in sorted(results, key=lambda r: r["started"])] == [0, 1, 2, 3, 4]
+    assert len({r["pid"] for r in results}) == 1
+
+
+def test_idle_workers_are_retired_but_one_stays_warm(pool_of: Any) -> None:
+    pool = pool_of(max_workers=8, idle_seconds=0.5)
+    pool.warm()
+    _invoke_all(pool, [{"sleep": 0.5}] * 4)
+    assert pool.size >= 4
+    deadline = time.monotonic() + 10
+    while pool.size > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pool.size == 1
+    assert pool.invoke({"n": 7}).value["n"] == 7
