@@ -96,7 +96,7 @@ def narrow_transaction_rollback() -> None:
 
 
 def _backup(backend: Any, entry: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:
-    (_, op), = entry.items()
+    ((_, op),) = entry.items()
     table = backend.get_table(op["TableName"])
     if "Key" in op:
         key = op["Key"]
