@@ -25,7 +25,7 @@ from local_stack.intrinsics import Resolver
 from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.provision import DemoUser, LocalResources, provision, sign_in
 from local_stack.template import TEMPLATE, Template, load_template
-from local_stack.workers import FunctionSpec, Invocation, WorkerPool
+from local_stack.workers import FunctionSpec, Invocation, WorkerPool, preload_libraries
 
 __all__ = ["PortInUse", "StackConfig", "function_specs", "local_environment", "run"]
 
@@ -227,6 +227,7 @@ async def _serve(config: StackConfig, running: _Running) -> None:
         config.ai_model or (MODEL_NAME if running.model else ""),
     )
     specs = function_specs(template, resolver, local_environment(state))
+    preload_libraries()
     running.pools = {
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
     }
