@@ -2,10 +2,13 @@
 embedded AWS: what ``sam local invoke -e`` does, without Docker.
 
     make invoke FUNCTION=DefaultFunction EVENT=events/ping.json
+    make invoke FUNCTION=MessageFunction EVENT=events/chat_message.json
     python -m local_stack.invoke AuthorizerFunction events/authorizer_query_token.json
 
-The placeholder token in the authorizer and connect events is replaced by a fresh
-ID token of the demo user.
+It reads and writes the running stack's tables as the user the event names. The
+frames the function posts to ``@connections`` (a chat reply's too: its asynchronous
+invoke runs here) are printed, not sent to any client. The placeholder token in the
+authorizer and connect events is replaced by a fresh ID token of the demo user.
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 from local_stack.intrinsics import Resolver
+from local_stack.loopback import LoopbackServer, send_json
 from local_stack.provision import sign_in
 from local_stack.stack import function_specs, local_environment
 from local_stack.state import StackNotRunning, read_state
@@ -65,18 +74,89 @@ def main(argv: list[str] | None = None) -> int:
         region=state["region"],
         stack_name=state.get("stackName", "local"),
         resources=resources,
+        parameters=state.get("parameters", {}),
     )
     specs = {s.logical_id: s for s in function_specs(template, resolver, local_environment(state))}
-    pool = WorkerPool(specs[args.function], max_workers=1)
-    try:
-        result = pool.invoke(json.loads(text))
-    finally:
-        pool.close()
+    event = json.loads(text)
+    print(_who(args.function, event), flush=True)
+    with _Capture(state["stage"]) as capture:
+        spec = replace(
+            specs[args.function],
+            environment={
+                **specs[args.function].environment,
+                "WEBSOCKET_CALLBACK_URL": f"{capture.url}/{state['stage']}",
+                "AWS_ENDPOINT_URL_LAMBDA": capture.url,
+            },
+        )
+        pool = WorkerPool(spec, max_workers=2)
+        capture.pool = pool
+        try:
+            result = pool.invoke(event)
+            capture.wait(spec.timeout)
+        finally:
+            pool.close()
     if result.ok:
         print(json.dumps(result.value, indent=2))
         return 0
     print(f"{result.error_type}: {result.error}", file=sys.stderr)
     return 1
+
+
+def _who(function: str, event: dict[str, Any]) -> str:
+    """What the invoke acts as: the user, connection and conversation the event names."""
+    context = event.get("requestContext") or {}
+    user = (context.get("authorizer") or {}).get("userId") or "anonymous (no authorizer context)"
+    line = f"Invoking {function} as user {user}"
+    if context.get("connectionId"):
+        line += f", connection {context['connectionId']}"
+    try:
+        body = json.loads(event.get("body") or "{}")
+        conversation = (body.get("data") or {}).get("conversationId")
+    except (ValueError, AttributeError):
+        conversation = None
+    if conversation:
+        line += f", conversation {conversation}"
+    return line + ". It uses the running stack's tables; posted frames are shown here."
+
+
+class _Capture(LoopbackServer):
+    """``@connections`` and the Lambda Invoke API on 127.0.0.1 for one invoke: posted
+    frames are printed, and asynchronous invokes (a chat reply) run in the same pool."""
+
+    def __init__(self, stage: str) -> None:
+        self.pool: WorkerPool | None = None
+        self._jobs: list[threading.Thread] = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if f"/{stage}/@connections/" in self.path:
+                    connection_id = unquote(self.path.rsplit("/", 1)[-1])
+                    print(f"-> {connection_id}: {body.decode('utf-8', 'replace')}", flush=True)
+                    send_json(self, 200, None)
+                elif "/invocations" in self.path and capture.pool is not None:
+                    job = threading.Thread(
+                        target=capture.pool.invoke, args=(json.loads(body),), daemon=True
+                    )
+                    capture._jobs.append(job)
+                    job.start()
+                    send_json(self, 202, None)
+                else:
+                    send_json(self, 404, {"message": "not served by make invoke"})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait(self, timeout: float) -> None:
+        for job in list(self._jobs):
+            job.join(timeout)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,13 @@ from local_stack.gateway import Gateway, Limits
 from local_stack.intrinsics import Resolver
 from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.provision import DemoUser, LocalResources, provision, sign_in
-from local_stack.template import TEMPLATE, Template, load_template
+from local_stack.template import (
+    TEMPLATE,
+    BadParameter,
+    Template,
+    load_template,
+    parameter_overrides,
+)
 from local_stack.workers import FunctionSpec, Invocation, WorkerPool, preload_libraries
 
 __all__ = ["PortInUse", "StackConfig", "function_specs", "local_environment", "run"]
@@ -52,6 +58,7 @@ class StackConfig:
     ai_model: str | None = None
     model_token_delay: float = 0.03
     max_workers: int = 32  # per function, like Lambda's concurrency limit
+    parameter_overrides: str = ""  # "LogLevel=DEBUG ChatMessagesPerMinute=5"
     demo_user: DemoUser = field(
         default_factory=lambda: DemoUser("demo@example.com", "Demo-pass-1234", "demo@example.com")
     )
@@ -76,6 +83,7 @@ class StackConfig:
             ai_model=env.get("AI_MODEL") or None,
             model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
             max_workers=int(env.get("MAX_WORKERS") or 32),
+            parameter_overrides=env.get("PARAMETER_OVERRIDES", ""),
         )
 
 
@@ -121,6 +129,9 @@ def function_specs(
     globals_ = template.globals.get("Function", {})
     shared_env = resolver.resolve(globals_.get("Environment", {}).get("Variables", {}))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    # POWERTOOLS_* set where `make run` runs (POWERTOOLS_LOG_LEVEL=DEBUG, ...) win over
+    # the template's, as a developer setting one expects.
+    powertools = {k: v for k, v in os.environ.items() if k.startswith("POWERTOOLS_")}
     specs = []
     for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
         props = resource["Properties"]
@@ -137,6 +148,7 @@ def function_specs(
             **{k: str(v) for k, v in shared_env.items()},
             **{k: str(v) for k, v in own_env.items()},
             **extra,
+            **powertools,
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
@@ -175,6 +187,7 @@ class _Running:
 
 
 def run(config: StackConfig) -> None:
+    parameters = parameter_overrides(config.parameter_overrides, load_template())
     _check_port(config.ws_port, "WS_PORT")
     _check_port(config.aws_port, "AWS_PORT")
     if config.model_port:
@@ -182,14 +195,14 @@ def run(config: StackConfig) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     running = _Running()
     try:
-        asyncio.run(_serve(config, running))
+        asyncio.run(_serve(config, running, parameters))
     finally:
         running.stop()
         # Tools read this file to find the stack: it must not outlive it.
         (config.state_dir / "stack.json").unlink(missing_ok=True)
 
 
-async def _serve(config: StackConfig, running: _Running) -> None:
+async def _serve(config: StackConfig, running: _Running, parameters: dict[str, str]) -> None:
     started = time.monotonic()
     running.aws = await asyncio.to_thread(EmbeddedAws(config.aws_port).start)
     aws = running.aws.url
@@ -214,6 +227,7 @@ async def _serve(config: StackConfig, running: _Running) -> None:
         region=config.region,
         stack_name=config.stack_name,
         resources={**{k: k for k in template.resources}, **resources.refs},
+        parameters=parameters,
     )
     model = api_model(template, resolver)
     ws_url = f"ws://127.0.0.1:{config.ws_port}"
@@ -226,6 +240,7 @@ async def _serve(config: StackConfig, running: _Running) -> None:
         ai_base_url,
         config.ai_model or (MODEL_NAME if running.model else ""),
     )
+    state["parameters"] = parameters
     specs = function_specs(template, resolver, local_environment(state))
     preload_libraries()
     running.pools = {
@@ -265,7 +280,14 @@ async def _serve(config: StackConfig, running: _Running) -> None:
     )
     _write_state(config, state)
     _banner(
-        config, resources, ws_url, aws, ai_base_url, tokens["idToken"], time.monotonic() - started
+        config,
+        resources,
+        ws_url,
+        aws,
+        ai_base_url,
+        tokens["idToken"],
+        time.monotonic() - started,
+        parameters,
     )
 
     stop = asyncio.Event()
@@ -323,8 +345,10 @@ def _banner(
     ai_base_url: str,
     id_token: str,
     seconds: float,
+    parameters: dict[str, str],
 ) -> None:
     user = resources.demo_user
+    overrides = " ".join(f"{k}={v}" for k, v in parameters.items())
     print(
         f"""
 Local stack ready in {seconds:.1f} s (state in {config.state_dir / "stack.json"})
@@ -332,6 +356,10 @@ Local stack ready in {seconds:.1f} s (state in {config.state_dir / "stack.json"}
   embedded AWS  {aws}   (DynamoDB, Secrets Manager, Cognito)
   AI upstream   {ai_base_url}
   demo user     {user.username} / {user.password}
+  scale-out     up to {config.max_workers} workers per function (MAX_WORKERS)
+  parameters    {overrides or "the template's defaults (PARAMETER_OVERRIDES to change)"}
+
+Data lives in memory: conversations, users and tokens are gone when the stack stops.
 
 Connect:
   make chat                                   # interactive client, signed in as the demo user
@@ -348,9 +376,16 @@ Ctrl-C stops everything.""",
 
 def main() -> int:
     config = StackConfig.from_env(dict(os.environ))
+    if config.ai_base_url and not config.ai_api_key:
+        print(
+            "make run: AI_BASE_URL is set without AI_API_KEY: the local secret gets a "
+            "placeholder key, which a real provider will refuse (AI_NOT_CONFIGURED). "
+            "Set AI_API_KEY too.",
+            file=sys.stderr,
+        )
     try:
         run(config)
-    except PortInUse as err:
+    except (PortInUse, BadParameter) as err:
         print(f"make run: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

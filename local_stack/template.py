@@ -5,6 +5,7 @@ schemas cannot drift.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,34 @@ def table_definition(template: Template, logical_id: str, table_name: str) -> di
     if "GlobalSecondaryIndexes" in props:
         definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     return definition
+
+
+class BadParameter(ValueError):
+    """A parameter override the template would refuse; the message says why."""
+
+
+def parameter_overrides(text: str, template: Template) -> dict[str, str]:
+    """``Name=Value Name2=Value2`` (as ``sam deploy --parameter-overrides`` takes them),
+    checked against the template's own constraints, as CloudFormation would."""
+    overrides: dict[str, str] = {}
+    for pair in shlex.split(text):
+        name, sep, value = pair.partition("=")
+        spec = template.parameters.get(name)
+        if not sep or spec is None:
+            known = ", ".join(template.parameters)
+            raise BadParameter(f"{pair!r} is not Name=Value for a template parameter ({known})")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and value not in [str(a) for a in allowed]:
+            raise BadParameter(f"{name} must be one of {', '.join(map(str, allowed))}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise BadParameter(f"{name} must be a number, not {value!r}") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < float(low)) or (
+                high is not None and number > float(high)
+            ):
+                raise BadParameter(f"{name} must be between {low} and {high}")
+        overrides[name] = value
+    return overrides

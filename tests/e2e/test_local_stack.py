@@ -428,3 +428,21 @@ def test_invoke_runs_one_function_with_an_events_file(stack: Stack) -> None:
     assert result.returncode == 0, result.stderr
     policy = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert policy["context"]["userEmail"] == stack.state["demoUser"]["email"]
+
+
+def test_invoke_shows_the_frames_a_chat_turn_posts_and_whom_it_acts_for(stack: Stack) -> None:
+    result = _tool(stack, "local_stack.invoke", "MessageFunction", "events/chat_message.json")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert (
+        "Invoking MessageFunction as user 7d8e9f00-1111-4222-8333-944455556666, "
+        "connection L0SM9cOFvHcCIhw=, conversation test_1764100800000" in out
+    )
+    posted = [
+        json.loads(line.split(": ", 1)[1])
+        for line in out.splitlines()
+        if line.startswith("-> L0SM9cOFvHcCIhw=: ")
+    ]
+    kinds = [frame["type"] for frame in posted]
+    assert kinds[0] == "message_received" and kinds[-1] == "ai_response"
+    assert "ai_response_chunk" in kinds
