@@ -1,27 +1,36 @@
 """``make chat``: an interactive terminal client. Signs in, connects, streams replies as
-they arrive, and reconnects with backoff when the connection drops.
+they arrive, and reconnects with backoff when the connection drops, signing in again
+when the token is refused (it expired, or the stack restarted with a new user pool).
 
-Type a message to chat. Commands: /debug, /history, /list, /new, /ping, /quit.
+Type a message to chat. Commands: /debug, /history, /list, /new, /use ID, /ping, /quit.
+
+    make chat                                  # the demo user, a new conversation
+    python -m local_stack.chat --conversation ID   # carry on a conversation (see /list)
+    python -m local_stack.chat --anonymous         # ping and debug only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
-import time
+import threading
+import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import Close
 
 from local_stack.state import StackNotRunning, read_state
 from local_stack.token import add_sign_in_arguments, tokens_from_args
 
-__all__ = ["main"]
+__all__ = ["Session", "main"]
+
+HELP = "  commands: /debug /history /list /new /use ID /ping /quit"
 
 
 def _show(frame: dict[str, Any]) -> None:
@@ -42,19 +51,40 @@ def _show(frame: dict[str, Any]) -> None:
     elif kind == "chat_history":
         for message in frame["messages"]:
             print(f"  {message['role']:>9}: {message['content']}")
+        if not frame["messages"]:
+            print("  (no messages yet)")
     elif kind == "conversations":
         for conversation in frame["conversations"]:
             print(f"  {conversation['conversationId']}  {conversation['title']}")
+        if not frame["conversations"]:
+            print("  (no conversations yet: type a message to start one)")
     else:
         print(f"  {json.dumps(frame)}", flush=True)
 
 
+def _new_conversation_id() -> str:
+    return f"cli-{uuid.uuid4().hex[:12]}"
+
+
 class Session:
-    def __init__(self, url: str, token: str | None) -> None:
-        self.url = url if token is None else f"{url}?token={quote(token)}"
-        self.conversation = f"cli-{int(time.time())}"
-        self.sent = 0
+    """What the client remembers across reconnects: where to connect, as whom, which
+    conversation, and what it is still waiting for."""
+
+    def __init__(
+        self, url: Callable[[], str], token: Callable[[], str | None], conversation: str | None
+    ) -> None:
+        self._url = url
+        self._token = token
+        self.conversation = conversation or _new_conversation_id()
+        self.has_messages = conversation is not None  # a resumed one has history
         self.pending = 0  # requests sent whose last reply has not arrived yet
+
+    def connect_url(self) -> str:
+        """Signs in afresh each time: a token that expired, or a stack that restarted
+        with a new user pool, must not leave the client refused forever."""
+        token = self._token()
+        url = self._url()
+        return url if token is None else f"{url}?token={quote(token)}"
 
     def received(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -63,28 +93,37 @@ class Session:
             self.pending = max(0, self.pending - 1)
 
     def frame_for(self, line: str) -> dict[str, Any] | None:
+        """The frame a typed line sends, or None when it is answered locally."""
         commands: dict[str, dict[str, Any]] = {
             "/debug": {"action": "debug_status"},
             "/ping": {"action": "ping"},
             "/list": {"action": "list_conversations"},
-            "/history": {"action": "chat_history", "data": {"conversationId": self.conversation}},
         }
         if line in commands:
             return commands[line]
+        if line == "/history":
+            if not self.has_messages:
+                print(f"  (no messages yet in {self.conversation})")
+                return None
+            return {"action": "chat_history", "data": {"conversationId": self.conversation}}
         if line == "/new":
-            self.conversation = f"cli-{int(time.time())}"
+            self.conversation, self.has_messages = _new_conversation_id(), False
             print(f"  new conversation {self.conversation}")
             return None
-        if line.startswith("/"):
-            print("  commands: /debug /history /list /new /ping /quit")
+        if line.startswith("/use "):
+            self.conversation, self.has_messages = line.split(maxsplit=1)[1], True
+            print(f"  now in conversation {self.conversation} (/history to see it)")
             return None
-        self.sent += 1
+        if line.startswith("/"):
+            print(HELP)
+            return None
+        self.has_messages = True
         return {
             "action": "chat_message",
             "data": {
                 "conversationId": self.conversation,
                 "message": line,
-                "clientMessageId": f"{self.conversation}-{self.sent}",
+                "clientMessageId": f"cli-{uuid.uuid4().hex}",
             },
         }
 
@@ -92,58 +131,108 @@ class Session:
 _NOT_FINAL = {"message_received", "ai_response_chunk", "user_typing", "user_status_change"}
 
 
-async def _read(ws: ClientConnection, session: Session) -> None:
+def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
+    """Standard input, read in a daemon thread: it never keeps the client from exiting
+    (a read in asyncio's executor made /quit and Ctrl-C wait for Enter)."""
+    for line in sys.stdin:
+        loop.call_soon_threadsafe(queue.put_nowait, line.strip())
+    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+async def _listen(ws: ClientConnection, session: Session) -> None:
     async for raw in ws:
         frame = json.loads(raw)
         _show(frame)
         session.received(frame)
+        if frame.get("code") == "TOKEN_EXPIRED":
+            print("  (signing in again; send that message once more)", flush=True)
+            await ws.close(1000, "token expired")  # the loop reconnects with a fresh token
 
 
-async def _lines(queue: asyncio.Queue[str | None]) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            await queue.put(None)
-            return
-        await queue.put(line.strip())
+async def _settled(session: Session, listener: asyncio.Future[None]) -> None:
+    while session.pending and not listener.done():
+        await asyncio.sleep(0.05)
 
 
 async def run(session: Session) -> None:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    reader = asyncio.ensure_future(_lines(queue))
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=_read_lines, args=(loop, queue), daemon=True).start()
+    unsent: str | None = None  # typed while the connection was down: sent once it is back
     delay = 1.0
-    try:
-        while True:
-            try:
-                async with connect(session.url) as ws:
-                    delay = 1.0
-                    print(f"connected; conversation {session.conversation}. /quit to leave.")
-                    listener = asyncio.ensure_future(_read(ws, session))
+    while True:
+        try:
+            async with connect(session.connect_url()) as ws:
+                delay = 1.0
+                print(f"connected; conversation {session.conversation}. /quit to leave.")
+                listener = asyncio.ensure_future(_listen(ws, session))
+                try:
                     while True:
-                        line = await queue.get()
+                        line: str | None
+                        if unsent is not None:
+                            line, unsent = unsent, None
+                        else:
+                            line = await _next(queue, listener)
+                        if line is _CLOSED:
+                            raise _closed(ws)
                         if line is None:  # input ended (a pipe): let the replies finish
                             await asyncio.wait_for(_settled(session, listener), 60)
                             return
                         if line == "/quit":
                             return
                         frame = session.frame_for(line) if line else None
-                        if frame is not None:
-                            # One request at a time: the next waits for the last reply.
-                            await asyncio.wait_for(_settled(session, listener), 60)
-                            session.pending += 1
-                            await ws.send(json.dumps(frame))
-            except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus) as err:
-                print(f"\n! connection lost ({err}); reconnecting in {delay:.0f} s", flush=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-    finally:
-        reader.cancel()
+                        if frame is None:
+                            continue
+                        # One request at a time: the next waits for the last reply.
+                        await asyncio.wait_for(_settled(session, listener), 60)
+                        if listener.done():  # the server closed while we waited
+                            unsent = line
+                            raise _closed(ws)
+                        session.pending += 1
+                        await ws.send(json.dumps(frame))
+                finally:
+                    # However the connection ends (Ctrl-C included), the listener is
+                    # stopped and its outcome collected: nothing is left to print.
+                    listener.cancel()
+                    await asyncio.gather(listener, return_exceptions=True)
+        except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus) as err:
+            session.pending = 0
+            print(f"\n! connection lost ({_why(err)}); reconnecting in {delay:.0f} s", flush=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        except StackNotRunning as err:
+            print(f"\n! {err}; trying again in {delay:.0f} s", flush=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
-async def _settled(session: Session, listener: asyncio.Future[None]) -> None:
-    while session.pending and not listener.done():
-        await asyncio.sleep(0.05)
+_CLOSED = "\x00closed"  # what _next answers when the server closed the connection
+
+
+async def _next(queue: asyncio.Queue[str | None], listener: asyncio.Future[None]) -> str | None:
+    """The next typed line, or _CLOSED as soon as the connection ends: a closed
+    connection is noticed at once, not when the user next types."""
+    line = asyncio.ensure_future(queue.get())
+    either: set[asyncio.Future[Any]] = {line, listener}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if line.done():
+        return line.result()
+    line.cancel()
+    return _CLOSED
+
+
+def _closed(ws: ClientConnection) -> websockets.ConnectionClosed:
+    """The connection's end, with the code and reason the server closed it with."""
+    close = Close(ws.close_code, ws.close_reason or "") if ws.close_code is not None else None
+    return websockets.ConnectionClosedError(close, None)
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, websockets.InvalidStatus):
+        return f"the server refused the handshake with {err.response.status_code}; signing in again"
+    if isinstance(err, websockets.ConnectionClosed) and err.rcvd is not None:
+        return f"closed by the server: {err.rcvd.code} {err.rcvd.reason}".strip()
+    return str(err) or type(err).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,15 +242,25 @@ def main(argv: list[str] | None = None) -> int:
     add_sign_in_arguments(parser)
     parser.add_argument("--url", help="WebSocket URL (default: the local stack's)")
     parser.add_argument("--anonymous", action="store_true", help="connect without a token")
+    parser.add_argument("--conversation", help="carry on this conversation (see /list)")
     args = parser.parse_args(argv)
+    if args.url is None:
+        try:
+            read_state()
+        except StackNotRunning as err:
+            print(err, file=sys.stderr)
+            return 1
+
+    def url() -> str:
+        return str(args.url or read_state()["websocketUrl"])
+
+    def token() -> str | None:
+        return None if args.anonymous else tokens_from_args(args)["idToken"]
+
     try:
-        url = args.url or read_state()["websocketUrl"]
-        token = None if args.anonymous else tokens_from_args(args)["idToken"]
-    except StackNotRunning as err:
-        print(err, file=sys.stderr)
-        return 1
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(Session(url, token)))
+        asyncio.run(run(Session(url, token, args.conversation)))
+    except KeyboardInterrupt:
+        print()
     return 0
 
 

@@ -69,7 +69,7 @@ class Stack:
 
 
 def start_stack(tmp: Path, **env: str) -> Stack:
-    state_dir = tmp / "state"
+    state_dir = Path(env.get("LOCAL_STATE_DIR") or tmp / "state")
     log = tmp / "stack.log"
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},

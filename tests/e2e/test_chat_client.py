@@ -1,0 +1,148 @@
+"""`make chat` as a person uses it: typing into a terminal that stays open, Ctrl-C,
+commands, and a stack that restarts under it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_stack.launcher import Stack, free_port, start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+class Terminal:
+    """The chat client with its stdin held open, as a terminal holds it."""
+
+    def __init__(self, state_dir: Path, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["LOCAL_STATE_DIR"] = str(state_dir)
+        self.process = subprocess.Popen(  # noqa: S603 (our own module)
+            [sys.executable, "-m", "local_stack.chat", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.output = ""
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output += line
+
+    def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def wait_for(self, text: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert time.monotonic() < deadline, f"never saw {text!r} in:\n{self.output}"
+            time.sleep(0.05)
+
+    def exit_code(self, timeout: float = 5) -> int:
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def terminal(stack: Stack) -> Iterator[type[Terminal]]:
+    opened: list[Terminal] = []
+
+    def open_terminal(*args: str) -> Terminal:
+        term = Terminal(stack.log.parent / "state", *args)
+        opened.append(term)
+        return term
+
+    yield open_terminal  # type: ignore[misc]
+    for term in opened:
+        term.close()
+
+
+def test_quit_leaves_at_once_while_the_terminal_stays_open(terminal: type[Terminal]) -> None:
+    term = terminal()
+    term.wait_for("connected")
+    term.type("/quit")
+    assert term.exit_code() == 0
+
+
+def test_ctrl_c_leaves_at_once_without_a_traceback(terminal: type[Terminal]) -> None:
+    term = terminal()
+    term.wait_for("connected")
+    term.process.send_signal(signal.SIGINT)
+    assert term.exit_code() == 0
+    assert "Traceback" not in term.output
+
+
+def test_commands_answer_plainly_for_a_new_conversation(terminal: type[Terminal]) -> None:
+    term = terminal()
+    term.wait_for("connected")
+    term.type("/history")
+    term.wait_for("(no messages yet in cli-")
+    term.type("/new")
+    term.type("/new")
+    term.wait_for("new conversation")
+    time.sleep(0.3)
+    ids = [line.split()[-1] for line in term.output.splitlines() if "new conversation" in line]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert "NOT_FOUND" not in term.output
+
+
+def test_a_conversation_can_be_resumed(terminal: type[Terminal]) -> None:
+    first = terminal()
+    first.wait_for("connected; conversation ")
+    conversation = first.output.split("connected; conversation ")[1].split(".")[0]
+    first.type("remember the word pelican")
+    first.wait_for("tokens]")
+    first.type("/quit")
+    first.exit_code()
+    again = terminal("--conversation", conversation)
+    again.wait_for(f"connected; conversation {conversation}")
+    again.type("/history")
+    again.wait_for("remember the word pelican")
+
+
+def test_the_client_signs_in_again_and_carries_on_after_the_stack_restarts(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a chat connected to a stack
+    ports = {"WS_PORT": str(free_port()), "AWS_PORT": str(free_port())}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first: Stack = start_stack(tmp_path / "a", LOCAL_STATE_DIR=str(tmp_path / "state"), **ports)
+    term = Terminal(tmp_path / "state")
+    second: Stack | None = None
+    try:
+        term.wait_for("connected")
+        # WHEN the stack restarts (new user pool, so the old token is refused)
+        first.stop()
+        term.wait_for("connection lost")  # noticed without typing anything
+        second = start_stack(tmp_path / "b", LOCAL_STATE_DIR=str(tmp_path / "state"), **ports)
+        term.wait_for("connected", timeout=40)
+        term.output = ""
+        # THEN a message typed now is answered
+        term.type("are you back?")
+        term.wait_for("You said: are you back?")
+    finally:
+        term.close()
+        if second is not None:
+            second.stop()
