@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -113,17 +114,22 @@ class Gateway:
         request_id = events.new_request_id()
         headers = dict(request.headers)
         query = {k: request.query.getall(k) for k in request.query}
+        started = time.monotonic()
         authorizer, refusal = await self._authorize(facts, request_id, headers, query)
         if refusal is not None:
+            log.info("handshake refused with %s", refusal.status)
             return refusal
         if "$connect" in self.model.routes:
             event = events.connect_event(facts, request_id, headers, query, authorizer)
             result = await self._integration(self.model.routes["$connect"], event)
             status = _status(result)
             if not 200 <= status < 300:
+                log.info("handshake refused with %s by $connect", status)
                 return web.json_response({"message": _status_text(status)}, status=status)
         ws = web.WebSocketResponse(max_msg_size=self.limits.frame_bytes, autoping=True)
         await ws.prepare(request)
+        who = (authorizer or {}).get("userId") or "anonymous"
+        log.info("%s connected as %s (%.0f ms)", facts.connection_id, who, _ms(started))
         connection = _Connection(facts, ws, authorizer)
         self.connections[facts.connection_id] = connection
         watchdog = asyncio.ensure_future(self._watch(connection))
@@ -144,6 +150,7 @@ class Gateway:
             self.connections.pop(facts.connection_id, None)
             code = ws.close_code or WSCloseCode.ABNORMAL_CLOSURE
             reason = connection.close_reason or _close_reason(code)
+            log.info("%s closed: %s %s", facts.connection_id, int(code), reason)
             if "$disconnect" in self.model.routes:
                 event = events.disconnect_event(facts, int(code), reason, authorizer)
                 self._keep(
@@ -197,12 +204,14 @@ class Gateway:
 
     async def _route(self, connection: _Connection, body: str) -> None:
         key = "$default"
+        parsed_action: object = None
         if self.model.selection_expression == "$request.body.action":
             try:
                 parsed = json.loads(body)
             except (ValueError, RecursionError):  # API Gateway routes such frames to $default
                 parsed = None
             action = parsed.get("action") if isinstance(parsed, dict) else None
+            parsed_action = action
             if (
                 isinstance(action, str)
                 and action in self.model.routes
@@ -216,7 +225,13 @@ class Gateway:
         if function is None:
             await self._say(connection, "Forbidden", request_id)
             return
+        started = time.monotonic()
         result = await self._integration(function, event)
+        route = key if key != "$default" else f"$default ({_action_name(parsed_action)})"
+        outcome = "ok" if result and result.ok else "timed out" if result is None else "failed"
+        log.info(
+            "%s %s -> %s %.0f ms %s", facts.connection_id, route, function, _ms(started), outcome
+        )
         if result is None:
             await self._say(connection, "Endpoint request timed out", request_id)
         elif not result.ok:
@@ -311,6 +326,17 @@ class Gateway:
         result = await self.call(logical_id, payload)
         if not result.ok:  # MaximumRetryAttempts: 0 -- reported, not retried
             log.error("async %s failed: %s: %s", logical_id, result.error_type, result.error)
+
+
+def _ms(since: float) -> float:
+    return (time.monotonic() - since) * 1000
+
+
+def _action_name(action: object) -> str:
+    """An action name fit for a log line: client input, so only a plain identifier."""
+    if isinstance(action, str) and re.fullmatch(r"[a-z_]{1,40}", action):
+        return action
+    return "?"
 
 
 def _status(result: Invocation | None) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from dataclasses import replace
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from local_stack.intrinsics import Resolver
+from local_stack.log_view import readable
 from local_stack.loopback import LoopbackServer, send_json
 from local_stack.provision import sign_in
 from local_stack.stack import function_specs, local_environment
@@ -76,7 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         resources=resources,
         parameters=state.get("parameters", {}),
     )
-    specs = {s.logical_id: s for s in function_specs(template, resolver, local_environment(state))}
+    environment = local_environment(state)
+    specs = {
+        s.logical_id: s
+        for s in function_specs(
+            template, resolver, environment, readable_logs=readable(dict(os.environ))
+        )
+    }
     event = json.loads(text)
     print(_who(args.function, event), flush=True)
     with _Capture(state["stage"]) as capture:

@@ -22,6 +22,7 @@ from local_stack.api_model import api_model
 from local_stack.embedded_aws import EmbeddedAws
 from local_stack.gateway import Gateway, Limits
 from local_stack.intrinsics import Resolver
+from local_stack.log_view import configure_gateway_log, readable
 from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.provision import DemoUser, LocalResources, provision, sign_in
 from local_stack.template import (
@@ -59,6 +60,7 @@ class StackConfig:
     model_token_delay: float = 0.03
     max_workers: int = 32  # per function, like Lambda's concurrency limit
     parameter_overrides: str = ""  # "LogLevel=DEBUG ChatMessagesPerMinute=5"
+    readable_logs: bool = True  # LOG_FORMAT=json: the functions' raw JSON and EMF
     demo_user: DemoUser = field(
         default_factory=lambda: DemoUser("demo@example.com", "Demo-pass-1234", "demo@example.com")
     )
@@ -84,6 +86,7 @@ class StackConfig:
             model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
             max_workers=int(env.get("MAX_WORKERS") or 32),
             parameter_overrides=env.get("PARAMETER_OVERRIDES", ""),
+            readable_logs=readable(env),
         )
 
 
@@ -123,7 +126,7 @@ def local_environment(state: dict[str, Any]) -> dict[str, str]:
 
 
 def function_specs(
-    template: Template, resolver: Resolver, extra: dict[str, str]
+    template: Template, resolver: Resolver, extra: dict[str, str], *, readable_logs: bool = False
 ) -> list[FunctionSpec]:
     """Each function of the template with its resolved environment, timeout and code."""
     globals_ = template.globals.get("Function", {})
@@ -163,6 +166,7 @@ def function_specs(
                 memory=memory,
                 environment=environment,
                 python_path=(str(LAYER),),
+                readable_logs=readable_logs,
             )
         )
     return specs
@@ -193,6 +197,7 @@ def run(config: StackConfig) -> None:
     if config.model_port:
         _check_port(config.model_port, "MODEL_PORT")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    configure_gateway_log(readable_view=config.readable_logs)
     running = _Running()
     try:
         asyncio.run(_serve(config, running, parameters))
@@ -241,7 +246,9 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         config.ai_model or (MODEL_NAME if running.model else ""),
     )
     state["parameters"] = parameters
-    specs = function_specs(template, resolver, local_environment(state))
+    specs = function_specs(
+        template, resolver, local_environment(state), readable_logs=config.readable_logs
+    )
     preload_libraries()
     running.pools = {
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs

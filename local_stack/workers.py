@@ -45,6 +45,7 @@ class FunctionSpec:
     memory: int
     environment: dict[str, str]
     python_path: tuple[str, ...] = ()
+    readable_logs: bool = False  # reformat its output (see log_view); else raw, as in AWS
 
 
 @dataclass
@@ -84,6 +85,10 @@ def _serve(spec: FunctionSpec, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
     os.environ.clear()
     os.environ.update(spec.environment)
+    if spec.readable_logs:
+        from local_stack.log_view import ReadableOutput
+
+        sys.stdout = ReadableOutput(spec.logical_id, sys.stdout)
     sys.path[:0] = [str(spec.code_dir), *spec.python_path]
     module_name, _, function_name = spec.handler.rpartition(".")
     try:

@@ -446,3 +446,31 @@ def test_invoke_shows_the_frames_a_chat_turn_posts_and_whom_it_acts_for(stack: S
     kinds = [frame["type"] for frame in posted]
     assert kinds[0] == "message_received" and kinds[-1] == "ai_response"
     assert "ai_response_chunk" in kinds
+
+
+def test_the_stack_prints_one_readable_line_per_event_and_no_secrets(stack: Stack) -> None:
+    token = stack.tokens()["idToken"]
+    before = len(stack.log.read_text())
+
+    async def scenario() -> str:
+        async with connect(f"{stack.url}?token={token}") as ws:
+            frames = await _until_reply(
+                ws, {"action": "chat_message", "data": {"message": "LOGVIEW-CANARY words"}}
+            )
+            return str(frames[0]["conversationId"])
+
+    asyncio.run(scenario())
+    time.sleep(0.5)  # the close and $disconnect lines
+    added = stack.log.read_text()[before:].splitlines()
+    gateway = [line for line in added if " gateway " in line]
+    assert any("connected as" in line for line in gateway)
+    assert any("chat_message -> MessageFunction" in line and " ok" in line for line in gateway)
+    assert any("closed: 1000" in line for line in gateway)
+    assert not any('"_aws"' in line for line in added), "metric blobs are a switch away"
+    assert all(len(line) < 300 for line in added)
+    assert not any(token in line or "LOGVIEW-CANARY" in line for line in added)
+
+
+async def _until_reply(ws: ClientConnection, frame: dict[str, Any]) -> list[dict[str, Any]]:
+    await ws.send(json.dumps(frame))
+    return await _until(ws, "ai_response")
