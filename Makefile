@@ -7,7 +7,6 @@ VENV       := .venv
 TOOLS_VENV := .venv-tools
 PY         := $(VENV)/bin/python
 SAM        := $(TOOLS_VENV)/bin/sam
-PIP_FLAGS  := --quiet --disable-pip-version-check
 export PYTHONPATH := $(CURDIR)/layers/realtime_chat:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -16,15 +15,25 @@ export AWS_DEFAULT_REGION ?= us-east-1
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
+# pip's per-package lines as progress (the first setup takes a minute or two), its
+# errors in full; the pipeline fails when pip does.
+PIP_PROGRESS := 2>&1 | { grep --line-buffered -vE 'is ignored: it is neither' || true; } \
+	| { grep --line-buffered -E '^(Collecting|Processing|Successfully installed|ERROR|error)' || true; } \
+	| cut -c1-110 | sed -u 's/^/  /'
+
 $(VENV)/.installed: requirements/dev.txt layers/realtime_chat/requirements.txt
-	@py=$$(scripts/find-python.sh) && echo "Creating $(VENV) with $$py" && \
+	@py=$$(scripts/find-python.sh) && \
+	  echo "Setting up $(VENV) with $$py (once; a minute or two)..." && \
 	  { [ -x $(PY) ] || $$py -m venv $(VENV); }
-	$(PY) -m pip install $(PIP_FLAGS) -r requirements/dev.txt
+	@set -o pipefail; $(PY) -m pip install --disable-pip-version-check \
+	  -r requirements/dev.txt $(PIP_PROGRESS)
 	@touch $@
 
 $(TOOLS_VENV)/.installed: requirements/tools.txt
-	@py=$$(scripts/find-python.sh) && { [ -x $(TOOLS_VENV)/bin/python ] || $$py -m venv $(TOOLS_VENV); }
-	$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/tools.txt
+	@py=$$(scripts/find-python.sh) && echo "Setting up $(TOOLS_VENV) (aws-sam-cli; once)..." && \
+	  { [ -x $(TOOLS_VENV)/bin/python ] || $$py -m venv $(TOOLS_VENV); }
+	@set -o pipefail; $(TOOLS_VENV)/bin/python -m pip install --disable-pip-version-check \
+	  -r requirements/tools.txt $(PIP_PROGRESS)
 	@touch $@
 
 setup: $(VENV)/.installed $(TOOLS_VENV)/.installed  ## create or refresh both venvs
@@ -57,7 +66,7 @@ token: $(VENV)/.installed  ## print a fresh ID token of the local demo user
 invoke: $(VENV)/.installed  ## FUNCTION=DefaultFunction EVENT=events/ping.json
 	@$(PY) -m local_stack.invoke $(FUNCTION) $(EVENT)
 
-bench: $(VENV)/.installed  ## cold-start imports and per-message cost
+bench: $(VENV)/.installed  ## every figure against its budget; writes benchmarks/results/
 	$(PY) -m benchmarks
 
 build: $(TOOLS_VENV)/.installed  ## sam build (no container; fetches arm64 wheels)

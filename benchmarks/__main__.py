@@ -1,9 +1,11 @@
-"""``make bench``: what a cold start and a message cost.
+"""``make bench``: every figure side by side, in one run, with its budget.
 
-1. Cold start: a fresh interpreter per run imports each function's ``app`` module
-   (which builds its adapters), median of several runs, against bare interpreter start.
-2. Per message, in-process against moto: DynamoDB requests and ``@connections`` posts
-   per action, warm handler time, and posts per streamed answer with coalescing.
+Prints one table, writes ``benchmarks/results/latest.json`` (machine, Python, versions,
+each figure) and exits non-zero naming every figure that missed its budget. Ratios are
+measured in the same run, interleaved, because absolute times drift here.
+
+    make bench                         # full size: 20 users x 3 turns, 500 connections, ...
+    python -m benchmarks --smoke       # tiny sizes, no budgets (make test runs this)
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import importlib.util
 import io
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -23,7 +23,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "realtime_chat"
-RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 ENV = {
     "AWS_REGION": "us-east-1",
@@ -40,32 +40,6 @@ ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "Bench",
     "AI_BASE_URL": "http://127.0.0.1:9/v1",
 }
-
-FUNCTIONS = ("authorizer", "connect", "disconnect", "default", "message")
-
-
-def _cold(code: str) -> float:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **ENV}
-    env["PYTHONPATH"] = str(LAYER)
-    samples = []
-    for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-        )
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
-
-
-def cold_starts() -> list[tuple[str, float]]:
-    rows = []
-    for name in FUNCTIONS:
-        code = (
-            "import sys, time; t = time.perf_counter(); "
-            f"sys.path.insert(0, {str(ROOT / 'functions' / name)!r}); import app; "
-            "print(round((time.perf_counter() - t) * 1000, 1))"
-        )
-        rows.append((name, _cold(code)))
-    return rows
 
 
 def per_message() -> list[tuple[str, int, int, float]]:
@@ -154,17 +128,107 @@ def coalescing() -> list[tuple[int, float, int]]:
     return rows
 
 
-def main() -> int:
-    print(f"Cold start (fresh interpreter, median of {RUNS}): import app + build adapters")
-    for name, ms in cold_starts():
-        print(f"  {name:<20} {ms:8.1f} ms")
-    print("\nPer message, warm, against moto (in-process):")
-    print(f"  {'action':<20} {'DynamoDB':>8} {'posts':>6} {'handler ms':>11}")
-    for name, ddb, posts, ms in per_message():
-        print(f"  {name:<20} {ddb:>8} {posts:>6} {ms:>11.2f}")
-    print("\nStreamed answer: @connections posts per connection with coalescing")
+# (figure, budget, how it is compared): what `make bench` holds the code to.
+BUDGETS: list[tuple[str, float, str]] = [
+    ("cold_default_vs_baseline", 1.3, "<="),
+    ("cold_connect_vs_baseline", 1.5, "<="),
+    ("cold_disconnect_vs_baseline", 1.5, "<="),
+    ("cold_message_vs_baseline", 1.6, "<="),
+    ("ping_vs_echo_p50", 2.5, "<="),
+    ("pings_lost", 0, "<="),
+    ("load_ack_p50_ms", 200, "<="),
+    ("load_ack_p99_ms", 1000, "<="),
+    ("load_first_chunk_p50_ms", 500, "<="),
+    ("load_problems", 0, "<="),
+    ("load_streaming_shortfall", 0, "<="),
+    ("ack_stored_vs_empty_p50", 1.5, "<="),
+    ("gateway_rss_growth_mb", 50, "<="),
+    ("stop_seconds_under_load", 3, "<="),
+    ("ping_dynamodb_requests", 0, "<="),
+]
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("boto3", "moto", "aiohttp", "websockets")}
+
+
+def _machine() -> dict[str, Any]:
+    import platform
+
+    memory = Path("/proc/meminfo").read_text().split()[1] if Path("/proc/meminfo").exists() else ""
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_kb": int(memory) if memory else None,
+        "python": platform.python_version(),
+    }
+
+
+def measure(smoke: bool) -> dict[str, float]:
+    import tempfile
+
+    from benchmarks.cold_start import cold_starts
+    from benchmarks.stack_figures import measure_stack
+
+    figures: dict[str, float] = {}
+    for name, row in cold_starts(1 if smoke else RUNS).items():
+        figures[f"cold_{name}_ms"] = row["median_ms"]
+        figures[f"cold_{name}_spread_ms"] = row["spread_ms"]
+        if name != "baseline":
+            figures[f"cold_{name}_vs_baseline"] = row["vs_baseline"]
+    users, turns = (2, 1) if smoke else (20, 3)
+    with tempfile.TemporaryDirectory() as workdir:
+        figures |= measure_stack(Path(workdir), users=users, turns=turns, small=smoke)
+    figures["load_streaming_shortfall"] = users - figures["load_max_streaming"]
+    for action, ddb, posts, ms in per_message():
+        figures[f"{action}_dynamodb_requests"] = ddb
+        figures[f"{action}_posts"] = posts
+        figures[f"{action}_warm_ms"] = ms
     for tokens, gap, posts in coalescing():
-        print(f"  {tokens:>5} tokens, one every {gap * 1000:.0f} ms -> {posts:>4} posts")
+        figures[f"posts_for_{tokens}_tokens_every_{gap * 1000:.0f}ms"] = posts
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, no budgets")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    figures = measure(args.smoke)
+    budgets = {name: (limit, op) for name, limit, op in BUDGETS}
+    missed = []
+    print(f"{'figure':<46} {'value':>12}  budget")
+    for name, value in figures.items():
+        limit = budgets.get(name)
+        mark = ""
+        if limit is not None:
+            ok = value <= limit[0]
+            mark = f"<= {limit[0]:g}" + ("" if ok else "  MISSED")
+            if not ok:
+                missed.append(name)
+        print(f"{name:<46} {value:>12.2f}  {mark}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "smoke": args.smoke,
+                "machine": _machine(),
+                "versions": _versions(),
+                "figures": figures,
+                "budgets": {k: {"limit": v[0], "missed": k in missed} for k, v in budgets.items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwritten to {args.out}")
+    if missed and not args.smoke:
+        print(f"budgets missed: {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 

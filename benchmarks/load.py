@@ -21,7 +21,7 @@ from local_stack.provision import sign_in
 
 __all__ = ["LoadResult", "Turn", "add_users", "percentile", "run_load"]
 
-PASSWORD = "Load-pass-1234"  # noqa: S105 (local users only)
+PASSWORD = "Load-pass-1234"  # local users only
 
 
 @dataclass

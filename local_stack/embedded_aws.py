@@ -143,6 +143,12 @@ class EmbeddedAws:
             time.sleep(0.05)
         return self
 
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:
             return

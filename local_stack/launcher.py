@@ -69,6 +69,7 @@ class Stack:
 
 
 def start_stack(tmp: Path, **env: str) -> Stack:
+    tmp.mkdir(parents=True, exist_ok=True)
     state_dir = Path(env.get("LOCAL_STATE_DIR") or tmp / "state")
     log = tmp / "stack.log"
     environment = {

@@ -1,0 +1,196 @@
+"""Figures measured against a running local stack (``python -m local_stack``): chat under
+load, latency as data grows, many connections, pings against a bare WebSocket server,
+the gateway's memory and how fast it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+
+from benchmarks.load import add_users, percentile, run_load, summary
+from local_stack.launcher import Stack, free_port, start_stack
+
+__all__ = ["measure_stack"]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _ping_rtts(url: str, count: int) -> list[float]:
+    rtts = []
+    async with connect(url) as ws:
+        for _ in range(count):
+            sent = time.perf_counter()
+            await ws.send('{"action":"ping"}')
+            await ws.recv()
+            rtts.append((time.perf_counter() - sent) * 1000)
+    return rtts
+
+
+async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
+    """Ping through the gateway (a Lambda invoke and a post) against a bare echo server,
+    interleaved, so drift hits both alike."""
+
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    port = free_port()
+    gateway: list[float] = []
+    bare: list[float] = []
+    async with serve(echo, "127.0.0.1", port):
+        for _ in range(rounds):
+            gateway += await _ping_rtts(stack.url, 20)
+            bare += await _ping_rtts(f"ws://127.0.0.1:{port}", 20)
+    return {
+        "ping_p50_ms": percentile(gateway, 50),
+        "echo_p50_ms": percentile(bare, 50),
+        "ping_vs_echo_p50": percentile(gateway, 50) / percentile(bare, 50),
+    }
+
+
+async def many_connections(stack: Stack, connections: int, pings: int) -> dict[str, float]:
+    """Anonymous connections opened 50 at a time, then each pings ``pings`` times."""
+    opened: list[Any] = []
+    connect_ms: list[float] = []
+
+    async def open_one() -> None:
+        started = time.perf_counter()
+        opened.append(await connect(stack.url, open_timeout=60))
+        connect_ms.append((time.perf_counter() - started) * 1000)
+
+    for start in range(0, connections, 50):
+        await asyncio.gather(*(open_one() for _ in range(min(50, connections - start))))
+
+    async def ping(ws: Any) -> int:
+        answered = 0
+        for _ in range(pings):
+            await ws.send('{"action":"ping"}')
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            answered += frame.get("type") == "pong"
+        return answered
+
+    answered = sum(await asyncio.gather(*(ping(ws) for ws in opened)))
+    rss = _rss_mb(stack.process.pid)
+    await asyncio.gather(*(ws.close() for ws in opened))
+    return {
+        "connections": float(len(opened)),
+        "pings_lost": float(connections * pings - answered),
+        "connect_p99_ms": percentile(connect_ms, 99),
+        "gateway_rss_mb_with_connections": rss,
+    }
+
+
+async def _ack_latencies(stack: Stack, token: str, turns: int, conversation: str) -> list[float]:
+    acks = []
+    async with connect(f"{stack.url}?token={token}") as ws:
+        for n in range(turns):
+            sent = time.perf_counter()
+            await ws.send(
+                json.dumps(
+                    {
+                        "action": "chat_message",
+                        "data": {"message": f"turn {n}", "conversationId": conversation},
+                    }
+                )
+            )
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if frame["type"] == "message_received":
+                    acks.append((time.perf_counter() - sent) * 1000)
+                if frame["type"] in ("ai_response", "error"):
+                    break
+    return acks
+
+
+def _seed_messages(stack: Stack, count: int) -> None:
+    """``count`` messages of another user, as the chat function stores them."""
+    dynamodb = stack.aws("dynamodb")
+    table = stack.state["chatTable"]
+    items = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "pk": {"S": f"USER#seed-{n % 50}#CONV#c{n % 500}"},
+                    "sk": {"S": f"MSG#2026-01-01T00:00:00.000Z#{n:08d}"},
+                    "messageId": {"S": f"{n:08d}"},
+                    "role": {"S": "user"},
+                    "content": {"S": "x" * 200},
+                    "timestamp": {"S": "2026-01-01T00:00:00.000Z"},
+                }
+            }
+        }
+        for n in range(count)
+    ]
+    for start in range(0, len(items), 25):
+        dynamodb.batch_write_item(RequestItems={table: items[start : start + 25]})
+
+
+def flat_latency(stack: Stack, turns: int, stored: int) -> dict[str, float]:
+    """Ack latency on an empty table, then with ``stored`` messages in it."""
+    token = add_users(stack, 1)[0]
+    empty = asyncio.run(_ack_latencies(stack, token, turns, "flat-empty"))
+    _seed_messages(stack, stored)
+    full = asyncio.run(_ack_latencies(stack, token, turns, "flat-full"))
+    return {
+        "ack_p50_ms_empty": percentile(empty, 50),
+        "ack_p50_ms_stored": percentile(full, 50),
+        "stored_messages": float(stored),
+        "ack_stored_vs_empty_p50": percentile(full, 50) / percentile(empty, 50),
+    }
+
+
+def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    stack = start_stack(workdir / "main", MODEL_TOKEN_DELAY="0.03")
+    try:
+        time.sleep(1)
+        idle = _rss_mb(stack.process.pid)
+        figures["gateway_rss_mb_idle"] = idle
+        figures |= asyncio.run(ping_ratio(stack, 2 if small else 10))
+        load = asyncio.run(run_load(stack, users=users, turns=turns))
+        figures |= {f"load_{k}": float(v) for k, v in summary(load).items()}
+        figures |= asyncio.run(many_connections(stack, 20 if small else 500, 10))
+        figures |= flat_latency(stack, 3 if small else 10, 200 if small else 10_000)
+        time.sleep(2)
+        figures["gateway_rss_mb_after"] = _rss_mb(stack.process.pid)
+        figures["gateway_rss_growth_mb"] = figures["gateway_rss_mb_after"] - idle
+    finally:
+        figures["stop_seconds"] = stack.stop()
+    figures["stop_seconds_under_load"] = _stop_under_load(workdir / "busy", users)
+    return figures
+
+
+def _stop_under_load(workdir: Path, users: int) -> float:
+    """SIGTERM while every user's reply is streaming: how long until it has exited."""
+    stack = start_stack(workdir, MODEL_TOKEN_DELAY="0.05")
+    tokens = add_users(stack, users)
+
+    async def chat(token: str) -> None:
+        try:
+            async with connect(f"{stack.url}?token={token}") as ws:
+                await ws.send(json.dumps({"action": "chat_message", "data": {"message": "go"}}))
+                async for _ in ws:
+                    pass
+        except (websockets.ConnectionClosed, OSError):
+            pass
+
+    async def load_then_stop() -> float:
+        chats = [asyncio.create_task(chat(token)) for token in tokens]
+        await asyncio.sleep(1.5)  # replies streaming
+        seconds = await asyncio.to_thread(stack.stop)
+        await asyncio.gather(*chats)
+        return seconds
+
+    return asyncio.run(load_then_stop())
