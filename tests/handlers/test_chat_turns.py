@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.frames import iso
 from realtime_chat.model import Message, Role, TurnState
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONN, CONV, PHONE, Chat
@@ -93,9 +94,9 @@ def test_a_retry_of_an_answered_turn_gets_the_stored_answer_again(chat: Chat) ->
 
 
 def test_a_retry_of_a_pending_turn_gets_the_acknowledgement_only(chat: Chat) -> None:
-    # GIVEN a turn whose reply is still being generated
+    # GIVEN a turn whose reply is being generated right now
     store = DynamoChatStore(chat.dynamodb, CHAT_TABLE)
-    question = Message("q1", Role.USER, "slow one", "2026-11-25T20:00:00.000Z")
+    question = Message("q1", Role.USER, "slow one", iso(time.time()))
     store.begin_turn(ADA, CONV, question, title="t", client_message_id="slow-1")
     # WHEN it is retried
     chat.send(message="slow one", clientMessageId="slow-1")
@@ -103,6 +104,20 @@ def test_a_retry_of_a_pending_turn_gets_the_acknowledgement_only(chat: Chat) -> 
     (ack,) = chat.frames()
     assert (ack["type"], ack["messageId"]) == ("message_received", "q1")
     assert chat.model.requests == []
+
+
+def test_a_retry_of_a_turn_whose_reply_died_runs_the_reply_again(chat: Chat) -> None:
+    # GIVEN a turn accepted ten minutes ago whose reply invocation died (no ending stored;
+    # the reply function's timeout is 300 s)
+    store = DynamoChatStore(chat.dynamodb, CHAT_TABLE)
+    question = Message("q1", Role.USER, "anyone?", iso(time.time() - 600))
+    store.begin_turn(ADA, CONV, question, title="t", client_message_id="lost-1")
+    # WHEN the client retries it
+    chat.send(message="anyone?", clientMessageId="lost-1")
+    # THEN it is answered, without a second user message
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert chat.frames()[-1]["content"].startswith("You said: anyone?")
+    assert len(_user_messages(chat)) == 1
 
 
 def _from_tabs_at_once(

@@ -142,11 +142,29 @@ def test_a_turn_is_answered_with_its_reply_atomically(store: DynamoChatStore) ->
 
 def test_only_one_retry_of_a_failed_turn_runs_it_again(store: DynamoChatStore) -> None:
     turn = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
-    assert not store.retry_turn("ada", "c1", turn.message)  # pending: nothing to retry
+    when = {"now": "2026-11-25T21:00:00.000Z", "stale_before": "2026-11-25T20:00:00.000Z"}
+    assert not store.retry_turn("ada", "c1", turn.message, **when)  # pending: still running
     store.finish_turn("ada", "c1", turn.message, reply=None, state=TurnState.FAILED)
-    assert [store.retry_turn("ada", "c1", turn.message) for _ in range(3)] == [True, False, False]
+    assert [store.retry_turn("ada", "c1", turn.message, **when) for _ in range(3)] == [
+        True,
+        False,
+        False,
+    ]
     found = store.find_turn("ada", "cm-1")
     assert found is not None and found.state is TurnState.PENDING
+
+
+def test_a_turn_pending_for_longer_than_a_reply_can_run_is_retried_once(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn accepted at 20:00:01 whose reply died with its invocation
+    turn = store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    # WHEN two retries come after the reply timeout has passed
+    later = {"now": "2026-11-25T20:10:00.000Z", "stale_before": "2026-11-25T20:05:00.000Z"}
+    first = store.retry_turn("ada", "c1", turn.message, **later)
+    second = store.retry_turn("ada", "c1", turn.message, **later)
+    # THEN the first runs the reply again, the second waits on that one
+    assert (first, second) == (True, False)
 
 
 def test_a_reply_cannot_bring_a_deleted_conversation_back(store: DynamoChatStore) -> None:

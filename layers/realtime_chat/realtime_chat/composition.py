@@ -184,6 +184,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
             jobs=jobs,
             limiter=limiter,
             callback_url=ctx.callback_url,
+            reply_timeout=settings.reply_timeout,
         ),
     )
     dispatcher = Dispatcher(

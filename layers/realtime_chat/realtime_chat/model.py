@@ -12,11 +12,13 @@ from typing import Generic, TypeVar
 
 __all__ = [
     "ANONYMOUS_USER_ID",
+    "Checkpoint",
     "Connection",
     "Conversation",
     "Finished",
     "Identity",
     "Message",
+    "MessageStatus",
     "ModelEvent",
     "Page",
     "PromptMessage",
@@ -66,6 +68,23 @@ class Role(StrEnum):
     ASSISTANT = "assistant"
 
 
+class MessageStatus(StrEnum):
+    """Where a stored message stands; ``chat_history`` shows it."""
+
+    STREAMING = "streaming"  # a reply being generated: its text as of the last checkpoint
+    COMPLETE = "complete"
+    STOPPED = "stopped"  # the user stopped the reply
+    ERROR = "error"  # the reply broke off, or its invocation died
+
+
+class Checkpoint(StrEnum):
+    """What a streaming reply learns from writing its text so far."""
+
+    CONTINUE = "continue"
+    STOP = "stop"  # a connection of the user asked to stop it
+    GONE = "gone"  # the conversation was deleted
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One stored chat message."""
@@ -77,6 +96,7 @@ class Message:
     model: str | None = None
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    status: MessageStatus = MessageStatus.COMPLETE
 
 
 class TurnState(StrEnum):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from realtime_chat.model import (
+    Checkpoint,
     Connection,
     Conversation,
     Identity,
@@ -118,8 +119,11 @@ class ChatStore(Protocol):
         """The turn a ``client_message_id`` started, if the user used it."""
         ...
 
-    def retry_turn(self, user_id: str, conversation_id: str, message: Message) -> bool:
-        """Move a FAILED turn back to PENDING; True only for the one caller that did."""
+    def retry_turn(
+        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+    ) -> bool:
+        """Move a FAILED turn, or one PENDING since before ``stale_before`` (its reply died
+        with its invocation), back to PENDING; True only for the one caller that did."""
         ...
 
     def finish_turn(
@@ -130,9 +134,28 @@ class ChatStore(Protocol):
         *,
         reply: Message | None,
         state: TurnState,
+        started: Message | None = None,
     ) -> None:
-        """Store the reply (if any) and the turn's final state, atomically, only while
-        the conversation exists: raises ``ConversationNotFound`` once it is deleted."""
+        """Store the reply (if any; over its ``started`` streaming self) and the turn's
+        final state, atomically, only while the conversation exists: raises
+        ``ConversationNotFound`` once it is deleted."""
+        ...
+
+    def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        """Store the reply as a ``streaming`` message that a stop can find; raises
+        ``ConversationNotFound`` when the conversation is gone."""
+        ...
+
+    def checkpoint(
+        self, user_id: str, conversation_id: str, reply: Message, *, seq: int
+    ) -> Checkpoint:
+        """Store a streaming reply's text so far: one write, which also tells whether a
+        stop was requested or the conversation was deleted."""
+        ...
+
+    def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
+        """Ask the replies streaming in the conversation (started after ``stale_before``)
+        to stop; their message ids. Raises ``ConversationNotFound``."""
         ...
 
 

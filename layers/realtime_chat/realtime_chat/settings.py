@@ -121,6 +121,9 @@ class ChatSettings:
     # Overrides the ``https://{domainName}/{stage}`` endpoint derived from each
     # event: for a custom domain mapped at its root, or the local gateway.
     callback_url: str | None
+    # The reply function's timeout: a reply streaming for longer has died with its
+    # invocation (its history shows an error, a retry of its turn runs it again).
+    reply_timeout: int = 300
 
 
 def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
@@ -133,6 +136,7 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         max_message_chars=_integer(env, "MAX_MESSAGE_CHARS", 8000, 1, 100_000),
         allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
+        reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300, 30, 900),
     )
 
 

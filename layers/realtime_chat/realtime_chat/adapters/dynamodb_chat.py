@@ -31,10 +31,19 @@ the user deletes the conversation cannot bring it back.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Conversation, Message, Page, Role, Turn, TurnState
+from realtime_chat.model import (
+    Checkpoint,
+    Conversation,
+    Message,
+    MessageStatus,
+    Page,
+    Role,
+    Turn,
+    TurnState,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -261,18 +270,28 @@ class DynamoChatStore:
         reply = _message(reply_item) if reply_item else None
         return Turn(conversation_id, question, state, reply, duplicate=True)
 
-    def retry_turn(self, user_id: str, conversation_id: str, message: Message) -> bool:
+    def retry_turn(
+        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+    ) -> bool:
         from botocore.exceptions import ClientError
 
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=_message_key(user_id, conversation_id, message),
-                UpdateExpression="SET turn = :pending",
-                ConditionExpression="turn = :failed",
+                UpdateExpression="SET turn = :pending, retriedAt = :now",
+                # Failed, or pending for longer than a reply may run: its reply died
+                # with its invocation (a timeout, out of memory).
+                ConditionExpression=(
+                    "turn = :failed OR (turn = :pending AND #ts < :stale AND "
+                    "(attribute_not_exists(retriedAt) OR retriedAt < :stale))"
+                ),
+                ExpressionAttributeNames={"#ts": "timestamp"},
                 ExpressionAttributeValues={
                     ":pending": {"S": TurnState.PENDING.value},
                     ":failed": {"S": TurnState.FAILED.value},
+                    ":stale": {"S": stale_before},
+                    ":now": {"S": now},
                 },
             )
         except ClientError as err:
@@ -280,6 +299,74 @@ class DynamoChatStore:
                 return False
             raise
         return True
+
+    def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        """The reply as a ``streaming`` message, noted on the conversation (so a stop can
+        find it), only while the conversation is live."""
+        touch: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _conversation_key(user_id, conversation_id),
+            "UpdateExpression": "ADD streamingReplies :sk",
+            "ConditionExpression": _LIVE,
+            "ExpressionAttributeValues": {":sk": {"SS": [_message_sk(reply)]}},
+        }
+        items = [self._put_message(user_id, conversation_id, reply), {"Update": touch}]
+        if self._transact(items, allowed_failures=True) is not None:
+            raise ConversationNotFound(conversation_id)
+
+    def checkpoint(
+        self, user_id: str, conversation_id: str, reply: Message, *, seq: int
+    ) -> Checkpoint:
+        """Store the reply's text so far; the write itself says whether to go on: it
+        fails once a stop was requested (the item says so) or the conversation's
+        messages are being deleted (the item is gone). One write, no read."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_message_key(user_id, conversation_id, reply),
+                UpdateExpression="SET content = :c, seq = :s",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopRequested)",
+                ExpressionAttributeValues={":c": {"S": reply.content}, ":s": {"N": str(seq)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = cast(dict[str, Any], err.response).get("Item") or {}
+            return Checkpoint.STOP if "stopRequested" in old else Checkpoint.GONE
+        return Checkpoint.CONTINUE
+
+    def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        item = self._item(conversation_pk(user_id, conversation_id), CONVERSATION_SK)
+        if item is None or "deleted" in item:
+            raise ConversationNotFound(conversation_id)
+        stopped = []
+        for sk in item.get("streamingReplies", {}).get("SS", []):
+            timestamp, _, message_id = sk.removeprefix(MESSAGE_PREFIX).rpartition("#")
+            if timestamp < stale_before:  # its invocation is long gone
+                continue
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": conversation_pk(user_id, conversation_id)}, "sk": {"S": sk}},
+                    UpdateExpression="SET stopRequested = :t",
+                    ConditionExpression="#status = :streaming",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":t": {"BOOL": True},
+                        ":streaming": {"S": MessageStatus.STREAMING.value},
+                    },
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue  # it finished meanwhile
+            stopped.append(message_id)
+        return stopped
 
     def finish_turn(
         self,
@@ -289,6 +376,7 @@ class DynamoChatStore:
         *,
         reply: Message | None,
         state: TurnState,
+        started: Message | None = None,
     ) -> None:
         items: list[Any] = []
         settle: dict[str, Any] = {
@@ -299,11 +387,37 @@ class DynamoChatStore:
             "ExpressionAttributeValues": {":s": {"S": state.value}},
         }
         if reply is not None:
+            put = self._put_message(user_id, conversation_id, reply)
+            if started is not None:  # it replaces its streaming self
+                put["Put"]["ConditionExpression"] = "attribute_exists(pk)"
             touch = self._touch(user_id, conversation_id, reply.timestamp, "")
-            touch["ConditionExpression"] = _LIVE
-            items += [self._put_message(user_id, conversation_id, reply), {"Update": touch}]
+            items += [put]
             settle["UpdateExpression"] += ", replySk = :r"
             settle["ExpressionAttributeValues"][":r"] = {"S": _message_sk(reply)}
+        else:
+            touch = {
+                "TableName": self._table,
+                "Key": _conversation_key(user_id, conversation_id),
+                "UpdateExpression": "SET updatedAt = updatedAt",
+            }
+            if started is not None:  # nothing was written: the placeholder goes
+                items.append(
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": _message_key(user_id, conversation_id, started),
+                        }
+                    }
+                )
+        touch["ConditionExpression"] = _LIVE
+        if started is not None:
+            touch["UpdateExpression"] += " DELETE streamingReplies :started"
+            touch["ExpressionAttributeValues"] = {
+                **touch.get("ExpressionAttributeValues", {}),
+                ":started": {"SS": [_message_sk(started)]},
+            }
+        if reply is not None or started is not None:
+            items.append({"Update": touch})
         items.append({"Update": settle})
         if self._transact(items, allowed_failures=True) is not None:
             raise ConversationNotFound(conversation_id)
@@ -413,6 +527,10 @@ def _message_key(user_id: str, conversation_id: str, message: Message) -> dict[s
     }
 
 
+def _conversation_key(user_id: str, conversation_id: str) -> dict[str, Any]:
+    return {"pk": {"S": conversation_pk(user_id, conversation_id)}, "sk": {"S": CONVERSATION_SK}}
+
+
 def _client_key(user_id: str, client_message_id: str) -> dict[str, Any]:
     return {"pk": {"S": user_key(user_id)}, "sk": {"S": CLIENT_PREFIX + client_message_id}}
 
@@ -431,6 +549,8 @@ def _message_item(message: Message) -> dict[str, Any]:
         item["finishReason"] = {"S": message.finish_reason}
     if message.usage:
         item["usage"] = {"M": {k: {"N": str(v)} for k, v in message.usage.items()}}
+    if message.role is Role.ASSISTANT:
+        item["status"] = {"S": message.status.value}
     return item
 
 
@@ -444,4 +564,13 @@ def _message(item: dict[str, Any]) -> Message:
         model=item.get("model", {}).get("S"),
         finish_reason=item.get("finishReason", {}).get("S"),
         usage=usage,
+        status=_status(item),
     )
+
+
+def _status(item: dict[str, Any]) -> MessageStatus:
+    if "status" in item:
+        return MessageStatus(item["status"]["S"])
+    # Stored before statuses were: a reply kept after an error said so in finishReason.
+    failed = item.get("finishReason", {}).get("S") == "error"
+    return MessageStatus.ERROR if failed else MessageStatus.COMPLETE

@@ -35,11 +35,25 @@ class Broadcast:
         self._threads: list[threading.Thread] = []
         self.gone: set[str] = set()
         for connection_id in dict.fromkeys(connection_ids):
-            q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-            thread = threading.Thread(target=self._deliver, args=(connection_id, q), daemon=True)
-            self._queues[connection_id] = q
-            self._threads.append(thread)
-            thread.start()
+            self._add(connection_id)
+
+    @property
+    def targets(self) -> set[str]:
+        return set(self._queues)
+
+    def join(self, connection_id: str, first: dict[str, Any]) -> None:
+        """Add a connection mid-stream: it gets ``first`` (a snapshot of what it missed),
+        then every frame published after this call. Call it between publishes."""
+        if connection_id not in self._queues:
+            self._add(connection_id).put(first)
+
+    def _add(self, connection_id: str) -> queue.SimpleQueue[Any]:
+        q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        thread = threading.Thread(target=self._deliver, args=(connection_id, q), daemon=True)
+        self._queues[connection_id] = q
+        self._threads.append(thread)
+        thread.start()
+        return q
 
     def publish(self, frame: dict[str, Any]) -> None:
         for q in self._queues.values():

@@ -20,7 +20,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from realtime_chat import frames
@@ -34,7 +34,17 @@ from realtime_chat.errors import (
     ModelUnavailable,
     SecretUnavailable,
 )
-from realtime_chat.model import Finished, Message, ReplyJob, Role, TextDelta, Turn, TurnState
+from realtime_chat.model import (
+    Checkpoint,
+    Finished,
+    Message,
+    MessageStatus,
+    ReplyJob,
+    Role,
+    TextDelta,
+    Turn,
+    TurnState,
+)
 from realtime_chat.observability import logger
 from realtime_chat.ports import (
     ApiKeySource,
@@ -77,6 +87,7 @@ def accept_message(
     jobs: ReplyJobs,
     limiter: RateLimiter,
     callback_url: str,
+    reply_timeout: int,
 ) -> None:
     user_id = ctx.require_user("chat_message")
     wait = limiter.acquire(user_id, now=ctx.now)
@@ -94,7 +105,15 @@ def accept_message(
                 retryable=True,
                 retry_after=wait,
             )
-        _answer_retry(ctx, earlier, command, chat=chat, jobs=jobs, callback_url=callback_url)
+        _answer_retry(
+            ctx,
+            earlier,
+            command,
+            chat=chat,
+            jobs=jobs,
+            callback_url=callback_url,
+            reply_timeout=reply_timeout,
+        )
         return
     message = Message(
         message_id=_new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
@@ -119,7 +138,15 @@ def accept_message(
         raise
     if turn.duplicate:
         limiter.release(user_id)
-        _answer_retry(ctx, turn, command, chat=chat, jobs=jobs, callback_url=callback_url)
+        _answer_retry(
+            ctx,
+            turn,
+            command,
+            chat=chat,
+            jobs=jobs,
+            callback_url=callback_url,
+            reply_timeout=reply_timeout,
+        )
         return
     broadcast = Broadcast(
         [
@@ -142,6 +169,7 @@ def _answer_retry(
     chat: ChatStore,
     jobs: ReplyJobs,
     callback_url: str,
+    reply_timeout: int,
 ) -> None:
     """A retried ``clientMessageId``: the same acknowledgement, then by the turn's state
     the stored answer (answered), a new reply (failed) or nothing (pending)."""
@@ -149,9 +177,14 @@ def _answer_retry(
     user_id = ctx.identity.user_id
     if turn.state is TurnState.ANSWERED and turn.reply is not None:
         ctx.reply(frames.fit_content(_ai_response(user_id, turn.conversation_id, turn.reply)))
-    elif turn.state is TurnState.FAILED and chat.retry_turn(
-        user_id, turn.conversation_id, turn.message
+    elif turn.state is not TurnState.ANSWERED and chat.retry_turn(
+        user_id,
+        turn.conversation_id,
+        turn.message,
+        now=frames.iso(ctx.now),
+        stale_before=frames.iso(ctx.now - reply_timeout),
     ):
+        # It failed, or its reply died with its invocation: run the reply again.
         _start_reply(ctx, turn, command, chat=chat, jobs=jobs, callback_url=callback_url)
 
 
@@ -222,22 +255,29 @@ def generate_reply(
     watch_seconds: float = WATCH_SECONDS,
 ) -> Reply:
     started = clock()
-    reply_id = _new_id()
     # The sender's own connection may not be in the user index yet (it is eventually
     # consistent), so it is added by id, unless its token has expired since.
     targets = [] if 0 < job.token_expires_at <= started else [job.connection_id]
     targets += [c.connection_id for c in connections.connections_of(job.user_id, now=started)]
     broadcast = Broadcast(targets, sender=sender, on_gone=connections.delete)
+    question = Message(job.message_id, Role.USER, job.content, job.message_timestamp)
+    placeholder = Message(
+        _new_id(), Role.ASSISTANT, "", frames.iso(started), status=MessageStatus.STREAMING
+    )
     turn = _Turn(
         job,
-        reply_id,
+        placeholder,
         broadcast,
         coalescer(),
         clock,
-        still_there=lambda: chat.conversation(job.user_id, job.conversation_id) is not None,
+        chat=chat,
+        connections=connections,
         watch_seconds=watch_seconds,
     )
-    question = Message(job.message_id, Role.USER, job.content, job.message_timestamp)
+    try:
+        chat.start_reply(job.user_id, job.conversation_id, placeholder)
+    except ConversationNotFound:
+        return _deleted(job, broadcast, turn)
     try:
         earlier, _ = chat.history(
             job.user_id,
@@ -260,24 +300,30 @@ def generate_reply(
         logger.exception("reply failed", extra={"request_id": job.request_id})
         finished = Finished("error", settings.model)
         error = ChatError.internal("The reply failed on our side.", job.request_id)
+    if turn.stopped and error is None:
+        finished = Finished("stopped", finished.model or settings.model, finished.usage)
     stored: Message | None = None
     if not turn.deleted and (turn.content or error is None):
-        # An empty but finished answer still ends the turn.
-        stored = _message(reply_id, turn.content, finished, started)
+        # An empty but finished (or stopped) answer still ends the turn.
+        stored = _message(placeholder, turn.content, finished, error is not None)
     try:
         if not turn.deleted:
             state = TurnState.ANSWERED if error is None else TurnState.FAILED
-            chat.finish_turn(job.user_id, job.conversation_id, question, reply=stored, state=state)
+            chat.finish_turn(
+                job.user_id,
+                job.conversation_id,
+                question,
+                reply=stored,
+                state=state,
+                started=placeholder,
+            )
     except ConversationNotFound:
         turn.deleted = True
     except Exception:
         logger.exception("could not store the reply", extra={"request_id": job.request_id})
         error = error or ChatError.internal("The reply could not be saved.", job.request_id)
     if turn.deleted:
-        # The last frame of the conversation, whatever went out before: it is gone.
-        broadcast.publish(frames.conversation_deleted(job.conversation_id))
-        broadcast.close()
-        return Reply(None, None, turn.seq, deleted=True)
+        return _deleted(job, broadcast, turn)
     if stored is not None:
         # The chunks carried every word; the final frame must fit one post to arrive.
         broadcast.publish(
@@ -285,7 +331,7 @@ def generate_reply(
         )
     if error is not None:
         frame = frames.error(error, action="chat_message", request_id=job.request_id)
-        frame |= {"conversationId": job.conversation_id, "messageId": reply_id}
+        frame |= {"conversationId": job.conversation_id, "messageId": placeholder.message_id}
         if job.client_message_id:
             frame["clientMessageId"] = job.client_message_id
         broadcast.publish(frame)
@@ -293,32 +339,44 @@ def generate_reply(
     return Reply(stored, error.code if error else None, turn.seq)
 
 
+def _deleted(job: ReplyJob, broadcast: Broadcast, turn: _Turn) -> Reply:
+    """The last frame of the conversation, whatever went out before: it is gone."""
+    broadcast.publish(frames.conversation_deleted(job.conversation_id))
+    broadcast.close()
+    return Reply(None, None, turn.seq, deleted=True)
+
+
 class _Turn:
-    """The streaming half of a reply: coalesce deltas, number them, publish them, and
-    stop as soon as the conversation is found deleted."""
+    """The streaming half of a reply: coalesce deltas, number them, publish them. About
+    once a second it checkpoints the text so far (which also tells it to stop, or that
+    the conversation was deleted) and welcomes connections of the user that appeared
+    since with a snapshot of what they missed."""
 
     def __init__(
         self,
         job: ReplyJob,
-        reply_id: str,
+        reply: Message,
         broadcast: Broadcast,
         coalescer: Coalescer,
         clock: Clock,
         *,
-        still_there: Callable[[], bool],
+        chat: ChatStore,
+        connections: ConnectionStore,
         watch_seconds: float,
     ) -> None:
         self._job = job
-        self._reply_id = reply_id
+        self._reply = reply
         self._broadcast = broadcast
         self._coalescer = coalescer
         self._clock = clock
-        self._still_there = still_there
+        self._chat = chat
+        self._connections = connections
         self._watch_seconds = watch_seconds
         self._parts: list[str] = []
         self._lock = threading.Lock()  # the model's thread and the timer both emit
         self.seq = 0
         self.deleted = False
+        self.stopped = False
 
     @property
     def content(self) -> str:
@@ -346,13 +404,13 @@ class _Turn:
 
     def _consume(self, events: Any) -> Finished:
         finished: Finished | None = None
-        stopped = threading.Event()
-        timer = threading.Thread(target=self._tick, args=(stopped,), daemon=True)
+        done = threading.Event()
+        timer = threading.Thread(target=self._tick, args=(done,), daemon=True)
         timer.start()
         try:
             for event in events:
-                if self.deleted:
-                    break  # leaving the loop closes the provider's stream
+                if self.deleted or self.stopped:
+                    break  # leaving the loop closes the provider's stream: no more tokens
                 if isinstance(event, TextDelta):
                     with self._lock:
                         self._emit(self._coalescer.feed(event.text, self._clock()))
@@ -364,26 +422,54 @@ class _Turn:
         finally:
             if hasattr(events, "close"):
                 events.close()
-            stopped.set()
+            done.set()
             timer.join()
-            # Whatever was gathered is sent, whether the stream ended or broke.
+            # Whatever was gathered is sent, whether the stream ended, broke or stopped.
             with self._lock:
                 self._emit(self._coalescer.flush(self._clock()))
         return finished or Finished("stop", "")
 
-    def _tick(self, stopped: threading.Event) -> None:
+    def _tick(self, done: threading.Event) -> None:
         """While the model pauses, gathered text goes out after one interval anyway; about
-        once a second, check that the conversation has not been deleted."""
-        checked = self._clock()
-        while not stopped.wait(self._coalescer.interval):
+        once a second, the checkpoint and the late joiners."""
+        watched = self._clock()
+        while not done.wait(self._coalescer.interval):
             with self._lock:
                 self._emit(self._coalescer.due(self._clock()))
-            if self._clock() - checked >= self._watch_seconds:
-                checked = self._clock()
-                if not self._still_there():
-                    with self._lock:
-                        self.deleted = True
+            if self._clock() - watched >= self._watch_seconds:
+                watched = self._clock()
+                if not self._watch():
                     return
+
+    def _watch(self) -> bool:
+        """Checkpoint, then welcome joiners; False once the reply must end."""
+        with self._lock:
+            text, seq = self.content, self.seq - 1
+        outcome = self._chat.checkpoint(
+            self._job.user_id,
+            self._job.conversation_id,
+            replace(self._reply, content=text),
+            seq=seq,
+        )
+        if outcome is not Checkpoint.CONTINUE:
+            with self._lock:
+                self.stopped = outcome is Checkpoint.STOP
+                self.deleted = outcome is Checkpoint.GONE
+            return False
+        live = self._connections.connections_of(self._job.user_id, now=self._clock())
+        joiners = [c.connection_id for c in live if c.connection_id not in self._broadcast.targets]
+        if joiners:
+            with self._lock:  # no chunk between the snapshot and the next delta
+                snapshot = {
+                    "type": "ai_response_snapshot",
+                    "conversationId": self._job.conversation_id,
+                    "messageId": self._reply.message_id,
+                    "content": self.content,
+                    "seq": self.seq - 1,
+                }
+                for connection_id in joiners:
+                    self._broadcast.join(connection_id, snapshot)
+        return True
 
     def _emit(self, text: str | None) -> None:
         if not text or self.deleted:
@@ -393,7 +479,7 @@ class _Turn:
             {
                 "type": "ai_response_chunk",
                 "conversationId": self._job.conversation_id,
-                "messageId": self._reply_id,
+                "messageId": self._reply.message_id,
                 "seq": self.seq,
                 "delta": text,
             }
@@ -418,15 +504,21 @@ def _unavailable(message: str) -> ChatError:
     return ChatError(ErrorCode.AI_UNAVAILABLE, message + " Please try again.", retryable=True)
 
 
-def _message(reply_id: str, content: str, finished: Finished, started: float) -> Message:
-    return Message(
-        message_id=reply_id,
-        role=Role.ASSISTANT,
+def _message(started: Message, content: str, finished: Finished, failed: bool) -> Message:
+    status = (
+        MessageStatus.ERROR
+        if failed
+        else MessageStatus.STOPPED
+        if finished.reason == "stopped"
+        else MessageStatus.COMPLETE
+    )
+    return replace(
+        started,
         content=content,
-        timestamp=frames.iso(started),
         model=finished.model or None,
         finish_reason=finished.reason,
         usage=finished.usage,
+        status=status,
     )
 
 
