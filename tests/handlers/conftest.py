@@ -40,12 +40,16 @@ class Chat:
 
     def send(self, name: str = "chat_message", **changes: Any) -> None:
         """Send events/<name>.json (``data`` changed as given) and wait for the reply job."""
+        self.start(name, **changes)
+        self.lambdas.wait()
+
+    def start(self, name: str = "chat_message", **changes: Any) -> None:
+        """Send events/<name>.json (``data`` changed as given); the reply job runs on."""
         event = load_event(name)
         body = json.loads(event["body"])
         body["data"].update(changes)
         event["body"] = json.dumps(body)
         assert self.handler.lambda_handler(event, self.context) == {"statusCode": 200}
-        self.lambdas.wait()
 
     def frames(self, connection_id: str = CONN) -> list[dict[str, Any]]:
         return posted_frames(connection_id)

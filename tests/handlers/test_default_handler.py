@@ -118,6 +118,7 @@ def test_chat_history_returns_the_newest_messages_oldest_first(
         "role": "assistant",
         "content": "text 3",
         "timestamp": "2026-11-25T20:00:03.000Z",
+        "status": "complete",
     }
     (older,) = _send(default, "chat_history", lambda_context, limit=3, before=frame["nextBefore"])
     assert [m["messageId"] for m in older["messages"]] == ["m000", "m001"]

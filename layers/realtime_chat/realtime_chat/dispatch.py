@@ -32,6 +32,7 @@ ACTIONS = (
     "list_conversations",
     "rename_conversation",
     "delete_conversation",
+    "stop_reply",
     "chat_typing",
     "user_status",
     "subscribe_notifications",

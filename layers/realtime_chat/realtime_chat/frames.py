@@ -28,6 +28,7 @@ __all__ = [
     "notifications_subscribed",
     "pong",
     "presence",
+    "reply_stop_requested",
     "size",
 ]
 
@@ -109,6 +110,7 @@ def _message(message: Message) -> Frame:
         "role": message.role.value,
         "content": message.content,
         "timestamp": message.timestamp,
+        "status": message.status.value,
     }
 
 
@@ -144,6 +146,14 @@ def conversation_renamed(conversation: Conversation) -> Frame:
         "type": "conversation_renamed",
         "conversationId": conversation.conversation_id,
         "title": conversation.title,
+    }
+
+
+def reply_stop_requested(conversation_id: str, message_id: str) -> Frame:
+    return {
+        "type": "reply_stop_requested",
+        "conversationId": conversation_id,
+        "messageId": message_id,
     }
 
 

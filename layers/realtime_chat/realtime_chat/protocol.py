@@ -27,6 +27,7 @@ __all__ = [
     "ListConversations",
     "RenameConversation",
     "SetStatus",
+    "StopReply",
     "Subscribe",
     "Typing",
     "check_text",
@@ -225,6 +226,15 @@ class DeleteConversation:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> DeleteConversation:
+        return cls(conversation_id=_id(data, "conversationId", required=True) or "")
+
+
+@dataclass(frozen=True, slots=True)
+class StopReply:
+    conversation_id: str
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> StopReply:
         return cls(conversation_id=_id(data, "conversationId", required=True) or "")
 
 

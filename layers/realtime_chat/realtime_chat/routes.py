@@ -17,11 +17,12 @@ from realtime_chat.protocol import (
     ListConversations,
     RenameConversation,
     SetStatus,
+    StopReply,
     Subscribe,
     Typing,
 )
 from realtime_chat.settings import ChatSettings
-from realtime_chat.usecases import conversations, presence, status
+from realtime_chat.usecases import conversations, presence, replies, status
 from realtime_chat.usecases.context import Context
 
 __all__ = ["authenticated", "default_routes"]
@@ -53,7 +54,16 @@ def default_routes(
         "chat_history": authenticated(
             "chat_history",
             HistoryQuery.parse,
-            lambda ctx, q: conversations.history(ctx, q, chat=chat),
+            lambda ctx, q: conversations.history(
+                ctx, q, chat=chat, reply_timeout=settings.reply_timeout
+            ),
+        ),
+        "stop_reply": authenticated(
+            "stop_reply",
+            StopReply.parse,
+            lambda ctx, c: replies.stop_reply(
+                ctx, c, chat=chat, reply_timeout=settings.reply_timeout
+            ),
         ),
         "list_conversations": authenticated(
             "list_conversations",

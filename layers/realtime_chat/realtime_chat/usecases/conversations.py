@@ -6,8 +6,11 @@ conversation is indistinguishable from one that does not exist: ``NOT_FOUND``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
+from realtime_chat.model import MessageStatus
 from realtime_chat.ports import ChatStore, ConnectionStore
 from realtime_chat.protocol import (
     DeleteConversation,
@@ -29,16 +32,24 @@ def _not_found(conversation_id: str) -> ChatError:
     )
 
 
-def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore) -> None:
+def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout: int) -> None:
     """The newest ``limit`` messages, oldest first. When they would not fit in one
-    post, the oldest are left for the next page and ``nextBefore`` points at them."""
+    post, the oldest are left for the next page and ``nextBefore`` points at them. A
+    reply being generated shows with ``status: "streaming"`` and its last checkpoint;
+    one streaming for longer than a reply may run died with its invocation: ``error``."""
     user_id = ctx.require_user("chat_history")
     if chat.conversation(user_id, query.conversation_id) is None:
         raise _not_found(query.conversation_id)
     messages, next_before = chat.history(
         user_id, query.conversation_id, limit=query.limit, before=query.before
     )
-    kept = list(messages)
+    died_before = frames.iso(ctx.now - reply_timeout)
+    kept = [
+        replace(m, status=MessageStatus.ERROR)
+        if m.status is MessageStatus.STREAMING and m.timestamp < died_before
+        else m
+        for m in messages
+    ]
     frame = frames.chat_history(
         conversation_id=query.conversation_id, messages=kept, next_before=next_before
     )
