@@ -2,7 +2,8 @@
 they arrive, and reconnects with backoff when the connection drops, signing in again
 when the token is refused (it expired, or the stack restarted with a new user pool).
 
-Type a message to chat. Commands: /debug, /history, /list, /new, /use ID, /ping, /quit.
+Type a message to chat. Commands: /debug, /history, /list, /new, /use ID, /stop, /ping,
+/quit. /stop ends the reply being written (from this or any other of your clients).
 
     make chat                                  # the demo user, a new conversation
     python -m local_stack.chat --conversation ID   # carry on a conversation (see /list)
@@ -30,7 +31,7 @@ from local_stack.token import add_sign_in_arguments, tokens_from_args
 
 __all__ = ["Session", "main"]
 
-HELP = "  commands: /debug /history /list /new /use ID /ping /quit"
+HELP = "  commands: /debug /history /list /new /use ID /stop /ping /quit"
 
 
 def _show(frame: dict[str, Any]) -> None:
@@ -46,6 +47,10 @@ def _show(frame: dict[str, Any]) -> None:
         )
     elif kind == "message_received":
         print("assistant> ", end="", flush=True)
+    elif kind == "ai_response_snapshot":  # back mid-answer: what was missed, then the rest
+        print(f"(resumed) assistant> {frame['content']}", end="", flush=True)
+    elif kind == "reply_stop_requested":
+        print("\n  (stopping...)", flush=True)
     elif kind == "error":
         print(f"\n! {frame.get('code')}: {frame.get('message')}", flush=True)
     elif kind == "chat_history":
@@ -101,6 +106,8 @@ class Session:
         }
         if line in commands:
             return commands[line]
+        if line == "/stop":
+            return {"action": "stop_reply", "data": {"conversationId": self.conversation}}
         if line == "/history":
             if not self.has_messages:
                 print(f"  (no messages yet in {self.conversation})")
@@ -128,7 +135,13 @@ class Session:
         }
 
 
-_NOT_FINAL = {"message_received", "ai_response_chunk", "user_typing", "user_status_change"}
+_NOT_FINAL = {
+    "message_received",
+    "ai_response_chunk",
+    "ai_response_snapshot",
+    "user_typing",
+    "user_status_change",
+}
 
 
 def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
@@ -183,8 +196,10 @@ async def run(session: Session) -> None:
                         frame = session.frame_for(line) if line else None
                         if frame is None:
                             continue
-                        # One request at a time: the next waits for the last reply.
-                        await asyncio.wait_for(_settled(session, listener), 60)
+                        # One request at a time: the next waits for the last reply;
+                        # a stop goes at once, it is about the reply being written.
+                        if frame["action"] != "stop_reply":
+                            await asyncio.wait_for(_settled(session, listener), 60)
                         if listener.done():  # the server closed while we waited
                             unsent = line
                             raise _closed(ws)

@@ -277,7 +277,8 @@ class WorkerPool:
     def _init(self, worker: _Worker) -> None:
         state, detail = worker.ready(60)
         if state != "ready":
-            print(f"{self.spec.name}: init failed: {detail[0]}: {detail[1]}", file=sys.stderr)
+            if not self._closed:  # a spare cut short by the stack stopping is no news
+                print(f"{self.spec.name}: init failed: {detail[0]}: {detail[1]}", file=sys.stderr)
             worker.stop()
         with self._lock:
             self._starting -= 1

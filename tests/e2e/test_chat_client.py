@@ -3,11 +3,7 @@ commands, and a stack that restarts under it."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,53 +11,9 @@ from pathlib import Path
 import pytest
 
 from local_stack.launcher import Stack, free_port, start_stack
+from tests.support.terminal import Terminal
 
 pytestmark = pytest.mark.e2e
-
-
-class Terminal:
-    """The chat client with its stdin held open, as a terminal holds it."""
-
-    def __init__(self, state_dir: Path, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["LOCAL_STATE_DIR"] = str(state_dir)
-        self.process = subprocess.Popen(  # noqa: S603 (our own module)
-            [sys.executable, "-m", "local_stack.chat", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.output = ""
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output += line
-
-    def type(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def wait_for(self, text: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output:
-            assert time.monotonic() < deadline, f"never saw {text!r} in:\n{self.output}"
-            time.sleep(0.05)
-
-    def exit_code(self, timeout: float = 5) -> int:
-        return self.process.wait(timeout)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 @pytest.fixture

@@ -12,14 +12,15 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from local_stack.launcher import Stack, start_stack
+from tests.support.terminal import Terminal
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # 40 tokens, 60 ms apart: replies of about 2.5 s
-    running = start_stack(tmp_path_factory.mktemp("resume"), MODEL_TOKEN_DELAY="0.06")
+    # 40 tokens, 100 ms apart: replies of about 4 s
+    running = start_stack(tmp_path_factory.mktemp("resume"), MODEL_TOKEN_DELAY="0.1")
     yield running
     running.stop()
 
@@ -91,3 +92,27 @@ def test_a_stop_from_another_connection_ends_the_reply_for_both(slow_stack: Stac
         assert "token39" not in on_laptop[-1]["content"]
 
     asyncio.run(scenario())
+
+
+def test_make_chat_stops_a_reply_and_shows_a_resumed_one(slow_stack: Stack) -> None:
+    state = slow_stack.log.parent / "state"
+    term = Terminal(state)
+    other: Terminal | None = None
+    try:
+        term.wait_for("connected; conversation ")
+        # WHEN a long reply starts, and a second client connects while it streams
+        term.type("please write at length")
+        term.wait_for("You said:")
+        other = Terminal(state)
+        # THEN the second client shows the answer resumed from where it was
+        other.wait_for("(resumed) assistant> ")
+        # WHEN /stop is typed THEN the reply ends as stopped, on both
+        term.type("/stop")
+        term.wait_for(", stopped,")  # the final line names the finish reason
+        other.wait_for(", stopped,")
+        assert "(stopping...)" in term.output
+        assert "token39" not in term.output
+    finally:
+        term.close()
+        if other is not None:
+            other.close()
