@@ -145,6 +145,11 @@ BUDGETS: list[tuple[str, float, str]] = [
     ("gateway_rss_growth_mb", 50, "<="),
     ("stop_seconds_under_load", 3, "<="),
     ("ping_dynamodb_requests", 0, "<="),
+    ("stop_p50_ms", 1000, "<="),
+    ("join_p50_ms", 1500, "<="),
+    # Per second of streaming: one checkpoint write and one connection read, at most.
+    ("checkpoint_writes_per_second", 1.0, "<="),
+    ("connection_reads_per_second", 1.0, "<="),
 ]
 
 

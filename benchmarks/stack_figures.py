@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,101 @@ def flat_latency(stack: Stack, turns: int, stored: int) -> dict[str, float]:
     }
 
 
+async def _stop_and_join(url: str, trials: int) -> tuple[list[float], list[float]]:
+    """Stop latency (stop_reply sent -> final ai_response received on the streaming
+    connection) and join latency (a new connection's handshake -> its snapshot)."""
+    stops, joins = [], []
+    for _ in range(trials):
+        async with connect(url) as laptop, connect(url) as phone:
+            await laptop.send(json.dumps({"action": "chat_message", "data": {"message": "go"}}))
+            ack = json.loads(await asyncio.wait_for(laptop.recv(), 30))
+            while json.loads(await asyncio.wait_for(laptop.recv(), 30))["type"] != (
+                "ai_response_chunk"
+            ):
+                pass
+            opened = time.perf_counter()
+            async with connect(url) as tab:
+                while json.loads(await asyncio.wait_for(tab.recv(), 30))["type"] != (
+                    "ai_response_snapshot"
+                ):
+                    pass
+                joins.append((time.perf_counter() - opened) * 1000)
+            # A stop comes at any moment, not just after a checkpoint (as the snapshot
+            # above was): sample the whole second between two.
+            await asyncio.sleep(random.uniform(0, 1))
+            sent = time.perf_counter()
+            stop = {"action": "stop_reply", "data": {"conversationId": ack["conversationId"]}}
+            await phone.send(json.dumps(stop))
+            while json.loads(await asyncio.wait_for(laptop.recv(), 30))["type"] != "ai_response":
+                pass
+            stops.append((time.perf_counter() - sent) * 1000)
+    return stops, joins
+
+
+def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
+    """Every DynamoDB request one whole chat turn makes, from moto's request recorder."""
+    import urllib.request
+
+    def moto(action: str) -> bytes:
+        url = f"{stack.state['awsEndpointUrl']}/moto-api/recorder/{action}"
+        request = urllib.request.Request(url, method="POST")  # noqa: S310 (the local stack's)
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+            body: bytes = answer.read()
+            return body
+
+    token = add_users(stack, 1)[0]
+    moto("reset-recording")
+    moto("start-recording")
+    started = time.perf_counter()
+
+    async def one_turn() -> None:
+        async with connect(f"{stack.url}?token={token}") as ws:
+            await ws.send(json.dumps({"action": "chat_message", "data": {"message": "long"}}))
+            while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "ai_response":
+                pass
+
+    asyncio.run(one_turn())
+    seconds = time.perf_counter() - started
+    time.sleep(0.5)  # the reply's last write lands after the final frame
+    moto("stop-recording")
+    recorded = moto("download-recording").decode().splitlines()
+    operations: dict[str, int] = {}
+    for line in recorded:
+        target = (json.loads(line).get("headers") or {}).get("X-Amz-Target", "")
+        if target.startswith("DynamoDB_"):
+            name = target.split(".", 1)[1]
+            operations[name] = operations.get(name, 0) + 1
+    # A turn's fixed requests: the limiter's UpdateItem; the Queries for the connections
+    # at acceptance and at the reply's start, and for the prompt's history. The rest of
+    # the UpdateItems are checkpoints and the rest of the Queries connection re-reads.
+    checkpoints = operations.get("UpdateItem", 0) - 1
+    rereads = operations.get("Query", 0) - 3
+    return {
+        "answer_seconds": seconds,
+        "dynamodb_requests_per_answer": float(sum(operations.values())),
+        "checkpoint_writes_per_second": checkpoints / seconds,
+        "connection_reads_per_second": rereads / seconds,
+    } | {f"dynamodb_{name}_per_answer": float(n) for name, n in sorted(operations.items())}
+
+
+def resume_and_stop(workdir: Path, *, trials: int) -> dict[str, float]:
+    """Against answers of 1,000 tokens at 200 tokens/s."""
+    stack = start_stack(
+        workdir,
+        MODEL_TOKENS="1000",
+        MODEL_TOKEN_DELAY="0.005",
+        MOTO_RECORDER_FILEPATH=str(workdir / "moto-recording"),
+    )
+    try:
+        token = add_users(stack, 1)[0]
+        stops, joins = asyncio.run(_stop_and_join(f"{stack.url}?token={token}", trials))
+        figures = {"stop_p50_ms": percentile(stops, 50), "join_p50_ms": percentile(joins, 50)}
+        figures |= _dynamodb_requests_per_answer(stack)
+    finally:
+        stack.stop()
+    return figures
+
+
 def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict[str, float]:
     figures: dict[str, float] = {}
     stack = start_stack(workdir / "main", MODEL_TOKEN_DELAY="0.03")
@@ -169,6 +265,7 @@ def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict
     finally:
         figures["stop_seconds"] = stack.stop()
     figures["stop_seconds_under_load"] = _stop_under_load(workdir / "busy", users)
+    figures |= resume_and_stop(workdir / "resume", trials=1 if small else 5)
     return figures
 
 

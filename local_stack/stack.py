@@ -58,6 +58,7 @@ class StackConfig:
     ai_api_key: str | None = None
     ai_model: str | None = None
     model_token_delay: float = 0.03
+    model_tokens: int = 40  # words of the built-in model's answer after its echo
     max_workers: int = 32  # per function, like Lambda's concurrency limit
     parameter_overrides: str = ""  # "LogLevel=DEBUG ChatMessagesPerMinute=5"
     readable_logs: bool = True  # LOG_FORMAT=json: the functions' raw JSON and EMF
@@ -84,6 +85,7 @@ class StackConfig:
             ai_api_key=env.get("AI_API_KEY") or None,
             ai_model=env.get("AI_MODEL") or None,
             model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
+            model_tokens=int(env.get("MODEL_TOKENS") or 40),
             max_workers=int(env.get("MAX_WORKERS") or 32),
             parameter_overrides=env.get("PARAMETER_OVERRIDES", ""),
             readable_logs=readable(env),
@@ -215,7 +217,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     template = load_template()
     if config.ai_base_url is None:
         # A visible pace, so streaming can be watched; tests use their own scenarios.
-        pace = Scenario(tokens=40, delay=config.model_token_delay)
+        pace = Scenario(tokens=config.model_tokens, delay=config.model_token_delay)
         running.model = ModelServer(port=config.model_port, scenario=pace).start()
     ai_base_url = config.ai_base_url or (running.model.url if running.model else "")
     resources = provision(
