@@ -19,7 +19,7 @@ from realtime_chat.model import (
     TurnState,
 )
 from realtime_chat.settings import ai_settings
-from realtime_chat.usecases.chat import generate_reply
+from realtime_chat.usecases.reply import generate_reply
 from tests.support.aws import CHAT_TABLE
 from tests.support.fakes import MemoryConnections, RecordingSender
 

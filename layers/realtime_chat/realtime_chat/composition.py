@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from realtime_chat.model import ReplyJob
     from realtime_chat.ports import ChatModel, FrameSender
-    from realtime_chat.usecases.chat import Reply
+    from realtime_chat.usecases.reply import Reply
 
 __all__ = [
     "ApiGatewaySenders",
@@ -146,7 +146,8 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     from realtime_chat.dispatch import Dispatcher
     from realtime_chat.protocol import ChatMessage
     from realtime_chat.routes import authenticated
-    from realtime_chat.usecases.chat import accept_message, generate_reply
+    from realtime_chat.usecases.chat import accept_message
+    from realtime_chat.usecases.reply import generate_reply
 
     settings = chat_settings(env)
     ai = ai_settings(env)

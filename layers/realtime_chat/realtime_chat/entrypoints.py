@@ -23,8 +23,8 @@ from realtime_chat.events import (
 from realtime_chat.model import ReplyJob
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import ConnectionStore, TokenVerifier
-from realtime_chat.usecases.chat import Reply
 from realtime_chat.usecases.connection import Refused, authorize, connect, disconnect
+from realtime_chat.usecases.reply import Reply
 
 __all__ = [
     "Authorizer",

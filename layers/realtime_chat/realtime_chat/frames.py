@@ -17,6 +17,7 @@ from realtime_chat.model import Connection, Conversation, Identity, Message, Pag
 __all__ = [
     "MAX_POST_BYTES",
     "Frame",
+    "ai_response",
     "chat_history",
     "conversation_deleted",
     "conversation_renamed",
@@ -123,6 +124,24 @@ def chat_history(
         "messages": [_message(m) for m in messages],
         "nextBefore": next_before,
     }
+
+
+def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:
+    """A reply's final frame: the whole answer, how it ended, what it cost."""
+    frame: Frame = {
+        "type": "ai_response",
+        "action": "ai_response",
+        "conversationId": conversation_id,
+        "messageId": message.message_id,
+        "content": message.content,
+        "timestamp": message.timestamp,
+        "userId": user_id,
+        "model": message.model,
+        "finishReason": message.finish_reason,
+    }
+    if message.usage:
+        frame["usage"] = message.usage
+    return frame
 
 
 def conversations(page: Page[Conversation]) -> Frame:

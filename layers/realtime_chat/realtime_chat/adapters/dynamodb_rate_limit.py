@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, cast
 
-from realtime_chat.adapters.dynamodb_chat import user_key
+from realtime_chat.adapters.dynamodb_items import user_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

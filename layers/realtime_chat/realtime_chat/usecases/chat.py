@@ -1,71 +1,32 @@
-"""A chat turn: accept the user's message at once, then stream the model's reply.
+"""A chat turn, accepted: validate, store the user's message as a pending turn,
+acknowledge it to every connection of the user and hand a ``ReplyJob`` to the
+asynchronous reply (:mod:`realtime_chat.usecases.reply`), all inside the API Gateway
+route's 29 s window.
 
-``accept_message`` runs inside the API Gateway route (29 s window): it validates,
-stores the message as a pending turn, acknowledges it to every connection of the
-user and hands a ``ReplyJob`` to the asynchronous worker. ``generate_reply`` runs in
-that worker, with no API Gateway deadline: it streams coalesced chunks to every
-connection of the user, then stores the whole answer and the turn's end.
-
-Every turn ends with exactly one of: ``ai_response`` (possibly followed by an
-``error`` when the answer broke off), an ``error``, or ``conversation_deleted``
-when the user deleted the conversation while it streamed. A retry (the same
-``clientMessageId``) never stores a second message: it gets the first turn's
-acknowledgement, plus its stored answer when there is one, and runs the reply
-again only when the first one failed.
+A retry (the same ``clientMessageId``) never stores a second message: it gets the
+first turn's acknowledgement, plus its stored answer when there is one, and runs the
+reply again only when the first one failed or died with its invocation.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from realtime_chat import frames
-from realtime_chat.coalescer import Coalescer
-from realtime_chat.errors import (
-    AiNotConfigured,
-    ChatError,
-    ConversationNotFound,
-    ErrorCode,
-    ModelRejectedKey,
-    ModelUnavailable,
-    SecretUnavailable,
-)
-from realtime_chat.model import (
-    Checkpoint,
-    Finished,
-    Message,
-    MessageStatus,
-    ReplyJob,
-    Role,
-    TextDelta,
-    Turn,
-    TurnState,
-)
+from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
+from realtime_chat.model import Message, ReplyJob, Role, Turn, TurnState
 from realtime_chat.observability import logger
-from realtime_chat.ports import (
-    ApiKeySource,
-    ChatModel,
-    ChatStore,
-    Clock,
-    ConnectionStore,
-    FrameSender,
-    RateLimiter,
-    ReplyJobs,
-)
-from realtime_chat.prompt import build_prompt
+from realtime_chat.ports import ChatStore, ConnectionStore, RateLimiter, ReplyJobs
 from realtime_chat.protocol import ChatMessage
-from realtime_chat.settings import AiSettings
 from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
 
-__all__ = ["Reply", "accept_message", "generate_reply", "title_for"]
+__all__ = ["accept_message", "new_id", "title_for"]
 
 TITLE_CHARS = 60
-WATCH_SECONDS = 1.0  # how often a streaming reply checks that its conversation still exists
 
 
 def title_for(text: str) -> str:
@@ -74,7 +35,7 @@ def title_for(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _new_id() -> str:
+def new_id() -> str:
     return uuid.uuid4().hex
 
 
@@ -90,14 +51,12 @@ def accept_message(
     reply_timeout: int,
 ) -> None:
     user_id = ctx.require_user("chat_message")
+    replies = _Replies(ctx, command, chat, jobs, callback_url, reply_timeout)
     wait = limiter.acquire(user_id, now=ctx.now)
     if wait is not None:
         # A retry of a turn already made is answered, not refused: it costs nothing.
-        earlier = (
-            chat.find_turn(user_id, command.client_message_id or "")
-            if command.client_message_id
-            else None
-        )
+        cid = command.client_message_id
+        earlier = chat.find_turn(user_id, cid) if cid is not None else None
         if earlier is None:
             raise ChatError(
                 ErrorCode.RATE_LIMITED,
@@ -105,23 +64,15 @@ def accept_message(
                 retryable=True,
                 retry_after=wait,
             )
-        _answer_retry(
-            ctx,
-            earlier,
-            command,
-            chat=chat,
-            jobs=jobs,
-            callback_url=callback_url,
-            reply_timeout=reply_timeout,
-        )
+        replies.answer_retry(earlier)
         return
     message = Message(
-        message_id=_new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
+        message_id=new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
     )
     try:
         turn = chat.begin_turn(
             user_id,
-            command.conversation_id or _new_id(),
+            command.conversation_id or new_id(),
             message,
             title=title_for(command.message),
             client_message_id=command.client_message_id,
@@ -138,15 +89,7 @@ def accept_message(
         raise
     if turn.duplicate:
         limiter.release(user_id)
-        _answer_retry(
-            ctx,
-            turn,
-            command,
-            chat=chat,
-            jobs=jobs,
-            callback_url=callback_url,
-            reply_timeout=reply_timeout,
-        )
+        replies.answer_retry(turn)
         return
     broadcast = Broadcast(
         [
@@ -158,66 +101,63 @@ def accept_message(
     )
     broadcast.publish(_ack(turn, command.client_message_id))
     broadcast.close()
-    _start_reply(ctx, turn, command, chat=chat, jobs=jobs, callback_url=callback_url)
+    replies.start(turn)
 
 
-def _answer_retry(
-    ctx: Context,
-    turn: Turn,
-    command: ChatMessage,
-    *,
-    chat: ChatStore,
-    jobs: ReplyJobs,
-    callback_url: str,
-    reply_timeout: int,
-) -> None:
-    """A retried ``clientMessageId``: the same acknowledgement, then by the turn's state
-    the stored answer (answered), a new reply (failed) or nothing (pending)."""
-    ctx.reply(_ack(turn, command.client_message_id))
-    user_id = ctx.identity.user_id
-    if turn.state is TurnState.ANSWERED and turn.reply is not None:
-        ctx.reply(frames.fit_content(_ai_response(user_id, turn.conversation_id, turn.reply)))
-    elif turn.state is not TurnState.ANSWERED and chat.retry_turn(
-        user_id,
-        turn.conversation_id,
-        turn.message,
-        now=frames.iso(ctx.now),
-        stale_before=frames.iso(ctx.now - reply_timeout),
-    ):
-        # It failed, or its reply died with its invocation: run the reply again.
-        _start_reply(ctx, turn, command, chat=chat, jobs=jobs, callback_url=callback_url)
+@dataclass(frozen=True, slots=True)
+class _Replies:
+    """Starting, or starting again, the reply of a turn that this request sent or retried."""
 
+    ctx: Context
+    command: ChatMessage
+    chat: ChatStore
+    jobs: ReplyJobs
+    callback_url: str
+    reply_timeout: int
 
-def _start_reply(
-    ctx: Context,
-    turn: Turn,
-    command: ChatMessage,
-    *,
-    chat: ChatStore,
-    jobs: ReplyJobs,
-    callback_url: str,
-) -> None:
-    job = ReplyJob(
-        user_id=ctx.identity.user_id,
-        conversation_id=turn.conversation_id,
-        message_id=turn.message.message_id,
-        message_timestamp=turn.message.timestamp,
-        content=turn.message.content,
-        request_id=ctx.request_id,
-        connection_id=ctx.connection_id,
-        callback_url=callback_url,
-        client_message_id=command.client_message_id,
-        token_expires_at=ctx.identity.token_expires_at or 0,
-    )
-    try:
-        jobs.submit(job)
-    except Exception:
-        # The reply never started: the turn fails, so a retry of it runs the reply.
-        logger.exception("could not start the reply")
-        chat.finish_turn(
-            job.user_id, job.conversation_id, turn.message, reply=None, state=TurnState.FAILED
+    def answer_retry(self, turn: Turn) -> None:
+        """A retried ``clientMessageId``: the same acknowledgement, then by the turn's
+        state the stored answer (answered), a new reply (failed, or pending for longer
+        than a reply may run: it died with its invocation) or nothing (pending)."""
+        ctx = self.ctx
+        ctx.reply(_ack(turn, self.command.client_message_id))
+        user_id = ctx.identity.user_id
+        if turn.state is TurnState.ANSWERED and turn.reply is not None:
+            ctx.reply(
+                frames.fit_content(frames.ai_response(user_id, turn.conversation_id, turn.reply))
+            )
+        elif turn.state is not TurnState.ANSWERED and self.chat.retry_turn(
+            user_id,
+            turn.conversation_id,
+            turn.message,
+            now=frames.iso(ctx.now),
+            stale_before=frames.iso(ctx.now - self.reply_timeout),
+        ):
+            self.start(turn)
+
+    def start(self, turn: Turn) -> None:
+        ctx = self.ctx
+        job = ReplyJob(
+            user_id=ctx.identity.user_id,
+            conversation_id=turn.conversation_id,
+            message_id=turn.message.message_id,
+            message_timestamp=turn.message.timestamp,
+            content=turn.message.content,
+            request_id=ctx.request_id,
+            connection_id=ctx.connection_id,
+            callback_url=self.callback_url,
+            client_message_id=self.command.client_message_id,
+            token_expires_at=ctx.identity.token_expires_at or 0,
         )
-        raise ChatError.internal("The reply could not be started.", ctx.request_id) from None
+        try:
+            self.jobs.submit(job)
+        except Exception:
+            # The reply never started: the turn fails, so a retry of it runs the reply.
+            logger.exception("could not start the reply")
+            self.chat.finish_turn(
+                job.user_id, job.conversation_id, turn.message, reply=None, state=TurnState.FAILED
+            )
+            raise ChatError.internal("The reply could not be started.", ctx.request_id) from None
 
 
 def _ack(turn: Turn, client_message_id: str | None) -> dict[str, Any]:
@@ -228,312 +168,3 @@ def _ack(turn: Turn, client_message_id: str | None) -> dict[str, Any]:
         "clientMessageId": client_message_id,
         "timestamp": turn.message.timestamp,
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What the worker produced: the stored assistant message (if any), the error sent,
-    and whether the conversation was deleted under it."""
-
-    message: Message | None
-    error: ErrorCode | None
-    chunks: int
-    deleted: bool = False
-
-
-def generate_reply(
-    job: ReplyJob,
-    *,
-    settings: AiSettings,
-    chat: ChatStore,
-    connections: ConnectionStore,
-    sender: FrameSender,
-    keys: ApiKeySource,
-    model: ChatModel,
-    clock: Clock,
-    coalescer: Callable[[], Coalescer] = Coalescer,
-    watch_seconds: float = WATCH_SECONDS,
-) -> Reply:
-    started = clock()
-    # The sender's own connection may not be in the user index yet (it is eventually
-    # consistent), so it is added by id, unless its token has expired since.
-    targets = [] if 0 < job.token_expires_at <= started else [job.connection_id]
-    targets += [c.connection_id for c in connections.connections_of(job.user_id, now=started)]
-    broadcast = Broadcast(targets, sender=sender, on_gone=connections.delete)
-    question = Message(job.message_id, Role.USER, job.content, job.message_timestamp)
-    placeholder = Message(
-        _new_id(), Role.ASSISTANT, "", frames.iso(started), status=MessageStatus.STREAMING
-    )
-    turn = _Turn(
-        job,
-        placeholder,
-        broadcast,
-        coalescer(),
-        clock,
-        chat=chat,
-        connections=connections,
-        watch_seconds=watch_seconds,
-    )
-    try:
-        chat.start_reply(job.user_id, job.conversation_id, placeholder)
-    except ConversationNotFound:
-        return _deleted(job, broadcast, turn)
-    try:
-        earlier, _ = chat.history(
-            job.user_id,
-            job.conversation_id,
-            limit=max(settings.history_messages, 1),
-            before=f"{job.message_timestamp}#{job.message_id}",
-        )
-        prompt = build_prompt(
-            system_prompt=settings.system_prompt,
-            earlier=earlier,
-            current=job.content,
-            max_messages=settings.history_messages,
-            max_chars=settings.history_chars,
-        )
-        finished = turn.stream(lambda key: model.stream(prompt, api_key=key), keys)
-        error: ChatError | None = None
-    except ChatError as err:
-        finished, error = Finished("error", settings.model), err
-    except Exception:
-        logger.exception("reply failed", extra={"request_id": job.request_id})
-        finished = Finished("error", settings.model)
-        error = ChatError.internal("The reply failed on our side.", job.request_id)
-    if turn.stopped and error is None:
-        finished = Finished("stopped", finished.model or settings.model, finished.usage)
-    stored: Message | None = None
-    if not turn.deleted and (turn.content or error is None):
-        # An empty but finished (or stopped) answer still ends the turn.
-        stored = _message(placeholder, turn.content, finished, error is not None)
-    try:
-        if not turn.deleted:
-            state = TurnState.ANSWERED if error is None else TurnState.FAILED
-            chat.finish_turn(
-                job.user_id,
-                job.conversation_id,
-                question,
-                reply=stored,
-                state=state,
-                started=placeholder,
-            )
-    except ConversationNotFound:
-        turn.deleted = True
-    except Exception:
-        logger.exception("could not store the reply", extra={"request_id": job.request_id})
-        error = error or ChatError.internal("The reply could not be saved.", job.request_id)
-    if turn.deleted:
-        return _deleted(job, broadcast, turn)
-    if stored is not None:
-        # The chunks carried every word; the final frame must fit one post to arrive.
-        broadcast.publish(
-            frames.fit_content(_ai_response(job.user_id, job.conversation_id, stored))
-        )
-    if error is not None:
-        frame = frames.error(error, action="chat_message", request_id=job.request_id)
-        frame |= {"conversationId": job.conversation_id, "messageId": placeholder.message_id}
-        if job.client_message_id:
-            frame["clientMessageId"] = job.client_message_id
-        broadcast.publish(frame)
-    broadcast.close()
-    return Reply(stored, error.code if error else None, turn.seq)
-
-
-def _deleted(job: ReplyJob, broadcast: Broadcast, turn: _Turn) -> Reply:
-    """The last frame of the conversation, whatever went out before: it is gone."""
-    broadcast.publish(frames.conversation_deleted(job.conversation_id))
-    broadcast.close()
-    return Reply(None, None, turn.seq, deleted=True)
-
-
-class _Turn:
-    """The streaming half of a reply: coalesce deltas, number them, publish them. About
-    once a second it checkpoints the text so far (which also tells it to stop, or that
-    the conversation was deleted) and welcomes connections of the user that appeared
-    since with a snapshot of what they missed."""
-
-    def __init__(
-        self,
-        job: ReplyJob,
-        reply: Message,
-        broadcast: Broadcast,
-        coalescer: Coalescer,
-        clock: Clock,
-        *,
-        chat: ChatStore,
-        connections: ConnectionStore,
-        watch_seconds: float,
-    ) -> None:
-        self._job = job
-        self._reply = reply
-        self._broadcast = broadcast
-        self._coalescer = coalescer
-        self._clock = clock
-        self._chat = chat
-        self._connections = connections
-        self._watch_seconds = watch_seconds
-        self._parts: list[str] = []
-        self._lock = threading.Lock()  # the model's thread and the timer both emit
-        self.seq = 0
-        self.deleted = False
-        self.stopped = False
-
-    @property
-    def content(self) -> str:
-        return "".join(self._parts)
-
-    def stream(self, start: Callable[[str], Any], keys: ApiKeySource) -> Finished:
-        key = _api_key(keys)
-        try:
-            return self._consume(start(key))
-        except ModelRejectedKey:
-            if self.seq:
-                raise _unavailable("the AI provider refused the key mid-answer") from None
-        # The key may have been rotated since we cached it: read the secret once more.
-        fresh = _api_key(keys, refresh=True)
-        if fresh != key:
-            try:
-                return self._consume(start(fresh))
-            except ModelRejectedKey:
-                pass
-        raise ChatError(
-            ErrorCode.AI_NOT_CONFIGURED,
-            "The AI provider rejected the API key. An operator must put a valid key "
-            "into the AI secret.",
-        )
-
-    def _consume(self, events: Any) -> Finished:
-        finished: Finished | None = None
-        done = threading.Event()
-        timer = threading.Thread(target=self._tick, args=(done,), daemon=True)
-        timer.start()
-        try:
-            for event in events:
-                if self.deleted or self.stopped:
-                    break  # leaving the loop closes the provider's stream: no more tokens
-                if isinstance(event, TextDelta):
-                    with self._lock:
-                        self._emit(self._coalescer.feed(event.text, self._clock()))
-                elif isinstance(event, Finished):
-                    finished = event
-        except ModelUnavailable as err:
-            logger.warning("model unavailable", extra={"reason": str(err), "chunks": self.seq})
-            raise _unavailable("The AI provider is unavailable right now.") from None
-        finally:
-            if hasattr(events, "close"):
-                events.close()
-            done.set()
-            timer.join()
-            # Whatever was gathered is sent, whether the stream ended, broke or stopped.
-            with self._lock:
-                self._emit(self._coalescer.flush(self._clock()))
-        return finished or Finished("stop", "")
-
-    def _tick(self, done: threading.Event) -> None:
-        """While the model pauses, gathered text goes out after one interval anyway; about
-        once a second, the checkpoint and the late joiners."""
-        watched = self._clock()
-        while not done.wait(self._coalescer.interval):
-            with self._lock:
-                self._emit(self._coalescer.due(self._clock()))
-            if self._clock() - watched >= self._watch_seconds:
-                watched = self._clock()
-                if not self._watch():
-                    return
-
-    def _watch(self) -> bool:
-        """Checkpoint, then welcome joiners; False once the reply must end."""
-        with self._lock:
-            text, seq = self.content, self.seq - 1
-        outcome = self._chat.checkpoint(
-            self._job.user_id,
-            self._job.conversation_id,
-            replace(self._reply, content=text),
-            seq=seq,
-        )
-        if outcome is not Checkpoint.CONTINUE:
-            with self._lock:
-                self.stopped = outcome is Checkpoint.STOP
-                self.deleted = outcome is Checkpoint.GONE
-            return False
-        live = self._connections.connections_of(self._job.user_id, now=self._clock())
-        joiners = [c.connection_id for c in live if c.connection_id not in self._broadcast.targets]
-        if joiners:
-            with self._lock:  # no chunk between the snapshot and the next delta
-                snapshot = {
-                    "type": "ai_response_snapshot",
-                    "conversationId": self._job.conversation_id,
-                    "messageId": self._reply.message_id,
-                    "content": self.content,
-                    "seq": self.seq - 1,
-                }
-                for connection_id in joiners:
-                    self._broadcast.join(connection_id, snapshot)
-        return True
-
-    def _emit(self, text: str | None) -> None:
-        if not text or self.deleted:
-            return
-        self._parts.append(text)
-        self._broadcast.publish(
-            {
-                "type": "ai_response_chunk",
-                "conversationId": self._job.conversation_id,
-                "messageId": self._reply.message_id,
-                "seq": self.seq,
-                "delta": text,
-            }
-        )
-        self.seq += 1
-
-
-def _api_key(keys: ApiKeySource, *, refresh: bool = False) -> str:
-    """The key, or the client's error: configuration (AI_NOT_CONFIGURED, what to do, no
-    resource names) apart from an outage of Secrets Manager (AI_UNAVAILABLE, retry)."""
-    try:
-        return keys.api_key(refresh=refresh)
-    except AiNotConfigured as err:
-        logger.error("AI not configured", extra={"reason": str(err)})
-        raise ChatError(ErrorCode.AI_NOT_CONFIGURED, err.public) from None
-    except SecretUnavailable as err:
-        logger.warning("AI secret unavailable", extra={"reason": str(err)})
-        raise _unavailable("The AI key could not be read right now.") from None
-
-
-def _unavailable(message: str) -> ChatError:
-    return ChatError(ErrorCode.AI_UNAVAILABLE, message + " Please try again.", retryable=True)
-
-
-def _message(started: Message, content: str, finished: Finished, failed: bool) -> Message:
-    status = (
-        MessageStatus.ERROR
-        if failed
-        else MessageStatus.STOPPED
-        if finished.reason == "stopped"
-        else MessageStatus.COMPLETE
-    )
-    return replace(
-        started,
-        content=content,
-        model=finished.model or None,
-        finish_reason=finished.reason,
-        usage=finished.usage,
-        status=status,
-    )
-
-
-def _ai_response(user_id: str, conversation_id: str, message: Message) -> dict[str, Any]:
-    frame: dict[str, Any] = {
-        "type": "ai_response",
-        "action": "ai_response",
-        "conversationId": conversation_id,
-        "messageId": message.message_id,
-        "content": message.content,
-        "timestamp": message.timestamp,
-        "userId": user_id,
-        "model": message.model,
-        "finishReason": message.finish_reason,
-    }
-    if message.usage:
-        frame["usage"] = message.usage
-    return frame

@@ -1,0 +1,299 @@
+"""Turns and streaming replies in the chat table: a user's message as a turn (pending,
+answered, failed), found again by its ``clientMessageId``; a reply stored as it streams,
+checkpointed, stopped on request. The base of :class:`.dynamodb_chat.DynamoChatStore`,
+which adds conversations and their messages."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from realtime_chat.adapters.dynamodb_items import (
+    CLIENT_ID_SECONDS,
+    CONVERSATION_SK,
+    LIVE,
+    MESSAGE_PREFIX,
+    client_key,
+    conversation_key,
+    conversation_pk,
+    message_from,
+    message_item,
+    message_key,
+    message_sk,
+    transact,
+    user_key,
+)
+from realtime_chat.errors import ConversationNotFound
+from realtime_chat.model import Checkpoint, Message, MessageStatus, Turn, TurnState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["DynamoTurns"]
+
+
+class DynamoTurns:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def begin_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        title: str,
+        client_message_id: str | None,
+    ) -> Turn:
+        """One transaction: the client id (when given), the message, the conversation."""
+        items: list[Any] = []
+        if client_message_id is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **client_key(user_id, client_message_id),
+                            "conversationId": {"S": conversation_id},
+                            "sk2": {"S": message_sk(message)},
+                            "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        touch = self._touch(user_id, conversation_id, message.timestamp, title)
+        touch["ConditionExpression"] = "attribute_not_exists(deleted)"
+        items += [
+            self._put_message(user_id, conversation_id, message, turn=TurnState.PENDING),
+            {"Update": touch},
+        ]
+        reasons = transact(self._client, items, allowed_failures=True)
+        if reasons is None:
+            return Turn(conversation_id, message, TurnState.PENDING)
+        if client_message_id is not None and reasons[0] == "ConditionalCheckFailed":
+            first = self.find_turn(user_id, client_message_id)
+            if first is None:  # its conversation was deleted since
+                raise ConversationNotFound(conversation_id)
+            return first
+        if reasons[-1] == "ConditionalCheckFailed":
+            raise ConversationNotFound(conversation_id)
+        raise RuntimeError(f"storing the message was cancelled: {reasons}")
+
+    def find_turn(self, user_id: str, client_message_id: str) -> Turn | None:
+        marker = self._client.get_item(
+            TableName=self._table, Key=client_key(user_id, client_message_id), ConsistentRead=True
+        ).get("Item")
+        if marker is None:
+            return None
+        conversation_id = marker["conversationId"]["S"]
+        pk = conversation_pk(user_id, conversation_id)
+        item = self._item(pk, marker["sk2"]["S"])
+        if item is None:
+            return None
+        question = message_from(item)
+        state = TurnState(item.get("turn", {}).get("S", TurnState.PENDING.value))
+        reply_sk = item.get("replySk", {}).get("S")
+        reply_item = self._item(pk, reply_sk) if reply_sk else None
+        reply = message_from(reply_item) if reply_item else None
+        return Turn(conversation_id, question, state, reply, duplicate=True)
+
+    def retry_turn(
+        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+    ) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=message_key(user_id, conversation_id, message),
+                UpdateExpression="SET turn = :pending, retriedAt = :now",
+                # Failed, or pending for longer than a reply may run: its reply died
+                # with its invocation (a timeout, out of memory).
+                ConditionExpression=(
+                    "turn = :failed OR (turn = :pending AND #ts < :stale AND "
+                    "(attribute_not_exists(retriedAt) OR retriedAt < :stale))"
+                ),
+                ExpressionAttributeNames={"#ts": "timestamp"},
+                ExpressionAttributeValues={
+                    ":pending": {"S": TurnState.PENDING.value},
+                    ":failed": {"S": TurnState.FAILED.value},
+                    ":stale": {"S": stale_before},
+                    ":now": {"S": now},
+                },
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        """The reply as a ``streaming`` message, noted on the conversation (so a stop can
+        find it), only while the conversation is live."""
+        touch: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": conversation_key(user_id, conversation_id),
+            "UpdateExpression": "ADD streamingReplies :sk",
+            "ConditionExpression": LIVE,
+            "ExpressionAttributeValues": {":sk": {"SS": [message_sk(reply)]}},
+        }
+        items = [self._put_message(user_id, conversation_id, reply), {"Update": touch}]
+        if transact(self._client, items, allowed_failures=True) is not None:
+            raise ConversationNotFound(conversation_id)
+
+    def checkpoint(
+        self, user_id: str, conversation_id: str, reply: Message, *, seq: int
+    ) -> Checkpoint:
+        """Store the reply's text so far; the write itself says whether to go on: it
+        fails once a stop was requested (the item says so) or the conversation's
+        messages are being deleted (the item is gone). One write, no read."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=message_key(user_id, conversation_id, reply),
+                UpdateExpression="SET content = :c, seq = :s",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopRequested)",
+                ExpressionAttributeValues={":c": {"S": reply.content}, ":s": {"N": str(seq)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = cast(dict[str, Any], err.response).get("Item") or {}
+            return Checkpoint.STOP if "stopRequested" in old else Checkpoint.GONE
+        return Checkpoint.CONTINUE
+
+    def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        item = self._item(conversation_pk(user_id, conversation_id), CONVERSATION_SK)
+        if item is None or "deleted" in item:
+            raise ConversationNotFound(conversation_id)
+        stopped = []
+        for sk in item.get("streamingReplies", {}).get("SS", []):
+            timestamp, _, message_id = sk.removeprefix(MESSAGE_PREFIX).rpartition("#")
+            if timestamp < stale_before:  # its invocation is long gone
+                continue
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": conversation_pk(user_id, conversation_id)}, "sk": {"S": sk}},
+                    UpdateExpression="SET stopRequested = :t",
+                    ConditionExpression="#status = :streaming",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":t": {"BOOL": True},
+                        ":streaming": {"S": MessageStatus.STREAMING.value},
+                    },
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue  # it finished meanwhile
+            stopped.append(message_id)
+        return stopped
+
+    def finish_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        question: Message,
+        *,
+        reply: Message | None,
+        state: TurnState,
+        started: Message | None = None,
+    ) -> None:
+        items: list[Any] = []
+        settle: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": message_key(user_id, conversation_id, question),
+            "UpdateExpression": "SET turn = :s",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":s": {"S": state.value}},
+        }
+        if reply is not None:
+            put = self._put_message(user_id, conversation_id, reply)
+            if started is not None:  # it replaces its streaming self
+                put["Put"]["ConditionExpression"] = "attribute_exists(pk)"
+            touch = self._touch(user_id, conversation_id, reply.timestamp, "")
+            items += [put]
+            settle["UpdateExpression"] += ", replySk = :r"
+            settle["ExpressionAttributeValues"][":r"] = {"S": message_sk(reply)}
+        else:
+            touch = {
+                "TableName": self._table,
+                "Key": conversation_key(user_id, conversation_id),
+                "UpdateExpression": "SET updatedAt = updatedAt",
+            }
+            if started is not None:  # nothing was written: the placeholder goes
+                items.append(
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": message_key(user_id, conversation_id, started),
+                        }
+                    }
+                )
+        touch["ConditionExpression"] = LIVE
+        if started is not None:
+            touch["UpdateExpression"] += " DELETE streamingReplies :started"
+            touch["ExpressionAttributeValues"] = {
+                **touch.get("ExpressionAttributeValues", {}),
+                ":started": {"SS": [message_sk(started)]},
+            }
+        if reply is not None or started is not None:
+            items.append({"Update": touch})
+        items.append({"Update": settle})
+        if transact(self._client, items, allowed_failures=True) is not None:
+            raise ConversationNotFound(conversation_id)
+
+    def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    def _put_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        turn: TurnState | None = None,
+    ) -> dict[str, Any]:
+        item = {"pk": {"S": conversation_pk(user_id, conversation_id)}, **message_item(message)}
+        if turn is not None:
+            item["turn"] = {"S": turn.value}
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _touch(self, user_id: str, conversation_id: str, now: str, title: str) -> dict[str, Any]:
+        """Create the conversation on first use (titled ``title``) and move ``updatedAt``."""
+        return {
+            "TableName": self._table,
+            "Key": {
+                "pk": {"S": conversation_pk(user_id, conversation_id)},
+                "sk": {"S": CONVERSATION_SK},
+            },
+            "UpdateExpression": (
+                "SET conversationId = :c, title = if_not_exists(title, :t), "
+                "createdAt = if_not_exists(createdAt, :now), updatedAt = :now, "
+                "gsi1pk = :u, gsi1sk = :order"
+            ),
+            "ExpressionAttributeValues": {
+                ":c": {"S": conversation_id},
+                ":t": {"S": title},
+                ":now": {"S": now},
+                ":u": {"S": user_key(user_id)},
+                ":order": {"S": f"{now}#{conversation_id}"},
+            },
+        }
