@@ -57,6 +57,7 @@ class ModelServer(LoopbackServer):
         self.scenario = scenario or Scenario()
         self.requests: list[dict[str, Any]] = []
         self.keys: list[str] = []
+        self.hung_up = 0  # streams whose client closed them before the end (a stop, a break)
         self._lock = threading.Lock()
         server = self
 
@@ -99,7 +100,12 @@ class ModelServer(LoopbackServer):
         if scenario.plain_body is not None:  # some gateways answer errors with a 200
             send_json(handler, 200, scenario.plain_body)
             return
-        self._stream(handler, body, scenario)
+        try:
+            self._stream(handler, body, scenario)
+        except (BrokenPipeError, ConnectionResetError):
+            with self._lock:
+                self.hung_up += 1  # no more tokens are generated for it
+            handler.close_connection = True
 
     def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], s: Scenario) -> None:
         handler.send_response(200)

@@ -152,6 +152,8 @@ def test_the_phone_stops_what_the_laptop_started(
     assert final["finishReason"] == "stopped"
     streamed = _chunks_after(slow.frames(), -1)
     assert final["content"] == streamed and f"token{TOKENS - 1}" not in streamed
+    # AND the provider's stream was closed: it generated no more tokens
+    _until(lambda: slow.model.hung_up == 1)
     # AND that text is what is stored, marked stopped
     stored = DynamoChatStore(slow.dynamodb, CHAT_TABLE).history(ADA, CONV, limit=5, before=None)
     reply = stored[0][-1]
