@@ -229,11 +229,11 @@ def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
     } | {f"dynamodb_{name}_per_answer": float(n) for name, n in sorted(operations.items())}
 
 
-def resume_and_stop(workdir: Path, *, trials: int) -> dict[str, float]:
-    """Against answers of 1,000 tokens at 200 tokens/s."""
+def resume_and_stop(workdir: Path, *, trials: int, tokens: int = 1000) -> dict[str, float]:
+    """Against answers of ``tokens`` tokens at 200 tokens/s."""
     stack = start_stack(
         workdir,
-        MODEL_TOKENS="1000",
+        MODEL_TOKENS=str(tokens),
         MODEL_TOKEN_DELAY="0.005",
         MOTO_RECORDER_FILEPATH=str(workdir / "moto-recording"),
     )
@@ -265,7 +265,9 @@ def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict
     finally:
         figures["stop_seconds"] = stack.stop()
     figures["stop_seconds_under_load"] = _stop_under_load(workdir / "busy", users)
-    figures |= resume_and_stop(workdir / "resume", trials=1 if small else 5)
+    figures |= resume_and_stop(
+        workdir / "resume", trials=1 if small else 5, tokens=300 if small else 1000
+    )
     return figures
 
 
