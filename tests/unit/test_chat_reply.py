@@ -52,7 +52,9 @@ def _reply(
     model: Any,
     sender: RecordingSender | None = None,
     clock: Callable[[], float] = lambda: 1_800_000_000.0,
+    **options: Any,
 ) -> list[dict[str, Any]]:
+    """Run the reply worker for JOB; the frames ada's connection received."""
     sender = sender or RecordingSender()
     generate_reply(
         JOB,
@@ -63,6 +65,7 @@ def _reply(
         keys=Key(),
         model=model,
         clock=clock,
+        **options,
     )
     return sender.sent["conn-1"]
 
@@ -192,19 +195,7 @@ def test_deleting_the_conversation_mid_stream_ends_the_reply_and_it_stays_delete
             store.delete("ada", "c1")
 
     model = SlowModel(5, on_token)
-    sender = RecordingSender()
-    generate_reply(
-        JOB,
-        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
-        chat=store,
-        connections=MemoryConnections(),
-        sender=sender,
-        keys=Key(),
-        model=model,
-        clock=time.monotonic,
-        watch_seconds=0.2,
-    )
-    frames = sender.sent["conn-1"]
+    frames = _reply(store, model, clock=time.monotonic, watch_seconds=0.2)
     # THEN the stream stopped early and the provider's stream was closed
     assert model.closed and model.sent < 40
     # AND the last frame says the conversation is deleted; no answer was sent
