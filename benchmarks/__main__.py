@@ -21,25 +21,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.environment import ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "realtime_chat"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-
-ENV = {
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "CONNECTIONS_TABLE": "bench-connections",
-    "CHAT_TABLE": "bench-chat",
-    "API_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench",
-    "USER_POOL_ID": "us-east-1_bench",
-    "USER_POOL_CLIENT_ID": "benchclient",
-    "AWS_LAMBDA_FUNCTION_NAME": "bench-chat-message",
-    "POWERTOOLS_SERVICE_NAME": "bench",
-    "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-    "AI_BASE_URL": "http://127.0.0.1:9/v1",
-}
 
 
 def per_message() -> list[tuple[str, int, int, float]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from benchmarks.environment import ENV
 from local_stack.embedded_aws import EmbeddedAws
 from local_stack.launcher import free_port
 from local_stack.loopback import LoopbackServer, send_json
@@ -69,27 +70,18 @@ class _Sink(LoopbackServer):
 
 def _environment(aws: str, sink: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    return base | {
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_ENDPOINT_URL": aws,
-        "AWS_ENDPOINT_URL_LAMBDA": sink,
-        "WEBSOCKET_CALLBACK_URL": f"{sink}/prod",
-        "CONNECTIONS_TABLE": "bench-connections",
-        "CHAT_TABLE": "bench-chat",
-        "API_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench",
-        "USER_POOL_ID": "us-east-1_bench",
-        "USER_POOL_CLIENT_ID": "benchclient",
-        "JWKS_URL": f"{sink}/jwks.json",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench-chat-message",
-        "POWERTOOLS_SERVICE_NAME": "bench",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "AI_BASE_URL": "http://127.0.0.1:9/v1",
-        "PYTHONPATH": str(ROOT / "layers" / "realtime_chat"),
-        "PYTHONDONTWRITEBYTECODE": "1",  # each run compiles, as a new Lambda package does
-    }
+    return (
+        base
+        | ENV
+        | {
+            "AWS_ENDPOINT_URL": aws,
+            "AWS_ENDPOINT_URL_LAMBDA": sink,
+            "WEBSOCKET_CALLBACK_URL": f"{sink}/prod",
+            "JWKS_URL": f"{sink}/jwks.json",
+            "PYTHONPATH": str(ROOT / "layers" / "realtime_chat"),
+            "PYTHONDONTWRITEBYTECODE": "1",  # each run compiles, as a new package does
+        }
+    )
 
 
 def _sample(code: str, env: dict[str, str]) -> float:

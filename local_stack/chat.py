@@ -83,6 +83,7 @@ class Session:
         self.conversation = conversation or _new_conversation_id()
         self.has_messages = conversation is not None  # a resumed one has history
         self.pending = 0  # requests sent whose last reply has not arrived yet
+        self.unsent: str | None = None  # typed while the connection was down
 
     def connect_url(self) -> str:
         """Signs in afresh each time: a token that expired, or a stack that restarted
@@ -171,54 +172,60 @@ async def run(session: Session) -> None:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     threading.Thread(target=_read_lines, args=(loop, queue), daemon=True).start()
-    unsent: str | None = None  # typed while the connection was down: sent once it is back
     delay = 1.0
     while True:
         try:
             async with connect(session.connect_url()) as ws:
                 delay = 1.0
                 print(f"connected; conversation {session.conversation}. /quit to leave.")
-                listener = asyncio.ensure_future(_listen(ws, session))
-                try:
-                    while True:
-                        line: str | None
-                        if unsent is not None:
-                            line, unsent = unsent, None
-                        else:
-                            line = await _next(queue, listener)
-                        if line is _CLOSED:
-                            raise _closed(ws)
-                        if line is None:  # input ended (a pipe): let the replies finish
-                            await asyncio.wait_for(_settled(session, listener), 60)
-                            return
-                        if line == "/quit":
-                            return
-                        frame = session.frame_for(line) if line else None
-                        if frame is None:
-                            continue
-                        # One request at a time: the next waits for the last reply;
-                        # a stop goes at once, it is about the reply being written.
-                        if frame["action"] != "stop_reply":
-                            await asyncio.wait_for(_settled(session, listener), 60)
-                        if listener.done():  # the server closed while we waited
-                            unsent = line
-                            raise _closed(ws)
-                        session.pending += 1
-                        await ws.send(json.dumps(frame))
-                finally:
-                    # However the connection ends (Ctrl-C included), the listener is
-                    # stopped and its outcome collected: nothing is left to print.
-                    listener.cancel()
-                    await asyncio.gather(listener, return_exceptions=True)
+                if await _converse(ws, session, queue):
+                    return
         except (OSError, websockets.ConnectionClosed, websockets.InvalidStatus) as err:
             session.pending = 0
             print(f"\n! connection lost ({_why(err)}); reconnecting in {delay:.0f} s", flush=True)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
         except StackNotRunning as err:
             print(f"\n! {err}; trying again in {delay:.0f} s", flush=True)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+async def _converse(
+    ws: ClientConnection, session: Session, queue: asyncio.Queue[str | None]
+) -> bool:
+    """Send what is typed over one connection, one request at a time; True when the
+    user is done (/quit, or input ended), else raises when the connection ends."""
+    listener = asyncio.ensure_future(_listen(ws, session))
+    try:
+        while True:
+            line: str | None
+            if session.unsent is not None:
+                line, session.unsent = session.unsent, None
+            else:
+                line = await _next(queue, listener)
+            if line is _CLOSED:
+                raise _closed(ws)
+            if line is None:  # input ended (a pipe): let the replies finish
+                await asyncio.wait_for(_settled(session, listener), 60)
+                return True
+            if line == "/quit":
+                return True
+            frame = session.frame_for(line) if line else None
+            if frame is None:
+                continue
+            # One request at a time: the next waits for the last reply; a stop goes at
+            # once, it is about the reply being written.
+            if frame["action"] != "stop_reply":
+                await asyncio.wait_for(_settled(session, listener), 60)
+            if listener.done():  # the server closed while we waited: send it once back
+                session.unsent = line
+                raise _closed(ws)
+            session.pending += 1
+            await ws.send(json.dumps(frame))
+    finally:
+        # However the connection ends (Ctrl-C included), the listener is stopped and
+        # its outcome collected: nothing is left to print.
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
 
 
 _CLOSED = "\x00closed"  # what _next answers when the server closed the connection

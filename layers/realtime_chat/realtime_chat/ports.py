@@ -94,12 +94,6 @@ class ChatStore(Protocol):
         """Delete the conversation and all its messages; raises ``ConversationNotFound``."""
         ...
 
-    def add_message(
-        self, user_id: str, conversation_id: str, message: Message, *, title: str
-    ) -> None:
-        """Store a message, creating the conversation on first use."""
-        ...
-
     def begin_turn(
         self,
         user_id: str,

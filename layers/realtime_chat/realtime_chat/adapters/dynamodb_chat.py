@@ -189,6 +189,7 @@ class DynamoChatStore(DynamoTurns):
     def add_message(
         self, user_id: str, conversation_id: str, message: Message, *, title: str
     ) -> None:
+        """Store a message outside any turn (seeding, imports): no use case needs it."""
         transact(
             self._client,
             [
