@@ -50,8 +50,10 @@ lint: $(VENV)/.installed
 types: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
+# The console's browser tests drive headless Chromium: found, or installed on a CI
+# machine; when there is none the script says what to do and those tests fail saying so.
 unit: $(VENV)/.installed
-	$(PY) -m pytest
+	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest
 
 validate: $(VENV)/.installed $(TOOLS_VENV)/.installed  ## cfn-lint and sam validate --lint
 	$(VENV)/bin/cfn-lint template.yaml

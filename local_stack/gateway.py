@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from local_stack import events
 from local_stack.api_model import ApiModel
+from local_stack.console_site import ConsoleSite
 from local_stack.workers import Invocation
 
 __all__ = ["Gateway", "Limits"]
@@ -58,6 +59,7 @@ class Gateway:
         function_names: dict[str, str],
         limits: Limits = Limits(),
         api_id: str = "local",
+        console: ConsoleSite | None = None,
     ) -> None:
         self.model = model
         self.limits = limits
@@ -66,11 +68,14 @@ class Gateway:
         self._function_names = function_names  # function name -> logical id
         self.connections: dict[str, _Connection] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._console = console
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=6 * 1024 * 1024)
         app.router.add_post("/2015-03-31/functions/{name}/invocations", self._lambda_invoke)
         app.router.add_route("*", "/{stage}/@connections/{connection_id}", self._manage)
+        if self._console is not None:
+            self._console.add_routes(app.router)
         app.router.add_get("/", self._websocket)
         app.router.add_get("/{stage}", self._websocket)
         app.on_shutdown.append(self._close_all)
@@ -100,6 +105,8 @@ class Gateway:
         if stage not in (None, self.model.stage):
             return web.json_response({"message": "Forbidden"}, status=403)
         if request.headers.get("Upgrade", "").lower() != "websocket":
+            if stage is None and self._console is not None:
+                return await self._console.index(request)
             return web.json_response({"message": "Expected a WebSocket upgrade"}, status=426)
         if len(str(request.rel_url)) > 4096:
             return web.json_response({"message": "Request-URI Too Long"}, status=414)

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from local_stack.api_model import api_model
+from local_stack.console_site import ConsoleSite
 from local_stack.embedded_aws import EmbeddedAws
 from local_stack.gateway import Gateway, Limits
 from local_stack.intrinsics import Resolver
@@ -273,7 +274,11 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         return await loop.run_in_executor(executors[logical_id], pool.invoke, event)
 
     gateway = Gateway(
-        model, invoke, limits=config.limits, function_names={s.name: s.logical_id for s in specs}
+        model,
+        invoke,
+        limits=config.limits,
+        function_names={s.name: s.logical_id for s in specs},
+        console=ConsoleSite(_console_config(state)),
     )
     runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None)
     await runner.setup()
@@ -338,6 +343,17 @@ def _state(
     }
 
 
+def _console_config(state: dict[str, Any]) -> dict[str, Any]:
+    """What the browser console needs to sign in and connect (see console/)."""
+    return {
+        "websocketUrl": state["websocketUrl"],
+        "region": state["region"],
+        "cognitoEndpoint": state["awsEndpointUrl"] + "/",
+        "userPoolClientId": state["userPoolClientId"],
+        "demoUser": {k: state["demoUser"][k] for k in ("username", "password")},
+    }
+
+
 def _write_state(config: StackConfig, state: dict[str, Any]) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     path = config.state_dir / "stack.json"
@@ -358,6 +374,7 @@ def _banner(
 ) -> None:
     user = resources.demo_user
     overrides = " ".join(f"{k}={v}" for k, v in parameters.items())
+    console_url = ws_url.replace("ws://", "http://", 1) + "/"
     print(
         f"""
 Local stack ready in {seconds:.1f} s (state in {config.state_dir / "stack.json"})
@@ -371,6 +388,7 @@ Local stack ready in {seconds:.1f} s (state in {config.state_dir / "stack.json"}
 Data lives in memory: conversations, users and tokens are gone when the stack stops.
 
 Connect:
+  open {console_url:<38} # the browser console
   make chat                                   # interactive client, signed in as the demo user
   wscat -c "{ws_url}?token=$(make -s token)"
   then send {{"action":"chat_message","data":{{"message":"Hello"}}}}
