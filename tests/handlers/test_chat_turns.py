@@ -203,6 +203,28 @@ def test_the_limit_holds_at_a_minute_boundary_and_retries_are_free(
     assert sorted(m.content for m in _user_messages(chat)) == ["four", "one", "two"]
 
 
+def test_a_user_past_the_daily_token_budget_is_told_when_it_renews(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a daily budget smaller than what one reply of the local model uses
+    midnight = 1_800_000_000.0 - 1_800_000_000.0 % 86_400
+    monkeypatch.setattr(time, "time", lambda: midnight + 23 * 3600)
+    chat.reload(DAILY_TOKEN_BUDGET="10")
+    # WHEN the user chats twice
+    chat.send(message="one", clientMessageId="d-1")
+    assert chat.frames()[-1]["type"] == "ai_response"  # the first reply spends the budget
+    chat.send(message="two", clientMessageId="d-2")
+    # THEN the second is refused until 00:00 UTC, saying so, and is not stored
+    refused = chat.frames()[-1]
+    assert (refused["code"], refused["retryAfter"], refused["clientMessageId"]) == (
+        "RATE_LIMITED",
+        3600,
+        "d-2",
+    )
+    assert "daily AI token budget" in refused["message"]
+    assert [m.content for m in _user_messages(chat)] == ["one"]
+
+
 def test_ai_not_configured_says_what_to_do_and_keeps_the_arn_in_the_log(
     chat: Chat, caplog: pytest.LogCaptureFixture
 ) -> None:

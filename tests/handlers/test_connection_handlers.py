@@ -130,14 +130,102 @@ def test_connect_stores_the_identity_with_a_two_hour_ttl(
     assert item["ttl"] == {"N": str(connected_at // 1000 + 7200)}
 
 
-def test_connect_stores_anonymous_connections_too(
+def test_connect_stores_anonymous_connections_outside_the_user_index(
     moto_aws: Any, load_handler: Loader, lambda_context: LambdaContext
 ) -> None:
+    # WHEN an anonymous connection is recorded
     load_handler("connect").lambda_handler(load_event("connect_anonymous"), lambda_context)
+    # THEN it is stored, without a userId: the user index stays sparse, so anonymous
+    # connects and disconnects never pile onto one "anonymous" partition of it
     item = _item(moto_aws, "L0SM9cOFvHcCIhw=")
     assert item is not None
-    assert item["userId"] == {"S": "anonymous"}
-    assert "tokenExpiresAt" not in item
+    assert item["isAuthenticated"] == {"BOOL": False}
+    assert "userId" not in item and "tokenExpiresAt" not in item
+    indexed = moto_aws.scan(TableName=CONNECTIONS_TABLE, IndexName="userId-index")
+    assert indexed["Count"] == 0
+
+
+def _connect_as(
+    connect: ModuleType, number: int, *, lambda_context: LambdaContext, anonymous: bool = False
+) -> dict[str, Any]:
+    event = load_event("connect_anonymous" if anonymous else "connect_with_token")
+    event["requestContext"]["connectionId"] = f"conn-{number}="
+    response: dict[str, Any] = connect.lambda_handler(event, lambda_context)
+    return response
+
+
+def test_a_user_past_the_connection_cap_is_refused_with_429(
+    moto_aws: Any,
+    load_handler: Loader,
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a cap of 2 connections per user, and one user with 2 open
+    monkeypatch.setenv("MAX_CONNECTIONS_PER_USER", "2")
+    connect = load_handler("connect")
+    assert [_connect_as(connect, n, lambda_context=lambda_context) for n in (1, 2)] == [
+        {"statusCode": 200}
+    ] * 2
+    # WHEN the same user opens a third
+    third = _connect_as(connect, 3, lambda_context=lambda_context)
+    # THEN it is refused with 429 and not stored
+    assert third == {"statusCode": 429}
+    assert _item(moto_aws, "conn-3=") is None
+    # ... and once one closes, the next connect is accepted again
+    disconnect_event = load_event("disconnect")
+    disconnect_event["requestContext"]["connectionId"] = "conn-1="
+    load_handler("disconnect").lambda_handler(disconnect_event, lambda_context)
+    assert _connect_as(connect, 4, lambda_context=lambda_context) == {"statusCode": 200}
+    # ... while anonymous connections are not a user's, and not capped
+    anonymous = [
+        _connect_as(connect, n, lambda_context=lambda_context, anonymous=True) for n in (5, 6, 7)
+    ]
+    assert anonymous == [{"statusCode": 200}] * 3
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://app.example.com", True),  # on the list
+        ("https://app.example.com.evil.test", False),  # matched exactly, not by prefix
+        ("http://app.example.com", False),  # another scheme is another origin
+        (None, True),  # no Origin: a CLI or a server, not a browser
+    ],
+)
+def test_browser_origins_outside_the_allow_list_are_refused_with_a_deny(
+    load_handler: Loader,
+    tokens: TokenFactory,
+    lambda_context: LambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    origin: str | None,
+    allowed: bool,
+) -> None:
+    # GIVEN an allow-list of two origins
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://app.example.com, https://admin.example.com/")
+    authorizer = load_handler("authorizer")
+    event = load_event("authorizer_query_token")
+    event["queryStringParameters"]["token"] = tokens.id_token()
+    event["headers"].pop("Origin")
+    event["multiValueHeaders"].pop("Origin")
+    if origin is not None:
+        event["headers"]["origin"] = origin
+    # WHEN a handshake comes with this Origin
+    response = authorizer.lambda_handler(event, lambda_context)
+    # THEN an allowed one gets the identity, another a Deny (API Gateway: 403), with
+    # no identity attached
+    (statement,) = response["policyDocument"]["Statement"]
+    assert statement["Effect"] == ("Allow" if allowed else "Deny")
+    assert ("context" in response) is allowed
+
+
+def test_an_empty_allow_list_lets_every_origin_in(
+    load_handler: Loader, tokens: TokenFactory, lambda_context: LambdaContext
+) -> None:
+    event = load_event("authorizer_query_token")
+    event["queryStringParameters"]["token"] = tokens.id_token()
+    event["headers"]["Origin"] = "https://anything.example"
+    response = load_handler("authorizer").lambda_handler(event, lambda_context)
+    assert response["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
 def test_disconnect_forgets_the_connection(

@@ -8,10 +8,18 @@ from typing import Any
 
 import pytest
 
+from realtime_chat.adapters.dynamodb_items import user_key
 from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
 from tests.support.aws import CHAT_TABLE
 
 BOUNDARY = 1_800_000_000.0 - 1_800_000_000.0 % 60  # the first instant of a minute
+MIDNIGHT = 1_800_000_000.0 - 1_800_000_000.0 % 86_400  # 00:00 UTC of a day
+
+
+def _wait(limiter: DynamoRateLimiter, user: str, now: float) -> int | None:
+    """Seconds to wait, or None when the message may go."""
+    refusal = limiter.acquire(user, now=now)
+    return None if refusal is None else refusal.retry_after
 
 
 def test_a_burst_of_the_limit_is_allowed_then_one_message_per_interval(moto_aws: Any) -> None:
@@ -19,16 +27,16 @@ def test_a_burst_of_the_limit_is_allowed_then_one_message_per_interval(moto_aws:
     limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=3)
     t = BOUNDARY + 7
     # WHEN ada sends 3 at once THEN all pass, and a 4th waits for the next token
-    assert [limiter.acquire("ada", now=t) for _ in range(3)] == [None, None, None]
-    assert limiter.acquire("ada", now=t) == 20
-    assert limiter.acquire("ada", now=t + 15) == 5
+    assert [_wait(limiter, "ada", t) for _ in range(3)] == [None, None, None]
+    assert _wait(limiter, "ada", t) == 20
+    assert _wait(limiter, "ada", t + 15) == 5
     # AND each user has a bucket of their own
-    assert limiter.acquire("bob", now=t) is None
+    assert _wait(limiter, "bob", t) is None
     # AND a token is back 20 s later, one only
-    assert limiter.acquire("ada", now=t + 20) is None
-    assert limiter.acquire("ada", now=t + 20) == 20
+    assert _wait(limiter, "ada", t + 20) is None
+    assert _wait(limiter, "ada", t + 20) == 20
     # AND after a quiet minute the whole burst is back
-    assert [limiter.acquire("ada", now=t + 80) for _ in range(3)] == [None, None, None]
+    assert [_wait(limiter, "ada", t + 80) for _ in range(3)] == [None, None, None]
 
 
 @pytest.mark.parametrize("offset", [-0.001, 0.0, 0.001])
@@ -40,7 +48,7 @@ def test_parallel_sends_at_a_minute_boundary_are_counted_exactly(
     now = BOUNDARY + offset
     # WHEN 30 messages are sent at once from many connections
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda _: limiter.acquire("ada", now=now), range(30)))
+        answers = list(pool.map(lambda _: _wait(limiter, "ada", now), range(30)))
     # THEN exactly 20 pass, and the 10 refused are told the same honest wait
     assert answers.count(None) == 20
     assert {a for a in answers if a is not None} == {3}
@@ -50,21 +58,21 @@ def test_four_messages_at_once_from_a_fresh_user_all_pass(moto_aws: Any) -> None
     # The reported defect: 1 accepted and 3 refused while the counter read 1/20.
     limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=20)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(lambda _: limiter.acquire("new", now=BOUNDARY), range(4)))
+        answers = list(pool.map(lambda _: _wait(limiter, "new", BOUNDARY), range(4)))
     assert answers == [None] * 4
 
 
 def test_a_released_message_gives_its_token_back(moto_aws: Any) -> None:
     limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=2)
-    assert [limiter.acquire("ada", now=BOUNDARY) for _ in range(2)] == [None, None]
+    assert [_wait(limiter, "ada", BOUNDARY) for _ in range(2)] == [None, None]
     limiter.release("ada")
-    assert limiter.acquire("ada", now=BOUNDARY) is None
-    assert limiter.acquire("ada", now=BOUNDARY) == 30
+    assert _wait(limiter, "ada", BOUNDARY) is None
+    assert _wait(limiter, "ada", BOUNDARY) == 30
 
 
 def test_zero_means_no_limit_and_no_request(moto_aws: Any) -> None:
     limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=0)
-    assert all(limiter.acquire("ada", now=BOUNDARY) is None for _ in range(50))
+    assert all(_wait(limiter, "ada", BOUNDARY) is None for _ in range(50))
     limiter.release("ada")
     assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == []
 
@@ -75,3 +83,41 @@ def test_the_counter_stays_out_of_the_conversation_list(moto_aws: Any) -> None:
     DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=3).acquire("ada", now=BOUNDARY)
     page = DynamoChatStore(moto_aws, CHAT_TABLE).conversations("ada", limit=10, cursor=None)
     assert page.items == ()
+
+
+def test_a_user_past_the_daily_token_budget_waits_for_midnight_utc(moto_aws: Any) -> None:
+    # GIVEN a budget of 1,000 tokens a day and no minute limit to speak of
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=10_000, daily_tokens=1000)
+    morning = MIDNIGHT + 8 * 3600
+    # WHEN ada's replies use 600, then 500 tokens
+    assert _wait(limiter, "ada", morning) is None
+    limiter.spend("ada", 600, now=morning)
+    assert _wait(limiter, "ada", morning + 60) is None  # 600 < 1,000: still allowed
+    limiter.spend("ada", 500, now=morning + 60)
+    # THEN her next message is refused until 00:00 UTC, and says it is the day's budget
+    refusal = limiter.acquire("ada", now=morning + 120)
+    assert refusal is not None and refusal.daily_budget
+    assert refusal.retry_after == 16 * 3600 - 120
+    # ... while bob, who spent nothing, may chat
+    assert _wait(limiter, "bob", morning + 120) is None
+    # ... and the next day ada starts afresh, yesterday's count gone from the item
+    assert _wait(limiter, "ada", MIDNIGHT + 86_400 + 1) is None
+    limiter.spend("ada", 10, now=MIDNIGHT + 86_400 + 2)
+    item = moto_aws.get_item(
+        TableName=CHAT_TABLE,
+        Key={"pk": {"S": user_key("ada")}, "sk": {"S": "RATE#chat_message"}},
+    )["Item"]
+    assert {k: v for k, v in item.items() if k.startswith("tokens_")} == {
+        "tokens_20270116": {"N": "10"}
+    }
+
+
+def test_the_budget_check_costs_no_request_of_its_own(moto_aws: Any) -> None:
+    # One UpdateItem per message decides both the minute limit and the day's budget.
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=20, daily_tokens=1000)
+    calls: list[str] = []
+    moto_aws.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+    assert _wait(limiter, "ada", BOUNDARY) is None
+    assert calls == ["UpdateItem"]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from realtime_chat.usecases.reply import Reply
 
 __all__ = [
+    "LOCAL_ENDPOINTS",
     "ApiGatewaySenders",
     "build_authorizer",
     "build_connect",
@@ -36,6 +37,24 @@ __all__ = [
     "build_disconnect",
     "build_message",
 ]
+
+# `sam local invoke` runs a function in Docker with only the variables the template
+# declares. These two are declared empty (AWS ignores them) so the env-vars file
+# `make run` writes can point boto3 at the local stack; boto3 reads the standard
+# names, which an empty value would break in AWS.
+LOCAL_ENDPOINTS = {
+    "LOCAL_AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
+    "LOCAL_LAMBDA_ENDPOINT_URL": "AWS_ENDPOINT_URL_LAMBDA",
+}
+
+
+def _use_local_endpoints(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    for local, standard in LOCAL_ENDPOINTS.items():
+        if env.get(local):
+            env.setdefault(standard, env[local])
+
+
+_use_local_endpoints()
 
 
 def build_authorizer(env: Mapping[str, str] = os.environ) -> Authorizer:
@@ -46,7 +65,11 @@ def build_authorizer(env: Mapping[str, str] = os.environ) -> Authorizer:
     verifier = CognitoJwtVerifier(
         issuer=settings.issuer, client_id=settings.client_id, jwks=JwksCache(settings.jwks_url)
     )
-    return Authorizer(verifier=verifier, allow_anonymous=settings.allow_anonymous)
+    return Authorizer(
+        verifier=verifier,
+        allow_anonymous=settings.allow_anonymous,
+        allowed_origins=settings.allowed_origins,
+    )
 
 
 def _dynamodb(settings: ChatSettings) -> DynamoDBClient:
@@ -76,7 +99,11 @@ def build_connect(env: Mapping[str, str] = os.environ) -> Connector:
 
     settings = chat_settings(env)
     store = DynamoConnectionStore(_dynamodb(settings), settings.connections_table)
-    return Connector(connections=store, allow_anonymous=settings.allow_anonymous)
+    return Connector(
+        connections=store,
+        allow_anonymous=settings.allow_anonymous,
+        max_per_user=settings.max_connections_per_user,
+    )
 
 
 def build_disconnect(env: Mapping[str, str] = os.environ) -> Disconnector:
@@ -157,7 +184,12 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     senders = ApiGatewaySenders(settings.region)
     jobs = LambdaReplyJobs(boto3.client("lambda", region_name=settings.region), ai.function_name)
     keys = SecretApiKey(cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age)
-    limiter = DynamoRateLimiter(client, settings.chat_table, per_minute=ai.messages_per_minute)
+    limiter = DynamoRateLimiter(
+        client,
+        settings.chat_table,
+        per_minute=ai.messages_per_minute,
+        daily_tokens=ai.daily_tokens,
+    )
 
     @cache
     def model() -> ChatModel:
@@ -206,6 +238,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
             keys=keys,
             model=model(),
             clock=time.time,
+            budget=limiter,
         )
 
     return ChatFunction(FrameHandler(dispatcher), reply)

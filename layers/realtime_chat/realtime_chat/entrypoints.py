@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from realtime_chat.dispatch import ACTIONS, Dispatcher
 from realtime_chat.errors import KeysUnavailable
 from realtime_chat.events import (
     allow_policy,
+    deny_policy,
     job_from_event,
     parse_authorizer_request,
     parse_connect,
@@ -21,9 +24,16 @@ from realtime_chat.events import (
     parse_message,
 )
 from realtime_chat.model import ReplyJob
-from realtime_chat.observability import count, logger
+from realtime_chat.observability import count, logger, measure
 from realtime_chat.ports import ConnectionStore, TokenVerifier
-from realtime_chat.usecases.connection import Refused, authorize, connect, disconnect
+from realtime_chat.usecases.connection import (
+    OriginNotAllowed,
+    Refused,
+    TooManyConnections,
+    authorize,
+    connect,
+    disconnect,
+)
 from realtime_chat.usecases.reply import Reply
 
 __all__ = [
@@ -56,17 +66,31 @@ class KeysOutage(Exception):
 
 
 class Authorizer:
-    def __init__(self, *, verifier: TokenVerifier, allow_anonymous: bool) -> None:
+    def __init__(
+        self,
+        *,
+        verifier: TokenVerifier,
+        allow_anonymous: bool,
+        allowed_origins: frozenset[str] = frozenset(),
+    ) -> None:
         self._verifier = verifier
         self._allow_anonymous = allow_anonymous
+        self._allowed_origins = allowed_origins
 
     def handle(self, event: Event) -> dict[str, Any]:
         request = parse_authorizer_request(event)
         logger.append_keys(connection_id=request.info.connection_id)
         try:
             identity = authorize(
-                request, verifier=self._verifier, allow_anonymous=self._allow_anonymous
+                request,
+                verifier=self._verifier,
+                allow_anonymous=self._allow_anonymous,
+                allowed_origins=self._allowed_origins,
             )
+        except OriginNotAllowed as refused:
+            logger.info("handshake refused", extra={"reason": refused.reason})
+            count("ConnectionsRefused")
+            return deny_policy(request.method_arn)
         except Refused as refused:
             logger.info("handshake refused", extra={"reason": refused.reason})
             count("ConnectionsRefused")
@@ -79,17 +103,27 @@ class Authorizer:
 
 
 class Connector:
-    def __init__(self, *, connections: ConnectionStore, allow_anonymous: bool) -> None:
+    def __init__(
+        self, *, connections: ConnectionStore, allow_anonymous: bool, max_per_user: int = 0
+    ) -> None:
         self._connections = connections
         self._allow_anonymous = allow_anonymous
+        self._max_per_user = max_per_user
 
     def handle(self, event: Event) -> dict[str, Any]:
         request = parse_connect(event)
         logger.append_keys(connection_id=request.info.connection_id)
         try:
             connection = connect(
-                request, connections=self._connections, allow_anonymous=self._allow_anonymous
+                request,
+                connections=self._connections,
+                allow_anonymous=self._allow_anonymous,
+                max_per_user=self._max_per_user,
             )
+        except TooManyConnections as refused:
+            logger.info("connection refused", extra={"reason": refused.reason})
+            count("ConnectionsRefused")
+            return {"statusCode": 429}
         except Refused as refused:
             logger.info("connection refused", extra={"reason": refused.reason})
             return {"statusCode": 401}
@@ -148,6 +182,12 @@ class ChatFunction:
         reply = self._replies(job)
         outcome = "deleted" if reply.deleted else (reply.error or "ok")
         count("RepliesStreamed", dimension=("outcome", outcome))
+        # Posts per answer and what the model cost: the dashboard's reply figures.
+        measure("ReplyPosts", reply.chunks, MetricUnit.Count)
+        if reply.first_token_seconds is not None:
+            measure("AiFirstTokenTime", reply.first_token_seconds * 1000, MetricUnit.Milliseconds)
+        if reply.message is not None and reply.message.usage.get("totalTokens"):
+            measure("AiTokens", reply.message.usage["totalTokens"], MetricUnit.Count)
         if reply.error is not None:
             count("ErrorsSent", dimension=("code", reply.error.value))
         return {"chunks": reply.chunks, "error": reply.error}

@@ -58,6 +58,7 @@ class AuthorizerRequest:
     method_arn: str
     token: str | None
     info: RequestInfo
+    origin: str | None = None  # browsers send it; CLIs and servers usually do not
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,10 @@ def _token(event: Mapping[str, Any]) -> str | None:
 
 def parse_authorizer_request(event: Mapping[str, Any]) -> AuthorizerRequest:
     return AuthorizerRequest(
-        method_arn=str(event.get("methodArn", "")), token=_token(event), info=_info(event)
+        method_arn=str(event.get("methodArn", "")),
+        token=_token(event),
+        info=_info(event),
+        origin=_header(event, "origin") or None,
     )
 
 
@@ -193,6 +197,19 @@ def allow_policy(identity: Identity, method_arn: str) -> dict[str, Any]:
             ],
         },
         "context": identity_to_context(identity),
+    }
+
+
+def deny_policy(method_arn: str) -> dict[str, Any]:
+    """A Deny: API Gateway refuses the handshake with 403 (``Unauthorized`` gives 401)."""
+    return {
+        "principalId": "refused",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": method_arn}
+            ],
+        },
     }
 
 

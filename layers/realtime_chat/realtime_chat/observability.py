@@ -11,13 +11,20 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-__all__ = ["count", "logger"]
+__all__ = ["count", "logger", "measure"]
 
 logger = Logger()
 
 
 def count(name: str, *, dimension: tuple[str, str] | None = None) -> None:
     """Emit one Count metric, optionally with one dimension."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+    measure(name, 1, MetricUnit.Count, dimension=dimension)
+
+
+def measure(
+    name: str, value: float, unit: MetricUnit, *, dimension: tuple[str, str] | None = None
+) -> None:
+    """Emit one metric of any unit, optionally with one dimension."""
+    with single_metric(name=name, unit=unit, value=value) as metric:
         if dimension is not None:
             metric.add_dimension(name=dimension[0], value=dimension[1])

@@ -7,6 +7,7 @@ them with small fakes. Use cases import from here, never from ``adapters``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from realtime_chat.model import (
@@ -32,6 +33,7 @@ __all__ = [
     "FrameSender",
     "FrameSenders",
     "RateLimiter",
+    "Refusal",
     "ReplyJobs",
     "TokenVerifier",
 ]
@@ -172,10 +174,21 @@ class ReplyJobs(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a chat message may not be sent now, and when it may."""
+
+    retry_after: int  # seconds
+    daily_budget: bool = False  # the day's AI tokens are used up (else: too many a minute)
+
+
 class RateLimiter(Protocol):
-    def acquire(self, user_id: str, *, now: float) -> int | None:
-        """Count one chat message of ``user_id``: None when allowed, else the seconds
-        until the user may send again."""
+    def acquire(self, user_id: str, *, now: float) -> Refusal | None:
+        """Count one chat message of ``user_id``: None when allowed, else why not."""
+        ...
+
+    def spend(self, user_id: str, tokens: int, *, now: float) -> None:
+        """Count AI tokens a reply used against the user's daily budget."""
         ...
 
     def release(self, user_id: str) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from realtime_chat.errors import ConfigurationError
 
 __all__ = [
+    "BOUNDS",
     "AiSettings",
     "AuthSettings",
     "ChatSettings",
@@ -25,6 +26,27 @@ __all__ = [
 # API Gateway closes every WebSocket connection after 2 hours.
 MAX_CONNECTION_SECONDS = 2 * 60 * 60
 
+# The range each numeric variable accepts. template.yaml's parameters that feed them
+# carry the same MinValue/MaxValue (tests/unit/test_template_parameters.py proves it),
+# so a value CloudFormation accepts never fails a function at init.
+BOUNDS: dict[str, tuple[float, float]] = {
+    # A chat frame is at most 32 KB, JSON-escaped: 30,000 characters leave room.
+    "MAX_MESSAGE_CHARS": (1, 30_000),
+    "REPLY_TIMEOUT_SECONDS": (30, 900),
+    # An answer is one DynamoDB item (400 KB at most): 32,768 tokens are ~130 KB.
+    "AI_MAX_TOKENS": (1, 32_768),
+    "AI_TEMPERATURE": (0.0, 2.0),
+    "HISTORY_MESSAGES": (0, 100),
+    "HISTORY_CHARS": (0, 1_000_000),
+    "SECRET_CACHE_SECONDS": (0, 86_400),
+    "CHAT_MESSAGES_PER_MINUTE": (0, 10_000),
+    "AI_CONNECT_TIMEOUT": (0.1, 60.0),
+    "AI_READ_TIMEOUT": (0.1, 600.0),
+    "AI_RETRIES": (0, 5),
+    "MAX_CONNECTIONS_PER_USER": (0, 1000),
+    "DAILY_TOKEN_BUDGET": (0, 100_000_000),
+}
+
 
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
@@ -33,23 +55,22 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    return int(_bounded(env, name, default, low, high, int, "an integer"))
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_bounded(env, name, default, int, "an integer"))
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    return _bounded(env, name, default, low, high, float, "a number")
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    return _bounded(env, name, default, float, "a number")
 
 
 def _bounded(
     env: Mapping[str, str],
     name: str,
     default: float,
-    low: float,
-    high: float,
     kind: type[int] | type[float],
     kind_name: str,
 ) -> float:
+    low, high = BOUNDS[name]
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -90,6 +111,8 @@ class AuthSettings:
     issuer: str
     jwks_url: str
     allow_anonymous: bool
+    # Exact browser origins allowed to connect; empty: every origin.
+    allowed_origins: frozenset[str] = frozenset()
 
 
 def auth_settings(env: Mapping[str, str] = os.environ) -> AuthSettings:
@@ -105,7 +128,19 @@ def auth_settings(env: Mapping[str, str] = os.environ) -> AuthSettings:
         # Separate from the issuer so a local Cognito can serve the keys.
         jwks_url=env.get("JWKS_URL") or f"{issuer}/.well-known/jwks.json",
         allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
+        allowed_origins=_origins(env),
     )
+
+
+def _origins(env: Mapping[str, str]) -> frozenset[str]:
+    origins = frozenset(o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(","))
+    origins -= {""}
+    for origin in origins:
+        if not origin.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                f"environment variable ALLOWED_ORIGINS: {origin!r} is not an http(s) origin"
+            )
+    return origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +159,7 @@ class ChatSettings:
     # The reply function's timeout: a reply streaming for longer has died with its
     # invocation (its history shows an error, a retry of its turn runs it again).
     reply_timeout: int = 300
+    max_connections_per_user: int = 10  # 0: no cap
 
 
 def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
@@ -133,10 +169,11 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         connections_table=_required(env, "CONNECTIONS_TABLE"),
         chat_table=_required(env, "CHAT_TABLE"),
         api_secret_arn=env.get("API_SECRETS_ARN") or None,
-        max_message_chars=_integer(env, "MAX_MESSAGE_CHARS", 8000, 1, 100_000),
+        max_message_chars=_integer(env, "MAX_MESSAGE_CHARS", 8000),
         allow_anonymous=_boolean(env, "ALLOW_ANONYMOUS_CONNECTIONS", True),
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
-        reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300, 30, 900),
+        reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300),
+        max_connections_per_user=_integer(env, "MAX_CONNECTIONS_PER_USER", 10),
     )
 
 
@@ -157,6 +194,7 @@ class AiSettings:
     read_timeout: float
     retries: int
     messages_per_minute: int  # per user; 0: no limit
+    daily_tokens: int  # AI tokens per user and UTC day; 0: no limit
     function_name: str  # this function, invoked asynchronously to stream the reply
 
 
@@ -168,15 +206,16 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         secret_id=env.get("API_SECRETS_ARN") or None,
         base_url=base_url.rstrip("/"),
         model=env.get("AI_MODEL", "").strip() or "openai/gpt-4o-mini",
-        max_tokens=_integer(env, "AI_MAX_TOKENS", 1024, 1, 200_000),
-        temperature=_number(env, "AI_TEMPERATURE", 0.7, 0.0, 2.0),
+        max_tokens=_integer(env, "AI_MAX_TOKENS", 1024),
+        temperature=_number(env, "AI_TEMPERATURE", 0.7),
         system_prompt=env.get("AI_SYSTEM_PROMPT", "").strip() or "You are a helpful assistant.",
-        history_messages=_integer(env, "HISTORY_MESSAGES", 20, 0, 100),
-        history_chars=_integer(env, "HISTORY_CHARS", 24_000, 0, 1_000_000),
-        secret_max_age=_integer(env, "SECRET_CACHE_SECONDS", 300, 0, 86_400),
-        connect_timeout=_number(env, "AI_CONNECT_TIMEOUT", 5.0, 0.1, 60.0),
-        read_timeout=_number(env, "AI_READ_TIMEOUT", 30.0, 0.1, 600.0),
-        retries=_integer(env, "AI_RETRIES", 2, 0, 5),
-        messages_per_minute=_integer(env, "CHAT_MESSAGES_PER_MINUTE", 20, 0, 10_000),
+        history_messages=_integer(env, "HISTORY_MESSAGES", 20),
+        history_chars=_integer(env, "HISTORY_CHARS", 24_000),
+        secret_max_age=_integer(env, "SECRET_CACHE_SECONDS", 300),
+        connect_timeout=_number(env, "AI_CONNECT_TIMEOUT", 5.0),
+        read_timeout=_number(env, "AI_READ_TIMEOUT", 30.0),
+        retries=_integer(env, "AI_RETRIES", 2),
+        messages_per_minute=_integer(env, "CHAT_MESSAGES_PER_MINUTE", 20),
+        daily_tokens=_integer(env, "DAILY_TOKEN_BUDGET", 0),
         function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
     )

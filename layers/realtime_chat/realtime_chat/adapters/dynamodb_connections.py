@@ -1,6 +1,9 @@
 """The connections table in DynamoDB: one item per open WebSocket connection.
 
-Item: ``connectionId`` (key), ``userId`` (GSI ``userId-index``), ``userEmail``,
+Item: ``connectionId`` (key), ``userId`` (GSI ``userId-index``; signed-in users
+only, so the index is sparse: anonymous connections all share one user id, and
+writing it would send every anonymous connect and disconnect to one partition of
+the index, whose throttling throttles the table), ``userEmail``,
 ``isAuthenticated``, ``connectedAt`` (epoch ms), ``tokenExpiresAt`` (epoch s),
 ``ttl`` (epoch s, connect time + 2 h), ``subscriptions`` (string set, optional).
 DynamoDB deletes expired items only eventually, so reads skip them, and they skip
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from realtime_chat.model import Connection, Identity
+from realtime_chat.model import ANONYMOUS_USER_ID, Connection, Identity
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,11 +33,12 @@ class DynamoConnectionStore:
         who = connection.identity
         item: dict[str, Any] = {
             "connectionId": {"S": connection.connection_id},
-            "userId": {"S": who.user_id},
             "isAuthenticated": {"BOOL": who.is_authenticated},
             "connectedAt": {"N": str(connection.connected_at)},
             "ttl": {"N": str(connection.expires_at)},
         }
+        if who.is_authenticated:
+            item["userId"] = {"S": who.user_id}
         if who.email:
             item["userEmail"] = {"S": who.email}
         if who.token_expires_at:
@@ -82,7 +86,7 @@ def _connection(item: dict[str, Any]) -> Connection:
     return Connection(
         connection_id=item["connectionId"]["S"],
         identity=Identity(
-            user_id=item["userId"]["S"],
+            user_id=item.get("userId", {}).get("S", ANONYMOUS_USER_ID),
             email=item.get("userEmail", {}).get("S"),
             is_authenticated=item.get("isAuthenticated", {}).get("BOOL", False),
             token_expires_at=expires,

@@ -52,15 +52,18 @@ def accept_message(
 ) -> None:
     user_id = ctx.require_user("chat_message")
     replies = _Replies(ctx, command, chat, jobs, callback_url, reply_timeout)
-    wait = limiter.acquire(user_id, now=ctx.now)
-    if wait is not None:
+    refusal = limiter.acquire(user_id, now=ctx.now)
+    if refusal is not None:
         # A retry of a turn already made is answered, not refused: it costs nothing.
         cid = command.client_message_id
         earlier = chat.find_turn(user_id, cid) if cid is not None else None
         if earlier is None:
+            wait = refusal.retry_after
             raise ChatError(
                 ErrorCode.RATE_LIMITED,
-                f"Too many chat messages. Try again in {wait} s.",
+                f"Your daily AI token budget is used up; it renews at 00:00 UTC, in {wait} s."
+                if refusal.daily_budget
+                else f"Too many chat messages. Try again in {wait} s.",
                 retryable=True,
                 retry_after=wait,
             )

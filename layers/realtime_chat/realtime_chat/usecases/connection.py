@@ -10,7 +10,14 @@ from realtime_chat.model import Connection, Identity
 from realtime_chat.ports import ConnectionStore, TokenVerifier
 from realtime_chat.settings import MAX_CONNECTION_SECONDS
 
-__all__ = ["Refused", "authorize", "connect", "disconnect"]
+__all__ = [
+    "OriginNotAllowed",
+    "Refused",
+    "TooManyConnections",
+    "authorize",
+    "connect",
+    "disconnect",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +27,31 @@ class Refused(Exception):
     reason: str
 
 
+class OriginNotAllowed(Refused):
+    """A browser page from an origin outside the allow-list (403)."""
+
+
+class TooManyConnections(Refused):
+    """The user already has as many open connections as allowed (429)."""
+
+
 def authorize(
-    request: AuthorizerRequest, *, verifier: TokenVerifier, allow_anonymous: bool
+    request: AuthorizerRequest,
+    *,
+    verifier: TokenVerifier,
+    allow_anonymous: bool,
+    allowed_origins: frozenset[str] = frozenset(),
 ) -> Identity:
     """The identity to attach to the connection, or ``Refused``.
 
-    No token: anonymous, if allowed. A token that fails verification is refused,
-    never downgraded to anonymous: the client learns at once that it must sign in again.
+    An ``Origin`` outside a non-empty allow-list is refused before the token is read
+    (no ``Origin``: not a browser, allowed). No token: anonymous, if allowed. A token
+    that fails verification is refused, never downgraded to anonymous: the client
+    learns at once that it must sign in again.
     """
+    browser = request.origin is not None
+    if allowed_origins and browser and request.origin not in allowed_origins:
+        raise OriginNotAllowed(f"origin {request.origin!r} is not in AllowedOrigins")
     if request.token is None:
         if allow_anonymous:
             return Identity.anonymous()
@@ -39,15 +63,30 @@ def authorize(
 
 
 def connect(
-    request: ConnectRequest, *, connections: ConnectionStore, allow_anonymous: bool
+    request: ConnectRequest,
+    *,
+    connections: ConnectionStore,
+    allow_anonymous: bool,
+    max_per_user: int = 0,
 ) -> Connection:
-    """Record the connection with the identity the authorizer attached."""
+    """Record the connection with the identity the authorizer attached.
+
+    A signed-in user with ``max_per_user`` open connections already (0: no cap) is
+    refused. Two connects of the same user at the same instant may both pass: the
+    cap bounds spend, it is not a lock.
+    """
     identity = request.identity
     if identity is None:
         if not allow_anonymous:
             raise Refused("no authorizer context and anonymous connections are not allowed")
         identity = Identity.anonymous()
     connected_at = request.info.connected_at or request.info.request_time
+    if identity.is_authenticated and max_per_user:
+        open_now = connections.connections_of(identity.user_id, now=connected_at / 1000)
+        if len(open_now) >= max_per_user:
+            raise TooManyConnections(
+                f"user has {len(open_now)} open connections (MaxConnectionsPerUser {max_per_user})"
+            )
     connection = Connection(
         connection_id=request.info.connection_id,
         identity=identity,

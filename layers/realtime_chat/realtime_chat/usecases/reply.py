@@ -45,6 +45,7 @@ from realtime_chat.ports import (
     Clock,
     ConnectionStore,
     FrameSender,
+    RateLimiter,
 )
 from realtime_chat.prompt import build_prompt
 from realtime_chat.settings import AiSettings
@@ -65,6 +66,7 @@ class Reply:
     error: ErrorCode | None
     chunks: int
     deleted: bool = False
+    first_token_seconds: float | None = None  # from asking the model to its first token
 
 
 def generate_reply(
@@ -79,6 +81,7 @@ def generate_reply(
     clock: Clock,
     coalescer: Callable[[], Coalescer] = Coalescer,
     watch_seconds: float = WATCH_SECONDS,
+    budget: RateLimiter | None = None,
 ) -> Reply:
     started = clock()
     # The sender's own connection may not be in the user index yet (it is eventually
@@ -148,6 +151,7 @@ def generate_reply(
     except Exception:
         logger.exception("could not store the reply", extra={"request_id": job.request_id})
         error = error or ChatError.internal("The reply could not be saved.", job.request_id)
+    _spend(budget, job, stored, turn.content, clock())
     if turn.deleted:
         return _deleted(job, broadcast, turn)
     if stored is not None:
@@ -162,7 +166,24 @@ def generate_reply(
             frame["clientMessageId"] = job.client_message_id
         broadcast.publish(frame)
     broadcast.close()
-    return Reply(stored, error.code if error else None, turn.seq)
+    return Reply(stored, error.code if error else None, turn.seq, False, turn.first_token_seconds)
+
+
+def _spend(
+    budget: RateLimiter | None, job: ReplyJob, stored: Message | None, content: str, now: float
+) -> None:
+    """Count what the model used against the user's daily budget: the provider's
+    ``totalTokens``, else (a stopped or broken stream reports none) about four
+    characters a token of the question and the answer."""
+    if budget is None:
+        return
+    tokens = (stored.usage.get("totalTokens") if stored is not None else None) or (
+        -(-len(job.content) // 4) + -(-len(content) // 4)
+    )
+    try:
+        budget.spend(job.user_id, tokens, now=now)
+    except Exception:  # the answer is out and stored: a missed count must not fail it
+        logger.exception("could not count the reply's tokens", extra={"tokens": tokens})
 
 
 def _deleted(job: ReplyJob, broadcast: Broadcast, turn: _Turn) -> Reply:
@@ -203,6 +224,8 @@ class _Turn:
         self.seq = 0
         self.deleted = False
         self.stopped = False
+        self._asked_at: float | None = None
+        self.first_token_seconds: float | None = None
 
     @property
     def content(self) -> str:
@@ -210,6 +233,7 @@ class _Turn:
 
     def stream(self, start: Callable[[str], Any], keys: ApiKeySource) -> Finished:
         key = _api_key(keys)
+        self._asked_at = self._clock()
         try:
             return self._consume(start(key))
         except ModelRejectedKey:
@@ -238,6 +262,8 @@ class _Turn:
                 if self.deleted or self.stopped:
                     break  # leaving the loop closes the provider's stream: no more tokens
                 if isinstance(event, TextDelta):
+                    if self.first_token_seconds is None and self._asked_at is not None:
+                        self.first_token_seconds = self._clock() - self._asked_at
                     with self._lock:
                         self._emit(self._coalescer.feed(event.text, self._clock()))
                 elif isinstance(event, Finished):
