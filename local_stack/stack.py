@@ -35,7 +35,14 @@ from local_stack.template import (
 )
 from local_stack.workers import FunctionSpec, Invocation, WorkerPool, preload_libraries
 
-__all__ = ["PortInUse", "StackConfig", "function_specs", "local_environment", "run"]
+__all__ = [
+    "PortInUse",
+    "StackConfig",
+    "function_specs",
+    "local_environment",
+    "run",
+    "sam_env_vars",
+]
 
 ROOT = TEMPLATE.parent
 LAYER = ROOT / "layers" / "realtime_chat"
@@ -175,6 +182,23 @@ def function_specs(
     return specs
 
 
+def sam_env_vars(template: Template, specs: list[FunctionSpec]) -> dict[str, dict[str, str]]:
+    """``sam local invoke --env-vars`` for each function: the variables the template
+    declares (SAM sets no others), with the values that reach this local stack."""
+    declared_globally = template.globals.get("Function", {}).get("Environment", {})
+    shared = set(declared_globally.get("Variables", {}))
+    env_vars = {}
+    for spec in specs:
+        own = template.properties(spec.logical_id).get("Environment", {}).get("Variables", {})
+        values = {
+            **spec.environment,
+            "LOCAL_AWS_ENDPOINT_URL": spec.environment.get("AWS_ENDPOINT_URL", ""),
+            "LOCAL_LAMBDA_ENDPOINT_URL": spec.environment.get("AWS_ENDPOINT_URL_LAMBDA", ""),
+        }
+        env_vars[spec.logical_id] = {k: values[k] for k in sorted(shared | set(own)) if k in values}
+    return env_vars
+
+
 class _Running:
     def __init__(self) -> None:
         self.aws: EmbeddedAws | None = None
@@ -208,6 +232,7 @@ def run(config: StackConfig) -> None:
         running.stop()
         # Tools read this file to find the stack: it must not outlive it.
         (config.state_dir / "stack.json").unlink(missing_ok=True)
+        (config.state_dir / "sam-env.json").unlink(missing_ok=True)
 
 
 async def _serve(config: StackConfig, running: _Running, parameters: dict[str, str]) -> None:
@@ -292,7 +317,8 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         username=config.demo_user.username,
         password=config.demo_user.password,
     )
-    _write_state(config, state)
+    _write_json(config.state_dir / "sam-env.json", sam_env_vars(template, specs))
+    _write_state(config, state)  # last: tools take it as "the stack is ready"
     _banner(
         config,
         resources,
@@ -355,10 +381,13 @@ def _console_config(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_state(config: StackConfig, state: dict[str, Any]) -> None:
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    path = config.state_dir / "stack.json"
+    _write_json(config.state_dir / "stack.json", state)
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
     temporary.replace(path)  # readers never see half a file
 
 

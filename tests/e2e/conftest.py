@@ -18,4 +18,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     seconds = running.stop()
     assert running.process.returncode == 0, running.log.read_text()[-3000:]
     assert seconds < 5
-    assert not (running.log.parent / "state" / "stack.json").exists()  # tools see it stopped
+    state = running.log.parent / "state"
+    assert not (state / "stack.json").exists()  # tools see it stopped
+    assert not (state / "sam-env.json").exists()
