@@ -59,8 +59,11 @@ types: $(VENV)/.installed
 
 # The console's browser tests drive headless Chromium: found, or installed on a CI
 # machine; when there is none the script says what to do and those tests fail saying so.
+# Two workers (CI has two cores), a test file per worker: module-scoped stacks stay
+# whole, and each binds free ports of its own. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 unit: $(VENV)/.installed
-	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest
+	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## templates, workflows
 	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml deploy/bootstrap.yaml
@@ -97,4 +100,4 @@ smoke: $(VENV)/.installed  ## smoke test: the local stack, or ENV=<samconfig env
 	@$(PY) -m local_stack.smoke $(if $(filter-out file,$(origin ENV)),--env $(ENV))
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .local
+	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .local .artifacts
