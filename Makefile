@@ -10,7 +10,7 @@ SAM        := $(TOOLS_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/realtime_chat:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy smoke clean
+.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy smoke scale-model clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench: $(VENV)/.installed  ## every figure against its budget; writes benchmarks
 # sam build checks the functions' Python against the runtime: it needs python3.13
 # itself (everything else runs on 3.11+).
 ENV ?= default
+scale-model: $(VENV)/.installed  ## docs/scaling.md from the last make bench and benchmarks/prices.toml
+	$(PY) -m benchmarks.scale_model
+
 build: $(TOOLS_VENV)/.installed  ## sam build with Python 3.13 (no container; fetches arm64 wheels)
 	@py=$$(scripts/find-python.sh --lambda) && \
 	  PATH="$$(dirname $$py):$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(SAM) build --config-env $(ENV)

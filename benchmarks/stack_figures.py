@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
 from benchmarks.load import add_users, percentile, run_load, summary
+from benchmarks.recording import recording
 from local_stack.launcher import Stack, free_port, start_stack
 
 __all__ = ["measure_stack"]
@@ -185,19 +186,7 @@ async def _stop_and_join(url: str, trials: int) -> tuple[list[float], list[float
 
 def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
     """Every DynamoDB request one whole chat turn makes, from moto's request recorder."""
-    import urllib.request
-
-    def moto(action: str) -> bytes:
-        url = f"{stack.state['awsEndpointUrl']}/moto-api/recorder/{action}"
-        request = urllib.request.Request(url, method="POST")  # noqa: S310 (the local stack's)
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
-            body: bytes = answer.read()
-            return body
-
     token = add_users(stack, 1)[0]
-    moto("reset-recording")
-    moto("start-recording")
-    started = time.perf_counter()
 
     async def one_turn() -> None:
         async with connect(f"{stack.url}?token={token}") as ws:
@@ -205,21 +194,17 @@ def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
             while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "ai_response":
                 pass
 
-    asyncio.run(one_turn())
-    seconds = time.perf_counter() - started
-    time.sleep(0.5)  # the reply's last write lands after the final frame
-    moto("stop-recording")
-    recorded = moto("download-recording").decode().splitlines()
-    operations: dict[str, int] = {}
-    for line in recorded:
-        target = (json.loads(line).get("headers") or {}).get("X-Amz-Target", "")
-        if target.startswith("DynamoDB_"):
-            name = target.split(".", 1)[1]
-            operations[name] = operations.get(name, 0) + 1
-    # A turn's fixed requests: the limiter's UpdateItem; the Queries for the connections
-    # at acceptance and at the reply's start, and for the prompt's history. The rest of
-    # the UpdateItems are checkpoints and the rest of the Queries connection re-reads.
-    checkpoints = operations.get("UpdateItem", 0) - 1
+    with recording(stack) as recorded:
+        started = time.perf_counter()
+        asyncio.run(one_turn())
+        seconds = time.perf_counter() - started
+        time.sleep(0.5)  # the reply's last write lands after the final frame
+    operations = recorded.operations()
+    # A turn's fixed requests: the limiter's UpdateItem and the token budget's; the
+    # Queries for the connections at acceptance and at the reply's start, and for the
+    # prompt's history. The other UpdateItems are checkpoints, the other Queries
+    # connection re-reads.
+    checkpoints = operations.get("UpdateItem", 0) - 2
     rereads = operations.get("Query", 0) - 3
     return {
         "answer_seconds": seconds,
