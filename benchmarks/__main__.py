@@ -35,7 +35,7 @@ def per_message() -> list[tuple[str, int, int, float]]:
     import boto3
     from moto import mock_aws
 
-    from local_stack.template import load_template, table_definition
+    from local_stack.provisioning.template import load_template, table_definition
 
     calls: Counter[str] = Counter()
     rows = []

@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 
 from benchmarks.environment import ENV
-from local_stack.embedded_aws import EmbeddedAws
 from local_stack.launcher import free_port
 from local_stack.loopback import LoopbackServer, send_json
-from local_stack.template import load_template, table_definition
+from local_stack.provisioning.embedded_aws import EmbeddedAws
+from local_stack.provisioning.template import load_template, table_definition
 
 __all__ = ["cold_starts"]
 

@@ -17,7 +17,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from local_stack.launcher import Stack
-from local_stack.provision import sign_in
+from local_stack.provisioning.provision import sign_in
 
 __all__ = ["LoadResult", "Turn", "add_users", "percentile", "run_load"]
 

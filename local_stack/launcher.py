@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from local_stack.provision import sign_in
+from local_stack.provisioning.provision import sign_in
 
 __all__ = ["Stack", "free_port", "start_stack"]
 

@@ -94,7 +94,7 @@ def configure_gateway_log(*, readable_view: bool) -> None:
     """The gateway's own lines (one per connection and per frame) in the same shape."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_GatewayFormat())
-    gateway = logging.getLogger("local_stack.gateway")
+    gateway = logging.getLogger("local_stack.api_gateway.gateway")
     gateway.handlers = [handler]
     gateway.propagate = False
     gateway.setLevel(logging.INFO if readable_view else logging.WARNING)

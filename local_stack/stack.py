@@ -18,22 +18,27 @@ from typing import Any
 
 from aiohttp import web
 
-from local_stack.api_model import api_model
-from local_stack.console_site import ConsoleSite
-from local_stack.embedded_aws import EmbeddedAws
-from local_stack.gateway import Gateway, Limits
-from local_stack.intrinsics import Resolver
+from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.api_gateway.api_model import api_model
+from local_stack.api_gateway.console_site import ConsoleSite
+from local_stack.api_gateway.gateway import Gateway, Limits
+from local_stack.lambda_runtime.workers import (
+    FunctionSpec,
+    Invocation,
+    WorkerPool,
+    preload_libraries,
+)
 from local_stack.log_view import configure_gateway_log, readable
-from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
-from local_stack.provision import DemoUser, LocalResources, provision, sign_in
-from local_stack.template import (
+from local_stack.provisioning.embedded_aws import EmbeddedAws
+from local_stack.provisioning.intrinsics import Resolver
+from local_stack.provisioning.provision import DemoUser, LocalResources, provision, sign_in
+from local_stack.provisioning.template import (
     TEMPLATE,
     BadParameter,
     Template,
     load_template,
     parameter_overrides,
 )
-from local_stack.workers import FunctionSpec, Invocation, WorkerPool, preload_libraries
 
 __all__ = [
     "PortInUse",

@@ -16,9 +16,9 @@ import websockets
 from aiohttp import web
 from websockets.asyncio.client import connect
 
-from local_stack.api_model import ApiModel
-from local_stack.gateway import Gateway, Limits
-from local_stack.workers import Invocation
+from local_stack.api_gateway.api_model import ApiModel
+from local_stack.api_gateway.gateway import Gateway, Limits
+from local_stack.lambda_runtime.workers import Invocation
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -358,7 +358,9 @@ def test_the_stack_starts_again_on_the_same_ports_right_after_it_stopped(
         second.stop()
 
 
-@pytest.mark.parametrize("module", ["local_stack.token", "local_stack.invoke", "local_stack.chat"])
+@pytest.mark.parametrize(
+    "module", ["local_stack.tools.token", "local_stack.tools.invoke", "local_stack.tools.chat"]
+)
 def test_tools_say_plainly_when_the_stack_is_dead_but_its_state_file_remains(
     tmp_path: Path, module: str
 ) -> None:
@@ -402,7 +404,7 @@ def _run_tool(
 
 
 def test_the_token_tool_prints_a_token_the_stack_accepts(stack: Stack) -> None:
-    printed = _tool(stack, "local_stack.token")
+    printed = _tool(stack, "local_stack.tools.token")
     assert printed.returncode == 0, printed.stderr
     token = printed.stdout.strip()
 
@@ -415,7 +417,7 @@ def test_the_token_tool_prints_a_token_the_stack_accepts(stack: Stack) -> None:
 
 
 def test_the_chat_client_streams_a_reply(stack: Stack) -> None:
-    session = _tool(stack, "local_stack.chat", stdin="Hello from the terminal\n/history\n")
+    session = _tool(stack, "local_stack.tools.chat", stdin="Hello from the terminal\n/history\n")
     assert session.returncode == 0, session.stderr
     assert "assistant> You said: Hello from the terminal" in session.stdout
     assert "user: Hello from the terminal" in session.stdout
@@ -423,7 +425,10 @@ def test_the_chat_client_streams_a_reply(stack: Stack) -> None:
 
 def test_invoke_runs_one_function_with_an_events_file(stack: Stack) -> None:
     result = _tool(
-        stack, "local_stack.invoke", "AuthorizerFunction", "events/authorizer_query_token.json"
+        stack,
+        "local_stack.tools.invoke",
+        "AuthorizerFunction",
+        "events/authorizer_query_token.json",
     )
     assert result.returncode == 0, result.stderr
     policy = json.loads(result.stdout[result.stdout.index("{\n") :])
@@ -431,7 +436,7 @@ def test_invoke_runs_one_function_with_an_events_file(stack: Stack) -> None:
 
 
 def test_invoke_shows_the_frames_a_chat_turn_posts_and_whom_it_acts_for(stack: Stack) -> None:
-    result = _tool(stack, "local_stack.invoke", "MessageFunction", "events/chat_message.json")
+    result = _tool(stack, "local_stack.tools.invoke", "MessageFunction", "events/chat_message.json")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert (

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from local_stack.launcher import ROOT, Stack
-from local_stack.template import load_template
+from local_stack.provisioning.template import load_template
 
 pytestmark = pytest.mark.e2e
 

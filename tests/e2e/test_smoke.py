@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from local_stack.launcher import Stack, start_stack
-from local_stack.smoke import SmokeFailed, Target, run_smoke, samconfig_stack
+from local_stack.tools.smoke import SmokeFailed, Target, run_smoke, samconfig_stack
 
 pytestmark = pytest.mark.e2e
 

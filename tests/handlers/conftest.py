@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Message
 from tests.conftest import LambdaContext, load_event

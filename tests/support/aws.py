@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote
 
 import boto3
 
-from local_stack.template import load_template, table_definition
+from local_stack.provisioning.template import load_template, table_definition
 
 CONNECTIONS_TABLE = "test-connections"
 CHAT_TABLE = "test-chat"

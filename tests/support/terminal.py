@@ -15,7 +15,7 @@ from pathlib import Path
 class Terminal:
     """The chat client with its stdin held open, as a terminal holds it."""
 
-    def __init__(self, state_dir: Path, *args: str, module: str = "local_stack.chat") -> None:
+    def __init__(self, state_dir: Path, *args: str, module: str = "local_stack.tools.chat") -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["LOCAL_STATE_DIR"] = str(state_dir)
         self.process = subprocess.Popen(  # noqa: S603 (our own module)

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.embedded_aws import EmbeddedAws
+from local_stack.provisioning.embedded_aws import EmbeddedAws
 from tests.e2e.conftest import free_port
 from tests.support.aws import CHAT_TABLE, create_tables
 

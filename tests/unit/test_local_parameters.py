@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.intrinsics import Resolver
 from local_stack.launcher import start_stack
+from local_stack.provisioning.intrinsics import Resolver
+from local_stack.provisioning.template import BadParameter, load_template, parameter_overrides
 from local_stack.stack import function_specs
-from local_stack.template import BadParameter, load_template, parameter_overrides
 
 
 def test_overrides_are_read_as_sam_takes_them() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_stack.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
 from realtime_chat.model import Finished, PromptMessage, TextDelta

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.template import Template, load_template
+from local_stack.provisioning.template import Template, load_template
 from realtime_chat.settings import BOUNDS
 
 TEMPLATE = load_template()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.workers import FunctionSpec, WorkerPool
+from local_stack.lambda_runtime.workers import FunctionSpec, WorkerPool
 
 HANDLER = """
 import os, time

@@ -13,7 +13,7 @@ import yaml
 
 __all__ = ["TEMPLATE", "Template", "load_template", "table_definition"]
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 class _Loader(yaml.SafeLoader):

@@ -1,8 +1,9 @@
 """Prints a fresh Cognito ID token (or ``--access`` token) for wscat, Postman and friends.
 
 make token                                  # the local demo user
-python -m local_stack.token --username u --password p
-python -m local_stack.token --deployed --region eu-west-1 --client-id ID --username u --password p
+python -m local_stack.tools.token --username u --password p
+python -m local_stack.tools.token --deployed --region eu-west-1 --client-id ID \
+    --username u --password p
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from local_stack.provision import sign_in
+from local_stack.provisioning.provision import sign_in
 from local_stack.state import StackNotRunning, read_state
 
 __all__ = ["main", "tokens_from_args"]

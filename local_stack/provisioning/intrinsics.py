@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from local_stack.template import Template
+from local_stack.provisioning.template import Template
 
 __all__ = ["Resolver"]
 

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from local_stack.intrinsics import Resolver
-from local_stack.template import Template
+from local_stack.provisioning.intrinsics import Resolver
+from local_stack.provisioning.template import Template
 
 __all__ = ["ApiModel", "api_model"]
 

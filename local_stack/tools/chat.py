@@ -6,8 +6,8 @@ Type a message to chat. Commands: /debug, /history, /list, /new, /use ID, /stop,
 /quit. /stop ends the reply being written (from this or any other of your clients).
 
     make chat                                  # the demo user, a new conversation
-    python -m local_stack.chat --conversation ID   # carry on a conversation (see /list)
-    python -m local_stack.chat --anonymous         # ping and debug only
+    python -m local_stack.tools.chat --conversation ID   # carry on a conversation (see /list)
+    python -m local_stack.tools.chat --anonymous         # ping and debug only
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Close
 
 from local_stack.state import StackNotRunning, read_state
-from local_stack.token import add_sign_in_arguments, tokens_from_args
+from local_stack.tools.token import add_sign_in_arguments, tokens_from_args
 
 __all__ = ["Session", "main"]
 

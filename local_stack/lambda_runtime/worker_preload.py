@@ -48,7 +48,7 @@ def _share_parsed_files() -> None:
 def _compile_project() -> None:
     """Bytecode for the functions and the layer, written once: with
     PYTHONDONTWRITEBYTECODE set, every worker would compile them from source."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for folder in (root / "functions", root / "layers"):
         compileall.compile_dir(folder, quiet=1)
 

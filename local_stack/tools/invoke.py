@@ -3,7 +3,7 @@ embedded AWS: what ``sam local invoke -e`` does, without Docker.
 
     make invoke FUNCTION=DefaultFunction EVENT=events/ping.json
     make invoke FUNCTION=MessageFunction EVENT=events/chat_message.json
-    python -m local_stack.invoke AuthorizerFunction events/authorizer_query_token.json
+    python -m local_stack.tools.invoke AuthorizerFunction events/authorizer_query_token.json
 
 It reads and writes the running stack's tables as the user the event names. The
 frames the function posts to ``@connections`` (a chat reply's too: its asynchronous
@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from local_stack.intrinsics import Resolver
+from local_stack.lambda_runtime.workers import WorkerPool
 from local_stack.log_view import readable
 from local_stack.loopback import LoopbackServer, send_json
-from local_stack.provision import sign_in
+from local_stack.provisioning.intrinsics import Resolver
+from local_stack.provisioning.provision import sign_in
+from local_stack.provisioning.template import load_template
 from local_stack.stack import function_specs, local_environment
 from local_stack.state import StackNotRunning, read_state
-from local_stack.template import load_template
-from local_stack.workers import WorkerPool
 
 __all__ = ["main"]
 

@@ -12,7 +12,7 @@ gateway's event loop. Two differences from DynamoDB are closed here:
   slower as the table grew (20 ms empty, 741 ms at 4,000 items). Here a transaction
   backs up only the items it names, and restores only those if it is cancelled.
 
-``python -m local_stack.embedded_aws --port N`` serves until SIGTERM or Ctrl-C.
+``python -m local_stack.provisioning.embedded_aws --port N`` serves until SIGTERM or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -132,7 +132,13 @@ class EmbeddedAws:
 
     def start(self, timeout: float = 30.0) -> EmbeddedAws:
         self._process = subprocess.Popen(  # noqa: S603 (our own module)
-            [sys.executable, "-m", "local_stack.embedded_aws", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "local_stack.provisioning.embedded_aws",
+                "--port",
+                str(self.port),
+            ],
             start_new_session=True,  # Ctrl-C is the stack's to handle, then it stops us
         )
         deadline = time.monotonic() + timeout
@@ -169,7 +175,7 @@ def _answers(port: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_stack.embedded_aws")
+    parser = argparse.ArgumentParser(prog="python -m local_stack.provisioning.embedded_aws")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from local_stack.template import Template, table_definition
+from local_stack.provisioning.template import Template, table_definition
 
 __all__ = ["DemoUser", "LocalResources", "provision", "sign_in"]
 

@@ -17,14 +17,14 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from local_stack import events
-from local_stack.api_model import ApiModel
-from local_stack.console_site import ConsoleSite
-from local_stack.workers import Invocation
+from local_stack.api_gateway import events
+from local_stack.api_gateway.api_model import ApiModel
+from local_stack.api_gateway.console_site import ConsoleSite
+from local_stack.lambda_runtime.workers import Invocation
 
 __all__ = ["Gateway", "Limits"]
 
-log = logging.getLogger("local_stack.gateway")
+log = logging.getLogger("local_stack.api_gateway.gateway")
 
 # (function logical id, event) -> its outcome. The Lambda runtime behind it runs each
 # function on threads of its own, so a flood of one function never starves another.

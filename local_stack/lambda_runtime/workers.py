@@ -26,7 +26,7 @@ __all__ = ["FunctionSpec", "Invocation", "WorkerPool", "preload_libraries"]
 # starts on two cores turned into seconds). Where there is no forkserver: spawn.
 _METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _SPAWN: Any = multiprocessing.get_context(_METHOD)
-PRELOAD = ("local_stack.worker_preload",)
+PRELOAD = ("local_stack.lambda_runtime.worker_preload",)
 
 
 def preload_libraries() -> None:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 __all__ = ["CONSOLE_DIR", "ConsoleSite"]
 
-CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+CONSOLE_DIR = Path(__file__).resolve().parents[2] / "console"
 
 # The page talks to the gateway (ws:) and to Cognito (another origin), loads nothing
 # else, and never renders text as markup; the policy holds it to that.

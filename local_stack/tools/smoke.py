@@ -23,7 +23,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from local_stack.provision import sign_in
+from local_stack.provisioning.provision import sign_in
 from local_stack.state import StackNotRunning, read_state
 
 __all__ = ["SmokeFailed", "Target", "main", "run_smoke", "target_from_outputs"]
