@@ -136,6 +136,12 @@ BUDGETS: list[tuple[str, float, str]] = [
     # Per second of streaming: one checkpoint write and one connection read, at most.
     ("checkpoint_writes_per_second", 1.0, "<="),
     ("connection_reads_per_second", 1.0, "<="),
+    # A 1,000-token answer at 200 tokens/s, timed against the upstream's own clock.
+    ("stream_frames", 60, "<="),
+    ("stream_first_chunk_after_upstream_ms", 5, "<="),
+    ("stream_final_after_last_token_ms", 30, "<="),
+    # Lambda's limit for a function and its layers, unzipped, is 250 MB.
+    ("package_largest_function_and_layer_mb", 250, "<="),
 ]
 
 
@@ -157,11 +163,14 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def measure(smoke: bool) -> dict[str, float]:
+def measure(smoke: bool) -> tuple[dict[str, float], dict[str, Any]]:
+    """Every figure, and the streaming timeline for the chart."""
     import tempfile
 
     from benchmarks.cold_start import cold_starts
+    from benchmarks.package_size import package_sizes
     from benchmarks.stack_figures import measure_stack
+    from benchmarks.timeline import streaming_timeline
 
     figures: dict[str, float] = {}
     for name, row in cold_starts(1 if smoke else RUNS).items():
@@ -172,6 +181,10 @@ def measure(smoke: bool) -> dict[str, float]:
     users, turns = (2, 1) if smoke else (20, 3)
     with tempfile.TemporaryDirectory() as workdir:
         figures |= measure_stack(Path(workdir), users=users, turns=turns, small=smoke)
+        stream, timeline = streaming_timeline(
+            Path(workdir) / "timeline", tokens=200 if smoke else 1000
+        )
+        figures |= stream
     figures["load_streaming_shortfall"] = users - figures["load_max_streaming"]
     for action, ddb, posts, ms in per_message():
         figures[f"{action}_dynamodb_requests"] = ddb
@@ -179,7 +192,9 @@ def measure(smoke: bool) -> dict[str, float]:
         figures[f"{action}_warm_ms"] = ms
     for tokens, gap, posts in coalescing():
         figures[f"posts_for_{tokens}_tokens_every_{gap * 1000:.0f}ms"] = posts
-    return figures
+    if not smoke:  # a sam build takes a while and fetches wheels
+        figures |= package_sizes()
+    return figures, timeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no budgets")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
     args = parser.parse_args(argv)
-    figures = measure(args.smoke)
+    figures, timeline = measure(args.smoke)
     budgets = {name: (limit, op) for name, limit, op in BUDGETS}
     missed = []
     print(f"{'figure':<46} {'value':>12}  budget")
@@ -216,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    print(f"\nwritten to {args.out}")
+    from benchmarks.chart import draw
+
+    draw(figures, timeline, args.out.with_suffix(".png"))
+    print(f"\nwritten to {args.out} and {args.out.with_suffix('.png').name}")
     if missed and not args.smoke:
         print(f"budgets missed: {', '.join(missed)}", file=sys.stderr)
         return 1

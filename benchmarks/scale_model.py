@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from realtime_chat.coalescer import Coalescer
+
 __all__ = ["Design", "Workload", "junokit", "load_inputs", "ours", "per_turn", "render"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PRICES = ROOT / "benchmarks" / "prices.toml"
 DOC = ROOT / "docs" / "scaling.md"
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
-COALESCE_SECONDS = 0.075  # the reply gathers tokens this long per post (coalescer.py)
+COALESCE_SECONDS = Coalescer().interval  # the reply gathers tokens this long per post
 MONTH_MINUTES = 60 * 24 * 30
 
 

@@ -56,6 +56,9 @@ class ModelServer(LoopbackServer):
     def __init__(self, port: int = 0, scenario: Scenario | None = None) -> None:
         self.scenario = scenario or Scenario()
         self.requests: list[dict[str, Any]] = []
+        # Each stream's tokens as sent: (epoch seconds, characters), for the benchmarks'
+        # timeline; GET /v1/streams reads them.
+        self.streams: list[list[tuple[float, int]]] = []
         self.keys: list[str] = []
         self.hung_up = 0  # streams whose client closed them before the end (a stop, a break)
         self._lock = threading.Lock()
@@ -68,6 +71,9 @@ class ModelServer(LoopbackServer):
                 server._serve(self)
 
             def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/streams"):  # for benchmarks
+                    send_json(self, 200, {"streams": server.streams})
+                    return
                 send_json(self, 200, {"data": [{"id": MODEL_NAME, "object": "model"}]})
 
             def log_message(self, *args: Any) -> None:
@@ -131,6 +137,8 @@ class ModelServer(LoopbackServer):
         base = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "model": MODEL_NAME}
         write(b": local model stream\n\n")
         sent = 0
+        timeline: list[tuple[float, int]] = []
+        self.streams.append(timeline)
         for token in reply_tokens(body.get("messages", []), s.tokens):
             if s.break_after is not None and sent >= s.break_after:
                 handler.close_connection = True
@@ -148,6 +156,7 @@ class ModelServer(LoopbackServer):
                 s = replace(s, error_after=None)
             delta = {"index": 0, "delta": {"content": token}, "finish_reason": None}
             event({**base, "choices": [delta]})
+            timeline.append((time.time(), len(token)))
             sent += 1
             if s.delay:
                 time.sleep(s.delay)

@@ -5,6 +5,10 @@ are gathered and released when ``interval`` has passed since the last release or
 ``max_chars`` have gathered. ``due`` lets a timer release gathered text when the
 model pauses, so no text waits for the next token. Posting once per token would cost hundreds of
 ``@connections`` calls per answer and draw 429s from API Gateway.
+
+100 ms is ten updates a second, as smooth as reading goes; every post is a billed
+API Gateway message, the largest term of the bill at scale (docs/scaling.md), so a
+shorter interval costs in proportion.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ __all__ = ["Coalescer"]
 
 
 class Coalescer:
-    def __init__(self, *, interval: float = 0.075, max_chars: int = 2000) -> None:
+    def __init__(self, *, interval: float = 0.1, max_chars: int = 2000) -> None:
         self._interval = interval
         self._max_chars = max_chars
         self._buffer: list[str] = []

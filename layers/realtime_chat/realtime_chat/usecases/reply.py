@@ -151,8 +151,8 @@ def generate_reply(
     except Exception:
         logger.exception("could not store the reply", extra={"request_id": job.request_id})
         error = error or ChatError.internal("The reply could not be saved.", job.request_id)
-    _spend(budget, job, stored, turn.content, clock())
     if turn.deleted:
+        _spend(budget, job, stored, turn.content, clock())
         return _deleted(job, broadcast, turn)
     if stored is not None:
         # The chunks carried every word; the final frame must fit one post to arrive.
@@ -165,6 +165,8 @@ def generate_reply(
         if job.client_message_id:
             frame["clientMessageId"] = job.client_message_id
         broadcast.publish(frame)
+    # After the final frame is on its way: counting the tokens must not delay it.
+    _spend(budget, job, stored, turn.content, clock())
     broadcast.close()
     return Reply(stored, error.code if error else None, turn.seq, False, turn.first_token_seconds)
 
