@@ -56,6 +56,7 @@ class Design:
     ping_writes: float
     ping_reads: float
     connect_writes: float  # a connect and its disconnect
+    connect_reads: float  # the connection cap's count at $connect
     posts_per_turn: float  # @connections posts to the sender's connection
     secret_calls_per_turn: float  # Secrets Manager calls (0: cached per container)
     accept_seconds: float  # the chat function's accepting invocation
@@ -76,9 +77,11 @@ def per_turn(figures: dict[str, float], answer_seconds: float) -> dict[str, floa
         and name.endswith("_per_answer")
         and name != "dynamodb_requests_per_answer"
     }
-    # The bench's turn connects and disconnects once: not a turn's own cost.
+    # The bench's turn connects (the cap's Query, the PutItem) and disconnects once:
+    # a connection's cost, not the turn's.
     ops["PutItem"] = ops.get("PutItem", 0) - 1
     ops["DeleteItem"] = ops.get("DeleteItem", 0) - 1
+    ops["Query"] = ops.get("Query", 0) - 1
     checkpoints = figures["checkpoint_writes_per_second"]
     rereads = figures["connection_reads_per_second"]
     ops["UpdateItem"] += checkpoints * (answer_seconds - measured)
@@ -109,6 +112,7 @@ def ours(figures: dict[str, float], workload: Workload) -> Design:
         ping_writes=figures.get("ping_dynamodb_requests", 0),
         ping_reads=0.0,
         connect_writes=2.0,  # PutItem at $connect, DeleteItem at $disconnect
+        connect_reads=1.0,  # the user's open connections, for MaxConnectionsPerUser
         posts_per_turn=2 + posts_per_answer(workload.answer_tokens, workload.answer_seconds),
         secret_calls_per_turn=0.0,  # cached per container (SecretCacheSeconds)
         accept_seconds=figures.get("ack_p50_ms_empty", 50) / 1000,
@@ -131,6 +135,7 @@ def junokit(workload: Workload) -> Design:
         ping_writes=1.0,
         ping_reads=1.0,
         connect_writes=2.0,
+        connect_reads=0.0,
         posts_per_turn=1.0,
         secret_calls_per_turn=1.0,
         accept_seconds=workload.answer_seconds + 0.3,  # one invocation waits for the answer
@@ -183,8 +188,9 @@ def row(size: int, design: Design, workload: Workload, inputs: dict[str, Any]) -
     writes = turns * design.turn_writes + pings * design.ping_writes
     writes += connects * design.connect_writes
     reads = turns * design.turn_reads + pings * design.ping_reads
+    reads += connects * design.connect_reads * (1 - workload.anonymous_share)
     requests = turns * design.turn_requests + pings * (design.ping_writes + design.ping_reads)
-    requests += connects * design.connect_writes
+    requests += connects * (design.connect_writes + design.connect_reads)
     inbound = turns + pings
     posts = turns * design.posts_per_turn + pings
     concurrency = {k: invocations[k] * seconds[k] for k in invocations}

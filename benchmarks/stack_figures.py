@@ -201,11 +201,11 @@ def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
         time.sleep(0.5)  # the reply's last write lands after the final frame
     operations = recorded.operations()
     # A turn's fixed requests: the limiter's UpdateItem and the token budget's; the
-    # Queries for the connections at acceptance and at the reply's start, and for the
-    # prompt's history. The other UpdateItems are checkpoints, the other Queries
-    # connection re-reads.
+    # Queries for the user's connections at $connect (the cap), at acceptance and at
+    # the reply's start, and for the prompt's history. The other UpdateItems are
+    # checkpoints, the other Queries connection re-reads.
     checkpoints = operations.get("UpdateItem", 0) - 2
-    rereads = operations.get("Query", 0) - 3
+    rereads = operations.get("Query", 0) - 4
     return {
         "answer_seconds": seconds,
         "dynamodb_requests_per_answer": float(sum(operations.values())),
