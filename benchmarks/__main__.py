@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": _machine(),
                 "versions": _versions(),
                 "figures": figures,
+                "timeline": timeline,
                 "budgets": {k: {"limit": v[0], "missed": k in missed} for k, v in budgets.items()},
             },
             indent=2,

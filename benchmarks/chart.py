@@ -48,7 +48,7 @@ def draw(figures: dict[str, float], timeline: dict[str, Any], path: Path) -> Non
         if budget is not None:
             right.hlines(budget, i - 0.4, i + 0.4, colors="#c0392b", linestyles="--")
     right.set_title(
-        f"{figures.get('load_turns', 0):.0f} chat turns at once: latency (ms); dashes: budgets"
+        f"Chat load, {figures.get('load_turns', 0):.0f} turns: latency (ms); dashes: budgets"
     )
     right.set_ylabel("ms")
     right.tick_params(axis="x", labelrotation=20)
