@@ -105,7 +105,7 @@ _READ_UNITS = {"Query": 1.0, "GetItem": 0.5}
 def ours(figures: dict[str, float], workload: Workload) -> Design:
     ops = per_turn(figures, workload.answer_seconds)
     return Design(
-        name="this backend",
+        name="This backend",
         turn_writes=sum(n * _WRITE_UNITS.get(op, 0) for op, n in ops.items()),
         turn_reads=sum(n * _READ_UNITS.get(op, 0) for op, n in ops.items()),
         turn_requests=sum(ops.values()),
