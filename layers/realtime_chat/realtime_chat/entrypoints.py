@@ -88,18 +88,22 @@ class Authorizer:
                 allowed_origins=self._allowed_origins,
             )
         except OriginNotAllowed as refused:
-            logger.info("handshake refused", extra={"reason": refused.reason})
-            count("ConnectionsRefused")
+            _note_refusal("handshake refused", refused)
             return deny_policy(request.method_arn)
         except Refused as refused:
-            logger.info("handshake refused", extra={"reason": refused.reason})
-            count("ConnectionsRefused")
+            _note_refusal("handshake refused", refused)
             raise Unauthorized() from None
         except KeysUnavailable as outage:
             logger.error("token keys unavailable", extra={"reason": str(outage)})
             count("TokenKeysUnavailable")
             raise KeysOutage() from None
         return allow_policy(identity, request.method_arn)
+
+
+def _note_refusal(what: str, refused: Refused) -> None:
+    """One log line with the reason (never the token), and the refusal counted."""
+    logger.info(what, extra={"reason": refused.reason})
+    count("ConnectionsRefused")
 
 
 class Connector:
@@ -121,8 +125,7 @@ class Connector:
                 max_per_user=self._max_per_user,
             )
         except TooManyConnections as refused:
-            logger.info("connection refused", extra={"reason": refused.reason})
-            count("ConnectionsRefused")
+            _note_refusal("connection refused", refused)
             return {"statusCode": 429}
         except Refused as refused:
             logger.info("connection refused", extra={"reason": refused.reason})
