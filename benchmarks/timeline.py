@@ -46,7 +46,7 @@ def streaming_timeline(
         "stream_final_after_last_token_ms": (final_at - upstream[-1][0]) * 1000,
     }
     timeline = {
-        "upstream": _cumulative([(t - start, n) for t, n in upstream]),
+        "upstream": _thinned(_cumulative([(t - start, n) for t, n in upstream])),
         "received": _cumulative([(t - start, len(f["delta"])) for t, f in chunks]),
     }
     return figures, timeline
@@ -58,6 +58,12 @@ def _cumulative(points: list[tuple[float, int]]) -> list[tuple[float, int]]:
         total += chars
         out.append((round(seconds, 4), total))
     return out
+
+
+def _thinned(points: list[tuple[float, int]], keep: int = 100) -> list[tuple[float, int]]:
+    """About ``keep`` points, the last included: enough for the chart, small on disk."""
+    step = max(1, len(points) // keep)
+    return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
 
 
 async def _one_answer(url: str) -> list[tuple[float, dict[str, Any]]]:
