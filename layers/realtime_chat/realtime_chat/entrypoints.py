@@ -8,7 +8,7 @@ adapters; the handlers in ``functions/`` call ``handle`` and nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -34,7 +34,9 @@ from realtime_chat.usecases.connection import (
     connect,
     disconnect,
 )
-from realtime_chat.usecases.reply import Reply
+
+if TYPE_CHECKING:  # the reply's module loads only in the chat function that streams
+    from realtime_chat.usecases.reply import Reply
 
 __all__ = [
     "Authorizer",
