@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: help setup run test lint types unit validate bench chat token invoke build deploy smoke scale-model clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # pip's per-package lines as progress (the first setup takes a minute or two), its
 # errors in full; the pipeline fails when pip does.
@@ -93,7 +93,7 @@ build: $(TOOLS_VENV)/.installed  ## sam build with Python 3.13 (no container; fe
 	  PATH="$$(dirname $$py):$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(SAM) build --config-env $(ENV)
 
 # SAM_DEPLOY_ARGS: more sam deploy flags (CI: --role-arn <the execution role>).
-deploy: build  ## sam deploy --config-env $(ENV) (default, dev, prod; needs AWS credentials)
+deploy: build  ## ENV=default|dev|prod: sam deploy with that samconfig environment (needs AWS credentials)
 	@$(TOOLS_VENV)/bin/python scripts/check-aws-credentials.py $(ENV)
 	$(SAM) deploy --config-env $(ENV) $(SAM_DEPLOY_ARGS)
 
