@@ -255,8 +255,8 @@ def _secret_calls(design: Design, turns: float, concurrency: dict[str, float]) -
 def load_inputs(results: Path = RESULTS, prices: Path = PRICES) -> dict[str, Any]:
     with prices.open("rb") as handle:
         document: dict[str, Any] = tomllib.load(handle)
-    document["figures"] = json.loads(results.read_text())["figures"]
     document["bench"] = json.loads(results.read_text())
+    document["figures"] = document["bench"]["figures"]
     return document
 
 

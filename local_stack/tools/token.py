@@ -2,8 +2,8 @@
 
 make token                                  # the local demo user
 python -m local_stack.tools.token --username u --password p
-python -m local_stack.tools.token --deployed --region eu-west-1 --client-id ID \
-    --username u --password p
+python -m local_stack.tools.token --deployed --region eu-west-1 \\
+  --client-id ID --username u --password p           # a deployed pool
 """
 
 from __future__ import annotations

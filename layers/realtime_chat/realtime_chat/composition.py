@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ LOCAL_ENDPOINTS = {
 }
 
 
-def _use_local_endpoints(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+def _use_local_endpoints(env: MutableMapping[str, str] = os.environ) -> None:
     for local, standard in LOCAL_ENDPOINTS.items():
         if env.get(local):
             env.setdefault(standard, env[local])

@@ -11,6 +11,7 @@ is gone) and welcomes connections of the user that appeared since with a snapsho
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -180,7 +181,7 @@ def _spend(
     if budget is None:
         return
     tokens = (stored.usage.get("totalTokens") if stored is not None else None) or (
-        -(-len(job.content) // 4) + -(-len(content) // 4)
+        math.ceil(len(job.content) / 4) + math.ceil(len(content) / 4)
     )
     try:
         budget.spend(job.user_id, tokens, now=now)
