@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 ROOT = TEMPLATE.parent
+ASYNC_NICENESS = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
 LAYER = ROOT / "layers" / "realtime_chat"
 log = logging.getLogger("local_stack")
 
@@ -182,6 +183,7 @@ def function_specs(
                 environment=environment,
                 python_path=(str(LAYER),),
                 readable_logs=readable_logs,
+                asynchronous="EventInvokeConfig" in props,
             )
         )
     return specs
@@ -209,10 +211,11 @@ class _Running:
         self.aws: EmbeddedAws | None = None
         self.model: ModelServer | None = None
         self.pools: dict[str, WorkerPool] = {}
+        self.async_pools: dict[str, WorkerPool] = {}
         self.executors: list[ThreadPoolExecutor] = []
 
     def stop(self) -> None:
-        for pool in self.pools.values():
+        for pool in [*self.pools.values(), *self.async_pools.values()]:
             pool.close()
         for executor in self.executors:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -286,22 +289,33 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     running.pools = {
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
     }
-    with ThreadPoolExecutor(max_workers=len(specs)) as warmers:
-        list(warmers.map(lambda pool: pool.warm(), running.pools.values()))
+    # Asynchronous invocations (a reply streaming for seconds) in a lane of their own,
+    # at a lower CPU priority: on a laptop's few cores twenty streaming replies would
+    # otherwise slow every acknowledgement and ping, which in Lambda have CPUs of their own.
+    running.async_pools = {
+        spec.logical_id: WorkerPool(
+            replace(spec, nice=ASYNC_NICENESS), max_workers=config.max_workers
+        )
+        for spec in specs
+        if spec.asynchronous
+    }
+    warm = [*running.pools.values(), *running.async_pools.values()]
+    with ThreadPoolExecutor(max_workers=len(warm)) as warmers:
+        list(warmers.map(lambda pool: pool.warm(), warm))
 
     loop = asyncio.get_running_loop()
-    # Threads per function: its workers' callers plus as many waiting for a worker.
+    # Threads per pool: its workers' callers plus as many waiting for a worker.
     executors = {
-        logical_id: ThreadPoolExecutor(
-            max_workers=2 * config.max_workers, thread_name_prefix=f"invoke-{logical_id}"
+        pool: ThreadPoolExecutor(
+            max_workers=2 * config.max_workers, thread_name_prefix=f"invoke-{pool.spec.logical_id}"
         )
-        for logical_id in running.pools
+        for pool in warm
     }
     running.executors = list(executors.values())
 
-    async def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
-        pool = running.pools[logical_id]
-        return await loop.run_in_executor(executors[logical_id], pool.invoke, event)
+    async def invoke(logical_id: str, event: dict[str, Any], asynchronous: bool) -> Invocation:
+        pool = (asynchronous and running.async_pools.get(logical_id)) or running.pools[logical_id]
+        return await loop.run_in_executor(executors[pool], pool.invoke, event)
 
     gateway = Gateway(
         model,

@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 from local_stack.loopback import LoopbackServer, send_json
-from local_stack.provisioning.embedded_aws import make_dynamodb_faithful
+from local_stack.provisioning.dynamodb_fidelity import make_dynamodb_faithful
 from tests.support import aws
 from tests.support.tokens import CLIENT_ID, ISSUER, POOL_ID, TokenFactory
 

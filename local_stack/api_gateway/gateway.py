@@ -26,9 +26,10 @@ __all__ = ["Gateway", "Limits"]
 
 log = logging.getLogger("local_stack.api_gateway.gateway")
 
-# (function logical id, event) -> its outcome. The Lambda runtime behind it runs each
-# function on threads of its own, so a flood of one function never starves another.
-Invoke = Callable[[str, dict[str, Any]], Awaitable[Invocation]]
+# (function logical id, event, asynchronous) -> its outcome. The Lambda runtime behind
+# it runs each function on threads of its own, so a flood of one function never starves
+# another; asynchronous invocations (InvocationType=Event) run in a lane of their own.
+Invoke = Callable[[str, dict[str, Any], bool], Awaitable[Invocation]]
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,10 @@ class Gateway:
         return app
 
     # ------------------------------------------------------------ invoking functions
-    async def call(self, logical_id: str, event: dict[str, Any]) -> Invocation:
-        return await self._invoke(logical_id, event)
+    async def call(
+        self, logical_id: str, event: dict[str, Any], *, asynchronous: bool = False
+    ) -> Invocation:
+        return await self._invoke(logical_id, event, asynchronous)
 
     async def _integration(self, logical_id: str, event: dict[str, Any]) -> Invocation | None:
         """Invoke within the 29 s integration timeout; None when it ran out (the
@@ -330,7 +333,7 @@ class Gateway:
         )
 
     async def _async_invoke(self, logical_id: str, payload: dict[str, Any]) -> None:
-        result = await self.call(logical_id, payload)
+        result = await self.call(logical_id, payload, asynchronous=True)
         if not result.ok:  # MaximumRetryAttempts: 0 -- reported, not retried
             log.error("async %s failed: %s: %s", logical_id, result.error_type, result.error)
 

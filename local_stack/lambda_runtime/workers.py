@@ -46,6 +46,8 @@ class FunctionSpec:
     environment: dict[str, str]
     python_path: tuple[str, ...] = ()
     readable_logs: bool = False  # reformat its output (see log_view); else raw, as in AWS
+    nice: int = 0  # CPU niceness of its workers (the stack's asynchronous lane)
+    asynchronous: bool = False  # invoked with InvocationType=Event (has EventInvokeConfig)
 
 
 @dataclass
@@ -83,6 +85,8 @@ class _Context:
 def _serve(spec: FunctionSpec, conn: Connection) -> None:
     """The worker process: set up like a Lambda environment, then handle events forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
+    if spec.nice:
+        os.nice(spec.nice)
     os.environ.clear()
     os.environ.update(spec.environment)
     if spec.readable_logs:

@@ -78,7 +78,7 @@ async def gateway(
         identity_sources=(),
     )
 
-    async def invoke(function: str, event: dict[str, Any]) -> Invocation:
+    async def invoke(function: str, event: dict[str, Any], _asynchronous: bool) -> Invocation:
         if seen is not None:
             seen.append({"function": function, **event})
         return await asyncio.to_thread(script[function], event)

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import os
+from dataclasses import replace
+
 import pytest
 
 from local_stack.lambda_runtime.workers import FunctionSpec, WorkerPool
@@ -19,7 +22,10 @@ import os, time
 def handler(event, context):
     started = time.time()
     time.sleep(event.get("sleep", 0))
-    return {"pid": os.getpid(), "n": event.get("n"), "started": started, "ended": time.time()}
+    return {
+        "pid": os.getpid(), "n": event.get("n"), "started": started, "ended": time.time(),
+        "nice": os.nice(0),
+    }
 """
 
 
@@ -100,3 +106,20 @@ def test_idle_workers_are_retired_but_one_stays_warm(pool_of: Any) -> None:
         time.sleep(0.1)
     assert pool.size == 1
     assert pool.invoke({"n": 7}).value["n"] == 7
+
+
+def test_a_lower_priority_lane_runs_its_workers_nicer(spec: FunctionSpec) -> None:
+    # GIVEN the same function as an interactive pool and as a lane niced by 10
+    interactive = WorkerPool(spec)
+    background = WorkerPool(replace(spec, nice=10))
+    try:
+        # WHEN each runs an event
+        ours = os.nice(0)
+        quick = interactive.invoke({}).value
+        slow = background.invoke({}).value
+        # THEN the lane's worker yields the CPU to the interactive one's
+        assert quick["nice"] == ours
+        assert slow["nice"] == min(19, ours + 10)
+    finally:
+        interactive.close()
+        background.close()

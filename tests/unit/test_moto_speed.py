@@ -1,0 +1,156 @@
+"""The embedded AWS's speed-ups change nothing an SDK sees: every item operation
+answers exactly as moto's own serializer would, for every attribute type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.responses import DynamoHandler
+
+from local_stack.provisioning import moto_speed
+from tests.support.aws import CHAT_TABLE, create_tables
+
+EVERY_TYPE = {
+    "pk": {"S": "USER#1#CONV#c"},
+    "sk": {"S": "MSG#0001"},
+    "text": {"S": 'héllo \u2603 "quoted"'},
+    "count": {"N": "-12.50"},
+    "blob": {"B": b"\x00\x01binary\xff"},
+    "blobs": {"BS": [b"a", b"\x00b"]},
+    "words": {"SS": ["x", "y"]},
+    "numbers": {"NS": ["1", "2.5"]},
+    "nested": {"M": {"list": {"L": [{"S": "a"}, {"N": "1"}, {"NULL": True}, {"BOOL": False}]}}},
+}
+
+
+def _key(sk: str) -> dict[str, Any]:
+    return {"pk": {"S": "USER#1#CONV#c"}, "sk": {"S": sk}}
+
+
+def _conversation(client: Any) -> list[Any]:
+    """Every item operation the handlers use, and their options; the answers."""
+    answers: list[Any] = []
+    say = answers.append
+    say(client.put_item(TableName=CHAT_TABLE, Item=EVERY_TYPE, ReturnConsumedCapacity="TOTAL"))
+    for n in range(5):
+        say(client.put_item(TableName=CHAT_TABLE, Item={**_key(f"MSG#1{n}"), "n": {"N": str(n)}}))
+    say(client.put_item(TableName=CHAT_TABLE, Item=EVERY_TYPE, ReturnValues="ALL_OLD"))
+    say(client.get_item(TableName=CHAT_TABLE, Key=_key("MSG#0001")))
+    say(client.get_item(TableName=CHAT_TABLE, Key=_key("absent")))
+    say(
+        client.get_item(
+            TableName=CHAT_TABLE,
+            Key=_key("MSG#0001"),
+            ProjectionExpression="#t, nested.#l",
+            ExpressionAttributeNames={"#t": "text", "#l": "list"},
+        )
+    )
+    for returned in ("ALL_NEW", "UPDATED_OLD", "NONE"):
+        say(
+            client.update_item(
+                TableName=CHAT_TABLE,
+                Key=_key("MSG#0001"),
+                UpdateExpression="SET #c = #c + :one, title = if_not_exists(title, :t)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":t": {"S": "T"}},
+                ReturnValues=returned,
+                ReturnConsumedCapacity="INDEXES",
+            )
+        )
+    say(
+        client.query(
+            TableName=CHAT_TABLE,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+            ExpressionAttributeValues={":pk": {"S": "USER#1#CONV#c"}, ":m": {"S": "MSG#"}},
+            Limit=3,
+            ScanIndexForward=False,
+            ReturnConsumedCapacity="TOTAL",
+        )
+    )
+    say(
+        client.query(
+            TableName=CHAT_TABLE,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "USER#1#CONV#c"}},
+            Select="COUNT",
+        )
+    )
+    say(client.scan(TableName=CHAT_TABLE, Limit=2))
+    say(
+        client.batch_get_item(
+            RequestItems={CHAT_TABLE: {"Keys": [_key("MSG#0001"), _key("MSG#10"), _key("none")]}}
+        )
+    )
+    say(
+        client.batch_write_item(
+            RequestItems={
+                CHAT_TABLE: [
+                    {"DeleteRequest": {"Key": _key("MSG#11")}},
+                    {"PutRequest": {"Item": {**_key("MSG#20"), "v": {"S": "w"}}}},
+                ]
+            }
+        )
+    )
+    say(
+        client.transact_get_items(
+            TransactItems=[{"Get": {"TableName": CHAT_TABLE, "Key": _key("MSG#0001")}}]
+        )
+    )
+    say(
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": CHAT_TABLE, "Item": {**_key("MSG#30"), "v": {"S": "t"}}}},
+                {"Delete": {"TableName": CHAT_TABLE, "Key": _key("MSG#12")}},
+            ],
+            ReturnConsumedCapacity="TOTAL",
+        )
+    )
+    say(client.delete_item(TableName=CHAT_TABLE, Key=_key("MSG#0001"), ReturnValues="ALL_OLD"))
+    say(client.delete_item(TableName=CHAT_TABLE, Key=_key("absent"), ReturnValues="ALL_OLD"))
+    return [{k: v for k, v in answer.items() if k != "ResponseMetadata"} for answer in answers]
+
+
+def _answers(serialized: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    with monkeypatch.context() as patch, mock_aws():
+        patch.setattr(DynamoHandler, "serialized", serialized)
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(client)
+        return _conversation(client)
+
+
+def test_item_operations_answer_as_motos_own_serializer_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN moto made fast, and moto's own serializer kept aside
+    moto_speed.make_moto_fast()
+    direct = DynamoHandler.serialized
+    original = direct.original  # type: ignore[attr-defined]
+    # WHEN the same conversation of item operations runs against each
+    expected = _answers(original, monkeypatch)
+    actual = _answers(direct, monkeypatch)
+    # THEN an SDK reads the same answers, item for item (and the answers are not empty)
+    assert actual == expected
+    assert expected[7]["Item"]["blob"] == {"B": b"\x00\x01binary\xff"}
+    assert "LastEvaluatedKey" in expected[13]
+
+
+def test_a_failed_item_operation_still_answers_with_dynamodbs_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moto_speed.make_moto_fast()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(client)
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+            client.update_item(
+                TableName=CHAT_TABLE,
+                Key=_key("absent"),
+                UpdateExpression="SET v = :v",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":v": {"S": "x"}},
+            )
