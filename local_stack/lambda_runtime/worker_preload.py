@@ -70,7 +70,7 @@ def _share_client_methods() -> None:
     """One set of operation methods per service model: each only calls
     ``self._make_api_call(<operation>, kwargs)``; the class around them, and every
     client, is still made per client."""
-    creator = botocore.client.ClientCreator
+    creator: Any = botocore.client.ClientCreator
     if getattr(creator._create_methods, "shared", False):
         return
     original = creator._create_methods
@@ -83,7 +83,7 @@ def _share_client_methods() -> None:
         return dict(made[key])  # handlers of creating-client-class may add to it
 
     shared.shared = True  # type: ignore[attr-defined]
-    creator._create_methods = shared  # type: ignore[method-assign]
+    creator._create_methods = shared
 
 
 def _compile_project() -> None:

@@ -4,6 +4,7 @@ time per process, a new process when all are busy, killed at the function timeou
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -14,9 +15,10 @@ import traceback
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["FunctionSpec", "Invocation", "WorkerPool", "preload_libraries"]
 
@@ -82,8 +84,9 @@ class _Context:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
-def _serve(spec: FunctionSpec, conn: Connection) -> None:
-    """The worker process: set up like a Lambda environment, then handle events forever."""
+def _initialize(spec: FunctionSpec) -> tuple[Any, tuple[str, str] | None]:
+    """Set the process up like a Lambda environment and run the function's init: its
+    handler, or the init error as Lambda reports it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
     if spec.nice:
         os.nice(spec.nice)
@@ -97,12 +100,15 @@ def _serve(spec: FunctionSpec, conn: Connection) -> None:
     module_name, _, function_name = spec.handler.rpartition(".")
     try:
         module = __import__(module_name)
-        handler = getattr(module, function_name)
-        conn.send(("ready", None))
-    except Exception as err:  # an init error, as Lambda reports it
+        return getattr(module, function_name), None
+    except Exception as err:
         traceback.print_exc()
-        conn.send(("init_error", (type(err).__name__, str(err))))
-        return
+        return None, (type(err).__name__, str(err))
+
+
+def _handle_events(spec: FunctionSpec, handler: Any, conn: Connection) -> None:
+    """A worker: one event at a time, until the stack closes its end."""
+    conn.send(("ready", None))
     while True:
         try:
             event = conn.recv()
@@ -119,35 +125,168 @@ def _serve(spec: FunctionSpec, conn: Connection) -> None:
             conn.send(("error", (type(err).__name__, str(err))))
 
 
-class _Worker:
+def _zygote(spec: FunctionSpec, control: Connection) -> None:
+    """The function initialized once; each new worker is a fork of it, as Lambda's
+    SnapStart restores a snapshot taken after init. Forking copies the module state
+    (clients created, settings read) but not what a worker does afterwards, and
+    ``random`` reseeds itself in every child."""
+    handler, error = _initialize(spec)
+    if error is not None:
+        control.send(("init_error", error))
+        return
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the workers
+    control.send(("ready", None))
+    while True:
+        try:
+            control.recv()  # a request for one more worker
+        except EOFError:
+            return
+        ours, theirs = _SPAWN.Pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            control.close()
+            ours.close()
+            try:
+                _handle_events(spec, handler, theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        control.send(pid)
+        reduction.send_handle(control, ours.fileno(), os.getppid())
+        ours.close()
+
+
+class _Forked:
+    """A worker process forked by a zygote: known to us by its pid alone."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def is_alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+
+class _Zygote:
+    """Starts a function's workers by forking its initialized zygote process; the
+    zygote itself starts (the one real cold start) with the first worker, and again
+    after an init error, so that a fixed function is picked up by the next worker."""
+
     def __init__(self, spec: FunctionSpec) -> None:
-        self.conn, child = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(
-            target=_serve, args=(spec, child), daemon=True, name=f"lambda:{spec.name}"
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._control: Connection | None = None
+        self._process: Any = None
+
+    def spawn(self, timeout: float) -> tuple[str, Any]:
+        """("ready", (connection, process)) or ("init_error", (type, message))."""
+        with self._lock:
+            for _attempt in range(2):  # a zygote that died is replaced once
+                if self._control is None:
+                    started = self._start(timeout)
+                    if started[0] != "ready":
+                        return started
+                control = cast(Connection, self._control)
+                try:
+                    control.send("spawn")
+                    if not control.poll(timeout):
+                        raise EOFError
+                    pid = control.recv()
+                    fd = reduction.recv_handle(control)
+                except (EOFError, OSError):
+                    self._discard()
+                    continue
+                return "ready", (Connection(fd), _Forked(pid))
+            return "init_error", ("Runtime.ExitError", "the function's process exited")
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()
+
+    def _start(self, timeout: float) -> tuple[str, Any]:
+        self._control, child = _SPAWN.Pipe()
+        self._process = _SPAWN.Process(
+            target=_zygote, args=(self._spec, child), daemon=True, name=f"init:{self._spec.name}"
         )
-        self.process.start()
+        self._process.start()
         child.close()
+        try:
+            if not self._control.poll(timeout):
+                outcome: tuple[str, Any] = (
+                    "init_error",
+                    ("InitTimeout", "function init timed out"),
+                )
+            else:
+                outcome = self._control.recv()
+        except (EOFError, OSError):  # stopped while starting (the stack is closing)
+            outcome = ("init_error", ("Runtime.ExitError", "exited during init"))
+        if outcome[0] != "ready":
+            self._discard()
+        return outcome
+
+    def _discard(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join(2)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
+
+
+class _Worker:
+    def __init__(self, zygote: _Zygote) -> None:
+        self._zygote = zygote
+        self.conn: Any = None
+        self.process: Any = None  # set once started
         self.init: tuple[str, Any] | None = None
         self._init_lock = threading.Lock()  # a spare warms while a caller may take it
 
     def ready(self, timeout: float) -> tuple[str, Any]:
         with self._init_lock:
             if self.init is None:
-                try:
-                    if not self.conn.poll(timeout):
-                        self.init = ("init_error", ("InitTimeout", "function init timed out"))
-                    else:
-                        self.init = self.conn.recv()
-                except (EOFError, OSError):  # stopped while starting (the stack is closing)
-                    self.init = ("init_error", ("Runtime.ExitError", "exited during init"))
+                state, detail = self._zygote.spawn(timeout)
+                if state == "ready":
+                    self.conn, self.process = detail
+                    try:
+                        self.init = self.conn.recv() if self.conn.poll(timeout) else None
+                    except (EOFError, OSError):
+                        self.init = None
+                    if self.init is None:
+                        self.init = ("init_error", ("Runtime.ExitError", "exited during init"))
+                else:
+                    self.init = (state, detail)
             return self.init
 
     def terminate(self) -> None:
         """Ask the process to stop (SIGTERM), without waiting."""
-        if self.process.is_alive():
+        if self.process is not None and self.process.is_alive():
             self.process.terminate()
 
     def stop(self) -> None:
+        if self.process is None:
+            return
         self.terminate()
         self.process.join(2)
         if self.process.is_alive():
@@ -160,6 +299,13 @@ class _Ticket:
 
     ready: threading.Event = field(default_factory=threading.Event)
     worker: _Worker | None = None
+    init_error: tuple[str, str] | None = None  # the init this caller waited for failed
+
+
+class _InitFailed(Exception):
+    def __init__(self, detail: tuple[str, str]) -> None:
+        super().__init__(f"{detail[0]}: {detail[1]}")
+        self.detail = detail
 
 
 class WorkerPool:
@@ -190,6 +336,7 @@ class WorkerPool:
         self._start_limit = max(1, concurrent_starts)
         self._idle: list[tuple[_Worker, float]] = []  # ready, with when it became idle
         self._all: list[_Worker] = []  # starting, busy or idle
+        self._zygote = _Zygote(spec)
         self._starting = 0
         self._deferred = 0  # scale-outs asked for while the start limit was reached
         self._waiting: deque[_Ticket] = deque()
@@ -205,12 +352,22 @@ class WorkerPool:
             return len(self._all)
 
     def warm(self) -> None:
-        """Start one worker ahead of the first event (the cold start happens now)."""
-        self._release(self._acquire())
+        """Start one worker ahead of the first event (the cold start happens now). An
+        init error is printed, and reported to each invocation until it is fixed."""
+        with contextlib.suppress(_InitFailed):
+            self._release(self._acquire())
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         started = time.monotonic()
-        worker = self._acquire()
+        try:
+            worker = self._acquire()
+        except _InitFailed as failed:  # as Lambda answers when init fails
+            error_type, message = failed.detail
+            return Invocation(
+                error_type=f"Runtime.InitError ({error_type})",
+                error=message,
+                duration=time.monotonic() - started,
+            )
         try:
             worker.conn.send(event)
             if not worker.conn.poll(self.spec.timeout):
@@ -242,6 +399,7 @@ class WorkerPool:
             worker.terminate()
         for worker in workers:
             worker.stop()
+        self._zygote.close()
 
     def _acquire(self) -> _Worker:
         with self._lock:
@@ -261,6 +419,8 @@ class WorkerPool:
                 if ticket.worker is None and not self._closed:
                     self._scale_out()
         ticket.ready.wait()
+        if ticket.init_error is not None:
+            raise _InitFailed(ticket.init_error)
         if ticket.worker is None:
             raise RuntimeError("the local stack is shutting down")
         return ticket.worker
@@ -273,7 +433,7 @@ class WorkerPool:
         if self._starting >= self._start_limit:
             self._deferred += 1
             return
-        worker = _Worker(self.spec)
+        worker = _Worker(self._zygote)
         self._all.append(worker)
         self._starting += 1
         threading.Thread(target=self._init, args=(worker,), daemon=True).start()
@@ -290,6 +450,14 @@ class WorkerPool:
                 self._hand_over(worker)
             else:
                 self._forget(worker)
+                if state != "ready" and self._waiting:
+                    # The caller that waited longest learns why; the next one, if
+                    # any, waits for another attempt (the code may have been fixed).
+                    ticket = self._waiting.popleft()
+                    ticket.init_error = detail
+                    ticket.ready.set()
+                    if self._waiting:
+                        self._scale_out()
             if self._deferred and self._waiting:
                 self._deferred -= 1
                 self._scale_out()

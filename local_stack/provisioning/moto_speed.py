@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["make_moto_fast"]
 
@@ -50,8 +50,9 @@ def make_moto_fast() -> None:
 
 
 def _route_without_listing_the_package() -> None:
-    from moto import backends
+    from moto import backends as module
 
+    backends: Any = module
     if getattr(backends.list_of_moto_modules, "cached", False):
         return
     modules = tuple(backends.list_of_moto_modules())  # the package does not change
@@ -60,22 +61,25 @@ def _route_without_listing_the_package() -> None:
         return modules
 
     list_of_moto_modules.cached = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    backends.list_of_moto_modules = list_of_moto_modules
 
 
 def _remember_handler_method_names() -> None:
-    from moto.core import responses
+    from moto.core import responses as module
 
+    responses: Any = module
     if hasattr(responses.method_names_from_class, "cache_info"):
         return
     # Keyed by the handler class, whose methods are fixed once it is defined.
-    responses.method_names_from_class = functools.cache(responses.method_names_from_class)  # type: ignore[assignment]
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
 
 
 def _write_item_responses_directly() -> None:
     from moto.dynamodb.models.utilities import DynamoJsonEncoder
-    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+    from moto.dynamodb.responses import DynamoHandler as handler_class
+    from moto.dynamodb.responses import DynamoResult
 
+    DynamoHandler: Any = handler_class
     original = DynamoHandler.serialized
     if getattr(original, "direct", False):
         return
@@ -85,11 +89,12 @@ def _write_item_responses_directly() -> None:
             return original(self, action_result)
         # As the serializer does: members without a value are left out; bytes are
         # base64, as DynamoDB's JSON protocol writes blobs.
-        result = {k: v for k, v in action_result.result.items() if v is not None}
+        items = cast(dict[str, Any], action_result.result)  # a DynamoResult is a dict
+        result = {k: v for k, v in items.items() if v is not None}
         body = json.dumps(result, cls=DynamoJsonEncoder, separators=(",", ":"))
         headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
         return 200, headers, body
 
     serialized.direct = True  # type: ignore[attr-defined]
     serialized.original = original  # type: ignore[attr-defined]
-    DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+    DynamoHandler.serialized = serialized

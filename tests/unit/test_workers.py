@@ -3,14 +3,13 @@ serves waiting callers first come, first served, and retires idle workers."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import os
-from dataclasses import replace
 
 import pytest
 
@@ -123,3 +122,51 @@ def test_a_lower_priority_lane_runs_its_workers_nicer(spec: FunctionSpec) -> Non
     finally:
         interactive.close()
         background.close()
+
+
+def test_an_init_error_fails_the_invocation_and_a_fix_is_picked_up(
+    spec: FunctionSpec, pool_of: Any
+) -> None:
+    # GIVEN a function whose module fails at import
+    app = spec.code_dir / "app.py"
+    app.write_text("raise RuntimeError('missing setting')\n" + HANDLER)
+    pool = pool_of(max_workers=2)
+    # WHEN it is invoked
+    failed = pool.invoke({"n": 1})
+    # THEN the invocation fails at once with the init error, as Lambda's does
+    assert failed.error_type == "Runtime.InitError (RuntimeError)"
+    assert failed.error == "missing setting"
+    # AND once the code is fixed, the next invocation initializes it afresh
+    app.write_text(HANDLER)
+    assert pool.invoke({"n": 2}).value["n"] == 2
+
+
+SNAPSHOT_HANDLER = """
+import os, random, time
+
+with open(os.environ["INIT_LOG"], "a") as log:
+    log.write(f"{os.getpid()}\\n")
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "random": random.random()}
+"""
+
+
+def test_new_workers_are_forks_of_one_init_with_state_of_their_own(
+    spec: FunctionSpec, tmp_path: Path
+) -> None:
+    # GIVEN a function whose init is recorded, and which draws random numbers
+    (spec.code_dir / "app.py").write_text(SNAPSHOT_HANDLER)
+    init_log = tmp_path / "init.log"
+    pool = WorkerPool(replace(spec, environment={"INIT_LOG": str(init_log)}), max_workers=4)
+    try:
+        # WHEN four callers need four workers at once
+        results = _invoke_all(pool, [{"sleep": 0.5}] * 4)
+        # THEN the function was initialized once, and each worker is its own process
+        # with its own random state (as after a SnapStart restore)
+        assert len(init_log.read_text().split()) == 1
+        assert len({r["pid"] for r in results}) == 4
+        assert len({r["random"] for r in results}) == 4
+    finally:
+        pool.close()
