@@ -94,15 +94,13 @@ def accept_message(
         limiter.release(user_id)
         replies.answer_retry(turn)
         return
-    broadcast = Broadcast(
-        [
-            ctx.connection_id,
-            *(c.connection_id for c in connections.connections_of(user_id, now=ctx.now)),
-        ],
-        sender=ctx.sender,
-        on_gone=connections.delete,
-    )
-    broadcast.publish(_ack(turn, command.client_message_id))
+    # The sender's acknowledgement leaves at once; the user's other tabs get it as
+    # soon as they are looked up, while it is on its way.
+    ack = _ack(turn, command.client_message_id)
+    broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
+    broadcast.publish(ack)
+    for other in connections.connections_of(user_id, now=ctx.now):
+        broadcast.join(other.connection_id, ack)
     broadcast.close()
     replies.start(turn)
 
