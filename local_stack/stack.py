@@ -290,11 +290,15 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
     }
     # Asynchronous invocations (a reply streaming for seconds) in a lane of their own,
-    # at a lower CPU priority: on a laptop's few cores twenty streaming replies would
-    # otherwise slow every acknowledgement and ping, which in Lambda have CPUs of their own.
+    # at a lower priority: on a laptop's few cores twenty streaming replies would
+    # otherwise slow every acknowledgement and ping, which in Lambda have CPUs of their
+    # own, and the embedded DynamoDB, which serves everyone at once in AWS.
+    # Their requests to the embedded DynamoDB go through its background lane too.
+    background = {"AWS_ENDPOINT_URL": running.aws.background_url}
     running.async_pools = {
         spec.logical_id: WorkerPool(
-            replace(spec, nice=ASYNC_NICENESS), max_workers=config.max_workers
+            replace(spec, nice=ASYNC_NICENESS, environment={**spec.environment, **background}),
+            max_workers=config.max_workers,
         )
         for spec in specs
         if spec.asynchronous
