@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.events import job_from_event, job_to_event
 from realtime_chat.model import (
     Finished,
     Message,
@@ -223,3 +226,50 @@ def test_an_answer_larger_than_one_post_still_ends_with_a_final_frame_that_fits(
     streamed = "".join(f["delta"] for f in sent if f["type"] == "ai_response_chunk")
     assert len(streamed) == 100_000 and streamed.startswith(final["content"])
     assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == streamed
+
+
+class CountingConnections(MemoryConnections):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def connections_of(self, user_id: str, *, now: float) -> list[Any]:
+        self.lookups += 1
+        return super().connections_of(user_id, now=now)
+
+
+def test_a_reply_streams_to_the_tabs_its_acknowledgement_found_without_a_lookup(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a job carrying ada's other tabs as the acknowledgement found them, one of
+    # whose tokens has expired since
+    now = 1_800_000_000.0
+    job = replace(JOB, connections=(("tab-2", int(now) + 600), ("tab-3", int(now) - 1)))
+    sender, connections = RecordingSender(), CountingConnections()
+    # WHEN the reply runs
+    generate_reply(
+        job,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=connections,
+        sender=sender,
+        keys=Key(),
+        model=Model(TextDelta("Hello"), Finished("stop", "m")),
+        clock=lambda: now,
+    )
+    # THEN the sender and the live tab get the same frames, the expired tab none,
+    # and no lookup was made for them
+    assert sender.sent["tab-2"] == sender.sent["conn-1"] != []
+    assert "tab-3" not in sender.sent
+    assert connections.lookups == 0
+
+
+def test_a_job_travels_through_the_asynchronous_invoke_unchanged() -> None:
+    job = replace(JOB, client_message_id="cm-1", connections=(("tab-2", 1_800_000_600),))
+    assert job_from_event(json.loads(json.dumps(job_to_event(job)))) == job
+    # A job queued by an older version, or one not as written, has its tabs looked up.
+    older = json.loads(json.dumps(job_to_event(JOB)))
+    del older["job"]["connections"]
+    assert job_from_event(older) == JOB
+    older["job"]["connections"] = [["tab-2"]]
+    assert job_from_event(older) == JOB

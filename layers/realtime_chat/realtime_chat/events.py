@@ -242,4 +242,17 @@ def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
         # Absent in jobs queued by an older version of the function.
         client_message_id=str(client_message_id) if client_message_id else None,
         token_expires_at=int(data.get("token_expires_at") or 0),
+        connections=_connections(data.get("connections")),
     )
+
+
+def _connections(value: Any) -> tuple[tuple[str, int], ...] | None:
+    """The job's known connections; None (look them up) when absent or not as written."""
+    if not isinstance(value, list):
+        return None
+    pairs = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            return None
+        pairs.append((pair[0], int(pair[1])))
+    return tuple(pairs)

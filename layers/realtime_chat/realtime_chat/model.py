@@ -62,6 +62,12 @@ class Connection:
     expires_at: int  # epoch seconds: the item's TTL (API Gateway closes at 2 h)
     subscriptions: frozenset[str] | None = None  # None: every notification type
 
+    @property
+    def live_until(self) -> int:
+        """Epoch seconds from which it must receive none of the user's data."""
+        token = self.identity.token_expires_at
+        return self.expires_at if token is None else min(self.expires_at, token)
+
 
 class Role(StrEnum):
     USER = "user"
@@ -174,3 +180,6 @@ class ReplyJob:
     callback_url: str
     client_message_id: str | None = None
     token_expires_at: int = 0  # of the connection that sent it, epoch seconds (0: none)
+    # The user's connections as the acknowledgement found them, each with the moment
+    # (epoch seconds) it stops being one to send to; None: look them up.
+    connections: tuple[tuple[str, int], ...] | None = None

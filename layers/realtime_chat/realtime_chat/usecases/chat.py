@@ -99,10 +99,12 @@ def accept_message(
     ack = _ack(turn, command.client_message_id)
     broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
     broadcast.publish(ack)
-    for other in connections.connections_of(user_id, now=ctx.now):
+    known = connections.connections_of(user_id, now=ctx.now)
+    for other in known:
         broadcast.join(other.connection_id, ack)
     broadcast.close()
-    replies.start(turn)
+    # The reply starts streaming to these without looking them up again.
+    replies.start(turn, tuple((c.connection_id, c.live_until) for c in known))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,7 @@ class _Replies:
         ):
             self.start(turn)
 
-    def start(self, turn: Turn) -> None:
+    def start(self, turn: Turn, connections: tuple[tuple[str, int], ...] | None = None) -> None:
         ctx = self.ctx
         job = ReplyJob(
             user_id=ctx.identity.user_id,
@@ -149,6 +151,7 @@ class _Replies:
             callback_url=self.callback_url,
             client_message_id=self.command.client_message_id,
             token_expires_at=ctx.identity.token_expires_at or 0,
+            connections=connections,
         )
         try:
             self.jobs.submit(job)

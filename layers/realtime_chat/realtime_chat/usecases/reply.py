@@ -88,7 +88,10 @@ def generate_reply(
     # The sender's own connection may not be in the user index yet (it is eventually
     # consistent), so it is added by id, unless its token has expired since.
     targets = [] if 0 < job.token_expires_at <= started else [job.connection_id]
-    targets += [c.connection_id for c in connections.connections_of(job.user_id, now=started)]
+    if job.connections is None:
+        targets += [c.connection_id for c in connections.connections_of(job.user_id, now=started)]
+    else:  # as the acknowledgement found them a moment ago; joiners come with the watch
+        targets += [cid for cid, live_until in job.connections if live_until > started]
     broadcast = Broadcast(targets, sender=sender, on_gone=connections.delete)
     question = Message(job.message_id, Role.USER, job.content, job.message_timestamp)
     placeholder = Message(
