@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -273,3 +274,42 @@ def test_a_job_travels_through_the_asynchronous_invoke_unchanged() -> None:
     assert job_from_event(older) == JOB
     older["job"]["connections"] = [["tab-2"]]
     assert job_from_event(older) == JOB
+
+
+def test_the_key_and_the_history_load_while_the_placeholder_is_stored(moto_aws: Any) -> None:
+    # GIVEN a store whose placeholder write waits (up to 5 s) for the history read and
+    # for the key: which can only happen if they are fetched at the same time
+    history_read, key_read = threading.Event(), threading.Event()
+    overlapped: list[bool] = []
+
+    class Store(DynamoChatStore):
+        def history(self, *args: Any, **kwargs: Any) -> Any:
+            history_read.set()
+            return super().history(*args, **kwargs)
+
+        def start_reply(self, *args: Any, **kwargs: Any) -> Any:
+            overlapped.append(history_read.wait(5) and key_read.wait(5))
+            return super().start_reply(*args, **kwargs)
+
+    class RecordingKey:
+        def api_key(self, *, refresh: bool = False) -> str:
+            key_read.set()
+            return "k"
+
+    store = Store(moto_aws, CHAT_TABLE)
+    store.begin_turn("ada", "c1", QUESTION, title="hi", client_message_id="cm-1")
+    sender = RecordingSender()
+    # WHEN the reply runs
+    generate_reply(
+        JOB,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=MemoryConnections(),
+        sender=sender,
+        keys=RecordingKey(),
+        model=Model(TextDelta("Hello"), Finished("stop", "m")),
+        clock=lambda: 1_800_000_000.0,
+    )
+    # THEN both were under way while the placeholder was written, and the turn ended well
+    assert overlapped == [True]
+    assert sender.sent["conn-1"][-1]["type"] == "ai_response"

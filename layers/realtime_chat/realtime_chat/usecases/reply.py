@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -107,17 +108,24 @@ def generate_reply(
         connections=connections,
         watch_seconds=watch_seconds,
     )
+    # Everything the model needs is fetched at once: the key and the history load
+    # while the placeholder is stored, so the model is asked one round trip sooner.
+    ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reply-start")
+    key_ahead = _KeyAhead(keys, ahead)
+    history = ahead.submit(
+        chat.history,
+        job.user_id,
+        job.conversation_id,
+        limit=max(settings.history_messages, 1),
+        before=f"{job.message_timestamp}#{job.message_id}",
+    )
+    ahead.shutdown(wait=False)  # its two threads end with their tasks
     try:
         chat.start_reply(job.user_id, job.conversation_id, placeholder)
     except ConversationNotFound:
         return _deleted(job, broadcast, turn)
     try:
-        earlier, _ = chat.history(
-            job.user_id,
-            job.conversation_id,
-            limit=max(settings.history_messages, 1),
-            before=f"{job.message_timestamp}#{job.message_id}",
-        )
+        earlier, _ = history.result()
         prompt = build_prompt(
             system_prompt=settings.system_prompt,
             earlier=earlier,
@@ -125,7 +133,7 @@ def generate_reply(
             max_messages=settings.history_messages,
             max_chars=settings.history_chars,
         )
-        finished = turn.stream(lambda key: model.stream(prompt, api_key=key), keys)
+        finished = turn.stream(lambda key: model.stream(prompt, api_key=key), key_ahead)
         error: ChatError | None = None
     except ChatError as err:
         finished, error = Finished("error", settings.model), err
@@ -343,6 +351,21 @@ class _Turn:
             }
         )
         self.seq += 1
+
+
+class _KeyAhead:
+    """The key read in the background from the start of the reply: the first read
+    answers (or fails) as ``keys`` would have; later ones, and refreshes, go to it."""
+
+    def __init__(self, keys: ApiKeySource, executor: ThreadPoolExecutor) -> None:
+        self._keys = keys
+        self._first: Future[str] | None = executor.submit(keys.api_key)
+
+    def api_key(self, *, refresh: bool = False) -> str:
+        first, self._first = self._first, None
+        if first is not None and not refresh:
+            return first.result()
+        return self._keys.api_key(refresh=refresh)
 
 
 def _api_key(keys: ApiKeySource, *, refresh: bool = False) -> str:
