@@ -154,3 +154,30 @@ def test_a_failed_item_operation_still_answers_with_dynamodbs_error(
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":v": {"S": "x"}},
             )
+
+
+def test_an_update_expression_sent_again_applies_its_new_values(
+    moto_aws: Any,
+) -> None:
+    # GIVEN moto made fast (each update expression parsed once)
+    moto_speed.make_moto_fast()
+    # WHEN the same expression is sent with one value, then another, then with names
+    for value in ("first", "second"):
+        moto_aws.update_item(
+            TableName=CHAT_TABLE,
+            Key=_key("MSG#1"),
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
+    moto_aws.update_item(
+        TableName=CHAT_TABLE,
+        Key=_key("MSG#2"),
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": "third"}},
+    )
+    # THEN each update wrote its own value
+    got = [
+        moto_aws.get_item(TableName=CHAT_TABLE, Key=_key(sk))["Item"]["v"]["S"]
+        for sk in ("MSG#1", "MSG#2")
+    ]
+    assert got == ["second", "third"]
