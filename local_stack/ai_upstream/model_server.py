@@ -140,6 +140,10 @@ class ModelServer(LoopbackServer):
         timeline: list[tuple[float, int]] = []
         self.streams.append(timeline)
         for token in reply_tokens(body.get("messages", []), s.tokens):
+            if sent and s.delay:
+                # Paced between tokens, as a provider generates them: the end of the
+                # stream follows the last token at once.
+                time.sleep(s.delay)
             if s.break_after is not None and sent >= s.break_after:
                 handler.close_connection = True
                 handler.connection.shutdown(socket.SHUT_RDWR)  # the stream breaks mid-answer
@@ -158,8 +162,6 @@ class ModelServer(LoopbackServer):
             event({**base, "choices": [delta]})
             timeline.append((time.time(), len(token)))
             sent += 1
-            if s.delay:
-                time.sleep(s.delay)
         event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         prompt_chars = sum(len(m.get("content", "")) for m in body.get("messages", []))
         usage = {
