@@ -56,17 +56,21 @@ def _reply(
     model: Any,
     sender: RecordingSender | None = None,
     clock: Callable[[], float] = lambda: 1_800_000_000.0,
+    *,
+    job: ReplyJob = JOB,
+    connections: MemoryConnections | None = None,
+    keys: Any = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
-    """Run the reply worker for JOB; the frames ada's connection received."""
+    """Run the reply worker for ``job``; the frames ada's connection received."""
     sender = sender or RecordingSender()
     generate_reply(
-        JOB,
+        job,
         settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
         chat=store,
-        connections=MemoryConnections(),
+        connections=connections or MemoryConnections(),
         sender=sender,
-        keys=Key(),
+        keys=keys or Key(),
         model=model,
         clock=clock,
         **options,
@@ -229,6 +233,9 @@ def test_an_answer_larger_than_one_post_still_ends_with_a_final_frame_that_fits(
     assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == streamed
 
 
+HELLO = Model(TextDelta("Hello"), Finished("stop", "m"))
+
+
 class CountingConnections(MemoryConnections):
     def __init__(self) -> None:
         super().__init__()
@@ -248,16 +255,7 @@ def test_a_reply_streams_to_the_tabs_its_acknowledgement_found_without_a_lookup(
     job = replace(JOB, connections=(("tab-2", int(now) + 600), ("tab-3", int(now) - 1)))
     sender, connections = RecordingSender(), CountingConnections()
     # WHEN the reply runs
-    generate_reply(
-        job,
-        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
-        chat=store,
-        connections=connections,
-        sender=sender,
-        keys=Key(),
-        model=Model(TextDelta("Hello"), Finished("stop", "m")),
-        clock=lambda: now,
-    )
+    _reply(store, HELLO, sender, job=job, connections=connections)
     # THEN the sender and the live tab get the same frames, the expired tab none,
     # and no lookup was made for them
     assert sender.sent["tab-2"] == sender.sent["conn-1"] != []
@@ -298,18 +296,8 @@ def test_the_key_and_the_history_load_while_the_placeholder_is_stored(moto_aws: 
 
     store = Store(moto_aws, CHAT_TABLE)
     store.begin_turn("ada", "c1", QUESTION, title="hi", client_message_id="cm-1")
-    sender = RecordingSender()
     # WHEN the reply runs
-    generate_reply(
-        JOB,
-        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
-        chat=store,
-        connections=MemoryConnections(),
-        sender=sender,
-        keys=RecordingKey(),
-        model=Model(TextDelta("Hello"), Finished("stop", "m")),
-        clock=lambda: 1_800_000_000.0,
-    )
+    frames = _reply(store, HELLO, keys=RecordingKey())
     # THEN both were under way while the placeholder was written, and the turn ended well
     assert overlapped == [True]
-    assert sender.sent["conn-1"][-1]["type"] == "ai_response"
+    assert frames[-1]["type"] == "ai_response"
