@@ -1,6 +1,8 @@
 """Each Lambda function as a pool of warm worker processes, like Lambda's execution
 environments: its own environment variables, its own module state, one event at a
-time per process, a new process when all are busy, killed at the function timeout."""
+time per process, a new process when all are busy, killed at the function timeout.
+The function is initialized once, in a zygote process, and each worker is a fork of
+it, as SnapStart restores a snapshot taken after init."""
 
 from __future__ import annotations
 
@@ -22,10 +24,9 @@ from typing import Any, cast
 
 __all__ = ["FunctionSpec", "Invocation", "WorkerPool", "preload_libraries"]
 
-# Workers fork from a server process that has imported the heavy libraries once (see
-# worker_preload), so a new worker costs a fork plus its function's own init, not a
-# fresh interpreter importing boto3 (about 0.4 s of CPU, which 20 concurrent cold
-# starts on two cores turned into seconds). Where there is no forkserver: spawn.
+# Zygotes fork from a server process that has imported the heavy libraries once (see
+# worker_preload), so a function's init does not start with a fresh interpreter
+# importing boto3 (about 0.4 s of CPU). Where there is no forkserver: spawn.
 _METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _SPAWN: Any = multiprocessing.get_context(_METHOD)
 PRELOAD = ("local_stack.lambda_runtime.worker_preload",)
@@ -315,8 +316,8 @@ class WorkerPool:
     are served first come, first served by whichever worker frees up first: one that
     finished an invocation, or one newly started. A caller still waiting after
     ``grace_seconds`` (a quick function would have freed a worker by then) starts a new
-    worker, up to ``max_workers``; at most one cold start per CPU runs at a time, so a
-    burst is not slowed down for everyone by twenty cold starts fighting for two cores.
+    worker, up to ``max_workers``; at most one start per CPU runs at a time (the first
+    is the function's init, the rest are forks of it).
     One warm spare is started ahead of demand, and workers idle for ``idle_seconds``
     are retired. Blocking, so call it from a thread, never the event loop."""
 
