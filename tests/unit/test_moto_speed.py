@@ -181,3 +181,34 @@ def test_an_update_expression_sent_again_applies_its_new_values(
         for sk in ("MSG#1", "MSG#2")
     ]
     assert got == ["second", "third"]
+
+
+def test_an_update_expression_that_breaks_a_rule_is_refused_every_time(moto_aws: Any) -> None:
+    # GIVEN moto made fast (expression-only checks made once per expression that passed)
+    moto_speed.make_moto_fast()
+    moto_aws.put_item(TableName=CHAT_TABLE, Item={**_key("MSG#1"), "v": {"S": "a"}})
+    for _ in range(2):
+        # WHEN an update that changes a key attribute, or sets one path twice, is sent
+        # THEN it is refused, the second time as the first
+        with pytest.raises(moto_aws.exceptions.ClientError, match="key"):
+            moto_aws.update_item(
+                TableName=CHAT_TABLE,
+                Key=_key("MSG#1"),
+                UpdateExpression="SET sk = :v",
+                ExpressionAttributeValues={":v": {"S": "other"}},
+            )
+        with pytest.raises(moto_aws.exceptions.ClientError, match="overlap"):
+            moto_aws.update_item(
+                TableName=CHAT_TABLE,
+                Key=_key("MSG#1"),
+                UpdateExpression="SET v = :a, v = :b",
+                ExpressionAttributeValues={":a": {"S": "x"}, ":b": {"S": "y"}},
+            )
+    # AND a valid one sent after them still applies
+    moto_aws.update_item(
+        TableName=CHAT_TABLE,
+        Key=_key("MSG#1"),
+        UpdateExpression="SET v = :a",
+        ExpressionAttributeValues={":a": {"S": "z"}},
+    )
+    assert moto_aws.get_item(TableName=CHAT_TABLE, Key=_key("MSG#1"))["Item"]["v"]["S"] == "z"
