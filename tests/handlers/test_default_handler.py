@@ -84,6 +84,32 @@ def test_ping_answers_pong_and_costs_no_dynamodb_request(
     assert dynamodb_calls == []
 
 
+def test_a_container_answering_pings_never_makes_a_dynamodb_client(
+    moto_aws: Any,
+    dynamodb_calls: list[str],
+    load_handler: Callable[[str], ModuleType],
+    lambda_context: LambdaContext,
+) -> None:
+    # GIVEN a new container of the $default function, its DynamoDB clients counted
+    made: list[str] = []
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "creating-client-class.dynamodb", lambda **_: made.append("dynamodb")
+    )
+    clear_posted()
+    default = load_handler("default")
+    # WHEN it answers pings and debug_status (most of what it is sent)
+    _send(default, "ping", lambda_context)
+    _send(default, "debug_status", lambda_context)
+    # THEN it made no DynamoDB client: its cold start did not pay for one
+    assert made == []
+    # AND the first action that reads makes it, once
+    _send(default, "list_conversations", lambda_context)
+    _send(default, "list_conversations", lambda_context)
+    assert made == ["dynamodb"]
+    assert dynamodb_calls != []
+
+
 def test_debug_status_shows_the_connection_from_the_event_alone(
     default: ModuleType, dynamodb_calls: list[str], lambda_context: LambdaContext
 ) -> None:

@@ -6,10 +6,11 @@ never loads boto3, and ``requests`` loads only when ``chat_message`` first strea
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.entrypoints import (
     Authorizer,
@@ -115,6 +116,22 @@ def build_disconnect(env: Mapping[str, str] = os.environ) -> Disconnector:
     )
 
 
+class _OnFirstUse:
+    """Stands for an object made by ``make`` when first used, once, by any thread."""
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self._make = make
+        self._made: object | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+        return getattr(self._made, name)
+
+
 class ApiGatewaySenders:
     """One ``@connections`` client per endpoint, created on first use and kept."""
 
@@ -144,7 +161,9 @@ def build_default(env: Mapping[str, str] = os.environ) -> FrameHandler:
     from realtime_chat.routes import default_routes
 
     settings = chat_settings(env)
-    client = _dynamodb(settings)
+    # Most of this function's events are pings and debug_status, which read nothing:
+    # its DynamoDB client is made when an action first needs it, not at cold start.
+    client = cast("DynamoDBClient", _OnFirstUse(lambda: _dynamodb(settings)))
     connections = DynamoConnectionStore(client, settings.connections_table)
     routes = default_routes(
         settings=settings,
