@@ -58,6 +58,7 @@ class Design:
     connect_writes: float  # a connect and its disconnect
     connect_reads: float  # the connection cap's count at $connect
     posts_per_turn: float  # @connections posts to the sender's connection
+    ping_posts: float  # 0 when the pong is the ping route's response (two-way)
     secret_calls_per_turn: float  # Secrets Manager calls (0: cached per container)
     accept_seconds: float  # the chat function's accepting invocation
     reply_seconds: float  # the reply invocation, waiting on the model included
@@ -114,6 +115,7 @@ def ours(figures: dict[str, float], workload: Workload) -> Design:
         connect_writes=2.0,  # PutItem at $connect, DeleteItem at $disconnect
         connect_reads=1.0,  # the user's open connections, for MaxConnectionsPerUser
         posts_per_turn=2 + posts_per_answer(workload.answer_tokens, workload.answer_seconds),
+        ping_posts=figures.get("ping_posts", 0),  # 0: the pong is the route's response
         secret_calls_per_turn=0.0,  # cached per container (SecretCacheSeconds)
         accept_seconds=figures.get("ack_p50_ms_empty", 50) / 1000,
         reply_seconds=workload.answer_seconds + 0.3,
@@ -137,6 +139,7 @@ def junokit(workload: Workload) -> Design:
         connect_writes=2.0,
         connect_reads=0.0,
         posts_per_turn=1.0,
+        ping_posts=1.0,
         secret_calls_per_turn=1.0,
         accept_seconds=workload.answer_seconds + 0.3,  # one invocation waits for the answer
         reply_seconds=0.0,
@@ -192,12 +195,13 @@ def row(size: int, design: Design, workload: Workload, inputs: dict[str, Any]) -
     requests = turns * design.turn_requests + pings * (design.ping_writes + design.ping_reads)
     requests += connects * (design.connect_writes + design.connect_reads)
     inbound = turns + pings
-    posts = turns * design.posts_per_turn + pings
+    posts = turns * design.posts_per_turn + pings * design.ping_posts
+    outbound = turns * design.posts_per_turn + pings  # a pong is a message either way
     concurrency = {k: invocations[k] * seconds[k] for k in invocations}
     month = MONTH_MINUTES * 60
     gb_seconds = sum(invocations[k] * seconds[k] for k in invocations) * design.memory_gb
     cost = {
-        "API Gateway messages": (inbound + posts)
+        "API Gateway messages": (inbound + outbound)
         * month
         * prices["websocket_message_per_million"]
         / 1e6,
@@ -306,7 +310,8 @@ def render(inputs: dict[str, Any], workload: Workload = Workload()) -> str:
         " (`message_received`, the chunks, `ai_response`); each further connection of the",
         "user costs the same again in posts, and nothing more in DynamoDB (connections are",
         "read once a second whatever their number). A ping costs"
-        f" {figures.get('ping_dynamodb_requests', 0):.0f} DynamoDB requests and one post.",
+        f" {figures.get('ping_dynamodb_requests', 0):.0f} DynamoDB requests and"
+        f" {figures.get('ping_posts', 0):.0f} posts: its pong is the ping route's response.",
         "",
     ]
     for design in designs:

@@ -1,5 +1,5 @@
 """The WebSocket API as template.yaml declares it: stage, route selection, which function
-each route invokes, and the ``$connect`` authorizer's function."""
+each route invokes, which routes are two-way, and the ``$connect`` authorizer's function."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ class ApiModel:
     routes: dict[str, str]  # route key -> function logical id
     authorizer: str | None  # function logical id of the $connect authorizer
     identity_sources: tuple[str, ...]
+    # Route keys with a route response: API Gateway sends the integration's response
+    # to the client (for a Lambda proxy integration, the ``body`` it returns).
+    two_way: frozenset[str] = frozenset()
 
 
 def _function_of(uri: Any) -> str:
@@ -48,13 +51,15 @@ def api_model(template: Template, resolver: Resolver) -> ApiModel:
         for logical_id, resource in template.of_type("AWS::ApiGatewayV2::Integration").items()
     }
     routes: dict[str, str] = {}
+    keys: dict[str, str] = {}  # route logical id -> route key
     authorizer: str | None = None
     sources: tuple[str, ...] = ()
-    for resource in template.of_type("AWS::ApiGatewayV2::Route").values():
+    for route_id, resource in template.of_type("AWS::ApiGatewayV2::Route").items():
         props = resource["Properties"]
         target = str(resolver.resolve(props["Target"]))
         integration = target.removeprefix("integrations/")
         key = props["RouteKey"]
+        keys[route_id] = key
         routes[key] = integrations[_integration_id(integration, integrations)]
         if key == "$connect" and props.get("AuthorizationType") == "CUSTOM":
             authorizer_id = props["AuthorizerId"]["Ref"]
@@ -67,12 +72,18 @@ def api_model(template: Template, resolver: Resolver) -> ApiModel:
         if r["Properties"]["ApiId"] == {"Ref": api_id}
     ]
     stage = str(resolver.resolve(stages[0]["StageName"])) if stages else "$default"
+    two_way = frozenset(
+        keys[resource["Properties"]["RouteId"]["Ref"]]
+        for resource in template.of_type("AWS::ApiGatewayV2::RouteResponse").values()
+        if resource["Properties"].get("RouteResponseKey") == "$default"
+    )
     return ApiModel(
         stage=stage,
         selection_expression=api["Properties"].get("RouteSelectionExpression", ""),
         routes=routes,
         authorizer=authorizer,
         identity_sources=sources,
+        two_way=two_way,
     )
 
 

@@ -247,6 +247,18 @@ class Gateway:
         elif not result.ok:
             log.error("%s failed: %s: %s", function, result.error_type, result.error)
             await self._say(connection, "Internal server error", request_id)
+        elif key in self.model.two_way:
+            await self._respond(connection, result.value)
+
+    async def _respond(self, connection: _Connection, value: Any) -> None:
+        """A two-way route's response: a Lambda proxy integration's output is passed
+        through with no integration response, its ``body`` becoming the message. A
+        return without a body still sends a message, an empty one (as users report of
+        API Gateway; our functions always return a body on two-way routes)."""
+        body = value.get("body") if isinstance(value, dict) else None
+        if not connection.ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await connection.ws.send_str(body if isinstance(body, str) else "")
 
     async def _say(self, connection: _Connection, message: str, request_id: str) -> None:
         """A frame API Gateway itself sends; a socket that is closing cannot take it."""

@@ -69,6 +69,7 @@ async def gateway(
     *,
     default: bool = True,
     seen: list[dict[str, Any]] | None = None,
+    two_way: frozenset[str] = frozenset(),
 ) -> AsyncIterator[tuple[Gateway, str]]:
     model = ApiModel(
         stage="test",
@@ -76,6 +77,7 @@ async def gateway(
         routes={**routes, **({"$default": "crash"} if default else {})},
         authorizer="authorizer",
         identity_sources=(),
+        two_way=two_way,
     )
 
     async def invoke(function: str, event: dict[str, Any], _asynchronous: bool) -> Invocation:
@@ -94,7 +96,40 @@ async def gateway(
         await runner.cleanup()
 
 
-SCRIPT: Script = {"authorizer": _authorize, "ok": _ok, "slow": _slow, "crash": _crash}
+def _answer(event: dict[str, Any]) -> Invocation:
+    return Invocation(value={"statusCode": 200, "body": f"answer to {event['body']}"})
+
+
+SCRIPT: Script = {
+    "authorizer": _authorize,
+    "ok": _ok,
+    "slow": _slow,
+    "crash": _crash,
+    "answer": _answer,
+}
+
+
+def test_a_two_way_route_sends_the_body_its_function_returns_and_one_way_routes_do_not() -> None:
+    async def scenario() -> None:
+        routes = {"$connect": "ok", "ask": "answer", "tell": "answer", "quiet": "ok"}
+        async with (
+            gateway(routes, SCRIPT, two_way=frozenset({"ask", "quiet"})) as (_gw, host),
+            connect(f"ws://{host}") as ws,
+        ):
+            # WHEN a one-way route's function returns a body, THEN the client gets nothing
+            await ws.send(json.dumps({"action": "tell"}))
+            # WHEN a two-way route's function returns one, THEN the client gets it as is
+            await ws.send(json.dumps({"action": "ask"}))
+            assert await asyncio.wait_for(ws.recv(), 5) == 'answer to {"action": "ask"}'
+            # WHEN a two-way route's function returns no body, THEN an empty message
+            await ws.send(json.dumps({"action": "quiet"}))
+            assert await asyncio.wait_for(ws.recv(), 5) == ""
+            # AND a failing function on any route gets API Gateway's own frame
+            await ws.send(json.dumps({"action": "other"}))
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["message"] == "Internal server error"
+
+    asyncio.run(scenario())
 
 
 def test_a_crashing_handler_gives_api_gateways_internal_server_error_frame() -> None:

@@ -58,8 +58,12 @@ def _send(
         body.setdefault("data", {}).update(changes)
         event["body"] = json.dumps(body)
     before = len(posted_frames(CONN))
-    assert handler.lambda_handler(event, context) == {"statusCode": 200}
-    return posted_frames(CONN)[before:]
+    response = handler.lambda_handler(event, context)
+    sent = posted_frames(CONN)[before:]
+    if "body" in response:  # a two-way route: API Gateway sends it after the posts
+        sent.append(json.loads(response.pop("body")))
+    assert response == {"statusCode": 200}
+    return sent
 
 
 def _seed(moto_aws: Any, count: int, conv: str = "test_1764100800000", user: str = ADA) -> None:
@@ -74,14 +78,34 @@ def _connect(client: Any, connection_id: str, user: str = ADA, **extra: Any) -> 
     put_connection(client, connection_id, user, **extra)
 
 
-def test_ping_answers_pong_and_costs_no_dynamodb_request(
+def test_ping_answers_pong_in_its_response_and_costs_no_aws_request(
     default: ModuleType, dynamodb_calls: list[str], lambda_context: LambdaContext
 ) -> None:
-    (pong,) = _send(default, "ping", lambda_context)
+    # GIVEN a ping as API Gateway delivers it on the two-way "ping" route
+    event = load_event("ping")
+    # WHEN the function handles it
+    response = default.lambda_handler(event, lambda_context)
+    # THEN the pong is the response body, which API Gateway sends to the client
+    pong = json.loads(response["body"])
+    assert response["statusCode"] == 200
     assert pong["type"] == "pong"
     assert pong["connectionId"] == CONN
     assert pong["userId"] == "anonymous"
+    # AND nothing was posted to @connections nor read from DynamoDB
+    assert posted_frames(CONN) == []
     assert dynamodb_calls == []
+
+
+def test_a_ping_arriving_on_default_is_posted(
+    default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN an API without the ping route (pings then come through $default)
+    event = load_event("ping")
+    event["requestContext"]["routeKey"] = "$default"
+    # WHEN the function handles it, THEN it posts the pong and returns no body
+    assert default.lambda_handler(event, lambda_context) == {"statusCode": 200}
+    (pong,) = posted_frames(CONN)
+    assert pong["type"] == "pong"
 
 
 def test_a_container_answering_pings_never_makes_a_dynamodb_client(

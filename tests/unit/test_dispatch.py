@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from realtime_chat.dispatch import ACTIONS, Dispatcher
+from realtime_chat.dispatch import ACTIONS, Dispatcher, Route
 from realtime_chat.errors import ErrorCode
 from realtime_chat.events import MessageRequest, RequestInfo
 from realtime_chat.model import Connection, Identity
 from realtime_chat.routes import default_routes
 from realtime_chat.settings import chat_settings
+from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.presence import typing
 from tests.support.fakes import MemoryConnections, RecordingSender, Senders
 
@@ -26,11 +27,13 @@ class ExplodingChat:
         raise RuntimeError("secret internals: table arn:aws:dynamodb:... not reachable")
 
 
-def _request(body: Any, identity: Identity = ADA, connection_id: str = "conn-1") -> MessageRequest:
+def _request(
+    body: Any, identity: Identity = ADA, connection_id: str = "conn-1", route_key: str = "$default"
+) -> MessageRequest:
     info = RequestInfo(
         connection_id=connection_id,
         request_id="req-1",
-        route_key="$default",
+        route_key=route_key,
         domain_name="example.com",
         stage="prod",
         connected_at=int(NOW * 1000) - 5000,
@@ -63,6 +66,60 @@ def test_ping_answers_pong_with_who_and_when(world: World) -> None:
     assert pong["connectionId"] == "conn-1"
     assert pong["userId"] == "anonymous"
     assert pong["timestamp"].endswith("Z")
+
+
+def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted(
+    world: World,
+) -> None:
+    # GIVEN a ping that came through the "ping" route, which has a route response
+    dispatcher, sender, _ = world
+    # WHEN it is handled
+    outcome = dispatcher.handle(_request({"action": "ping"}, route_key="ping"))
+    # THEN the pong is the function's response, for API Gateway to send, and no
+    # @connections endpoint was even looked up
+    assert outcome.response is not None and outcome.response["type"] == "pong"
+    assert outcome.response["connectionId"] == "conn-1"
+    assert sender.sent == {}
+    assert cast(Senders, dispatcher._senders).urls == []
+
+
+def test_a_ping_that_came_through_default_is_posted_as_before(world: World) -> None:
+    # GIVEN a deployment whose API has no ping route: pings arrive on $default
+    dispatcher, sender, _ = world
+    outcome = dispatcher.handle(_request({"action": "ping"}, route_key="$default"))
+    (pong,) = sender.sent["conn-1"]
+    assert pong["type"] == "pong"
+    assert outcome.response is None
+
+
+def test_an_error_on_a_two_way_route_is_the_response(world: World) -> None:
+    dispatcher, sender, _ = world
+    outcome = dispatcher.handle(_request({"action": "ping", "data": "x"}, route_key="ping"))
+    assert outcome.response is not None
+    assert (outcome.response["code"], outcome.response["field"]) == ("INVALID_MESSAGE", "data")
+    assert outcome.error is ErrorCode.INVALID_MESSAGE
+    assert sender.sent == {}
+
+
+def test_on_a_two_way_route_only_the_last_frame_waits_for_the_response() -> None:
+    # GIVEN a two-way route whose use case sends twice to its sender and once elsewhere
+    sender = RecordingSender()
+
+    def chatty(ctx: Context, _data: Any) -> None:
+        ctx.reply({"n": 1})
+        ctx.sender.send("conn-2", {"n": 2})
+        ctx.reply({"n": 3})
+
+    routes: dict[str, Route] = {"ping": chatty}
+    dispatcher = Dispatcher(
+        routes, senders=Senders(sender), connections=MemoryConnections(), clock=lambda: NOW
+    )
+    # WHEN it is handled
+    outcome = dispatcher.handle(_request({"action": "ping"}, route_key="ping"))
+    # THEN the earlier frames were posted when sent, in order, and the last one is the
+    # response, which API Gateway delivers after them
+    assert sender.sent == {"conn-1": [{"n": 1}], "conn-2": [{"n": 2}]}
+    assert outcome.response == {"n": 3}
 
 
 def test_debug_status_reports_booleans_never_values(world: World) -> None:

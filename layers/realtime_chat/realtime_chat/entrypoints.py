@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from realtime_chat import frames
 from realtime_chat.dispatch import ACTIONS, Dispatcher
 from realtime_chat.errors import KeysUnavailable
 from realtime_chat.events import (
@@ -166,6 +167,8 @@ class FrameHandler:
         count("MessagesReceived", dimension=("action", str(action)))
         if outcome.error is not None:
             count("ErrorsSent", dimension=("code", outcome.error.value))
+        if outcome.response is not None:  # a two-way route: API Gateway sends the body
+            return {"statusCode": 200, "body": frames.text(outcome.response)}
         return OK
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "presence",
     "reply_stop_requested",
     "size",
+    "text",
 ]
 
 Frame = dict[str, Any]
@@ -39,9 +40,14 @@ Frame = dict[str, Any]
 MAX_POST_BYTES = 120 * 1024
 
 
+def text(frame: Frame) -> str:
+    """The frame as the client receives it: compact JSON."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
 def size(frame: Frame) -> int:
     """The frame's size as posted (compact UTF-8 JSON)."""
-    return len(json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return len(text(frame).encode("utf-8"))
 
 
 def fit_content(frame: Frame, *, limit: int = MAX_POST_BYTES) -> Frame:

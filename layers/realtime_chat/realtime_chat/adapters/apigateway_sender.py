@@ -8,11 +8,11 @@ botocore.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from realtime_chat import frames
 from realtime_chat.errors import ConnectionGone, ConnectionThrottled, FrameTooLarge
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ _BACKOFF = (0.05, 0.1, 0.2, 0.4)  # seconds between attempts on 429
 
 
 def encode(frame: dict[str, Any]) -> bytes:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return frames.text(frame).encode("utf-8")
 
 
 class ApiGatewaySender:
