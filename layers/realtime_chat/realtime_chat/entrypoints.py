@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from realtime_chat import frames
 from realtime_chat.dispatch import ACTIONS, Dispatcher
 from realtime_chat.errors import KeysUnavailable
@@ -191,11 +189,11 @@ class ChatFunction:
         outcome = "deleted" if reply.deleted else (reply.error or "ok")
         count("RepliesStreamed", dimension=("outcome", outcome))
         # Posts per answer and what the model cost: the dashboard's reply figures.
-        measure("ReplyPosts", reply.chunks, MetricUnit.Count)
+        measure("ReplyPosts", reply.chunks, "Count")
         if reply.first_token_seconds is not None:
-            measure("AiFirstTokenTime", reply.first_token_seconds * 1000, MetricUnit.Milliseconds)
+            measure("AiFirstTokenTime", reply.first_token_seconds * 1000, "Milliseconds")
         if reply.message is not None and reply.message.usage.get("totalTokens"):
-            measure("AiTokens", reply.message.usage["totalTokens"], MetricUnit.Count)
+            measure("AiTokens", reply.message.usage["totalTokens"], "Count")
         if reply.error is not None:
             count("ErrorsSent", dimension=("code", reply.error.value))
         return {"chunks": reply.chunks, "error": reply.error}

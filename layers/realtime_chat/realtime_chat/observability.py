@@ -1,30 +1,59 @@
-"""Structured logs and EMF metrics (Powertools), shared by every function.
+"""Structured logs (Powertools) and EMF metrics, shared by every function.
 
-Metrics go out one at a time with ``single_metric`` so each can carry its own
-dimension (the action, the error code) without a flush decorator. Dimension
-values are drawn from fixed sets, never from client input, to bound cardinality.
-No token, secret or message text is ever logged at INFO.
+Each metric is one CloudWatch embedded-metric-format line, as Powertools'
+``single_metric`` prints it (a test holds the two equal), so each can carry its own
+dimension (the action, the error code) without a flush decorator. Written here
+because ``single_metric`` builds and validates a metrics object per call: about
+80 µs, the largest part of a ping's handler. Dimension values are drawn from fixed
+sets, never from client input, to bound cardinality. No token, secret or message
+text is ever logged at INFO.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+import json
+import os
+import time
+from typing import Literal
 
-__all__ = ["count", "logger", "measure"]
+from aws_lambda_powertools import Logger
+
+__all__ = ["Unit", "count", "logger", "measure"]
 
 logger = Logger()
+
+Unit = Literal["Count", "Milliseconds"]
 
 
 def count(name: str, *, dimension: tuple[str, str] | None = None) -> None:
     """Emit one Count metric, optionally with one dimension."""
-    measure(name, 1, MetricUnit.Count, dimension=dimension)
+    measure(name, 1, "Count", dimension=dimension)
 
 
 def measure(
-    name: str, value: float, unit: MetricUnit, *, dimension: tuple[str, str] | None = None
+    name: str, value: float, unit: Unit, *, dimension: tuple[str, str] | None = None
 ) -> None:
-    """Emit one metric of any unit, optionally with one dimension."""
-    with single_metric(name=name, unit=unit, value=value) as metric:
-        if dimension is not None:
-            metric.add_dimension(name=dimension[0], value=dimension[1])
+    """Emit one metric, optionally with one dimension, in the namespace and with the
+    ``service`` dimension Powertools takes from the environment."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    if not namespace:
+        raise ValueError("POWERTOOLS_METRICS_NAMESPACE must name the metrics' namespace")
+    dimensions = dict([dimension]) if dimension is not None else {}
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+    if service:
+        dimensions["service"] = service
+    document = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [list(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": unit}],
+                }
+            ],
+        },
+        **dimensions,
+        name: [float(value)],
+    }
+    print(json.dumps(document, separators=(",", ":")))
