@@ -319,7 +319,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
 
     async def invoke(logical_id: str, event: dict[str, Any], asynchronous: bool) -> Invocation:
         pool = (asynchronous and running.async_pools.get(logical_id)) or running.pools[logical_id]
-        return await loop.run_in_executor(executors[pool], pool.invoke, event)
+        return await pool.invoke_async(event, executors[pool])
 
     gateway = Gateway(
         model,

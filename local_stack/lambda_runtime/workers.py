@@ -6,6 +6,7 @@ it, as SnapStart restores a snapshot taken after init."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -16,6 +17,7 @@ import time
 import traceback
 import uuid
 from collections import deque
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
@@ -30,6 +32,9 @@ __all__ = ["FunctionSpec", "Invocation", "WorkerPool", "preload_libraries"]
 _METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _SPAWN: Any = multiprocessing.get_context(_METHOD)
 PRELOAD = ("local_stack.lambda_runtime.worker_preload",)
+# An event this small goes into the worker's pipe at once (Linux pipes hold 64 KiB),
+# so the event loop may write it; a larger one is sent from a thread.
+_LOOP_EVENT_BYTES = 32 * 1024
 
 
 def preload_libraries() -> None:
@@ -303,6 +308,33 @@ class _Ticket:
     init_error: tuple[str, str] | None = None  # the init this caller waited for failed
 
 
+def _died() -> Invocation:
+    return Invocation(error_type="Runtime.ExitError", error="the worker process died")
+
+
+def _outcome(state: str, detail: Any, started: float) -> Invocation:
+    elapsed = time.monotonic() - started
+    if state == "ok":
+        return Invocation(value=detail, duration=elapsed)
+    return Invocation(error_type=detail[0], error=detail[1], duration=elapsed)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, conn: Connection, timeout: float) -> None:
+    """Wait until the worker has answered (its pipe is readable), or raise TimeoutError."""
+    answered: asyncio.Future[None] = loop.create_future()
+    fd = conn.fileno()
+
+    def readable() -> None:
+        if not answered.done():
+            answered.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await asyncio.wait_for(answered, timeout)
+    finally:
+        loop.remove_reader(fd)
+
+
 class _InitFailed(Exception):
     def __init__(self, detail: tuple[str, str]) -> None:
         super().__init__(f"{detail[0]}: {detail[1]}")
@@ -373,20 +405,49 @@ class WorkerPool:
             worker.conn.send(event)
             if not worker.conn.poll(self.spec.timeout):
                 self._discard(worker)
-                return Invocation(
-                    error_type="TimeoutError",
-                    error=f"Task timed out after {self.spec.timeout:.2f} seconds",
-                    duration=time.monotonic() - started,
-                )
+                return self._timed_out(started)
             state, detail = worker.conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             self._discard(worker)
-            return Invocation(error_type="Runtime.ExitError", error="the worker process died")
+            return _died()
         self._release(worker)
-        elapsed = time.monotonic() - started
-        if state == "ok":
-            return Invocation(value=detail, duration=elapsed)
-        return Invocation(error_type=detail[0], error=detail[1], duration=elapsed)
+        return _outcome(state, detail, started)
+
+    async def invoke_async(self, event: dict[str, Any], executor: Executor) -> Invocation:
+        """``invoke`` for an event loop. With an idle worker at hand (the usual case)
+        the event goes out and the outcome comes back on the loop itself, without the
+        two thread hand-offs that cost a ping about 0.17 ms here; otherwise, or for a
+        large event, ``invoke`` runs on ``executor``."""
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        data = bytes(reduction.ForkingPickler.dumps(event))
+        worker = self._take_idle() if len(data) <= _LOOP_EVENT_BYTES else None
+        if worker is None:
+            return await loop.run_in_executor(executor, self.invoke, event)
+        try:
+            worker.conn.send_bytes(data)
+            await _readable(loop, worker.conn, self.spec.timeout)
+            state, detail = worker.conn.recv()
+        except TimeoutError:
+            await loop.run_in_executor(executor, self._discard, worker)
+            return self._timed_out(started)
+        except (EOFError, OSError):
+            await loop.run_in_executor(executor, self._discard, worker)
+            return _died()
+        except asyncio.CancelledError:  # mid-invocation: the worker cannot be reused
+            worker.terminate()
+            with self._lock:
+                self._forget(worker)
+            raise
+        self._release(worker)
+        return _outcome(state, detail, started)
+
+    def _timed_out(self, started: float) -> Invocation:
+        return Invocation(
+            error_type="TimeoutError",
+            error=f"Task timed out after {self.spec.timeout:.2f} seconds",
+            duration=time.monotonic() - started,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -402,14 +463,25 @@ class WorkerPool:
             worker.stop()
         self._zygote.close()
 
+    def _take_idle(self) -> _Worker | None:
+        """An idle worker when one is free and no caller waits before us."""
+        with self._lock:
+            return self._take_idle_locked()
+
+    def _take_idle_locked(self) -> _Worker | None:
+        if self._closed or not self._idle or self._waiting:
+            return None
+        worker, _ = self._idle.pop()
+        if not self._idle:
+            self._scale_out()  # a warm spare for the next caller
+        return worker
+
     def _acquire(self) -> _Worker:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the local stack is shutting down")
-            if self._idle and not self._waiting:
-                worker, _ = self._idle.pop()
-                if not self._idle:
-                    self._scale_out()  # a warm spare for the next caller
+            worker = self._take_idle_locked()
+            if worker is not None:
                 return worker
             ticket = _Ticket()
             self._waiting.append(ticket)

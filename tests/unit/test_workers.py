@@ -3,17 +3,19 @@ serves waiting callers first come, first served, and retires idle workers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local_stack.lambda_runtime.workers import FunctionSpec, WorkerPool
+from local_stack.lambda_runtime.workers import FunctionSpec, Invocation, WorkerPool
 
 HANDLER = """
 import os, time
@@ -21,6 +23,8 @@ import os, time
 def handler(event, context):
     started = time.time()
     time.sleep(event.get("sleep", 0))
+    if event.get("fail"):
+        raise ValueError(event["fail"])
     return {
         "pid": os.getpid(), "n": event.get("n"), "started": started, "ended": time.time(),
         "nice": os.nice(0),
@@ -169,4 +173,117 @@ def test_new_workers_are_forks_of_one_init_with_state_of_their_own(
         assert len({r["pid"] for r in results}) == 4
         assert len({r["random"] for r in results}) == 4
     finally:
+        pool.close()
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A thread pool that counts what is handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=8)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def _on_a_loop(pool: WorkerPool, *events: dict[str, Any]) -> tuple[list[Invocation], int]:
+    """Invoke from an event loop, all at once; the outcomes and how many went to threads."""
+    executor = CountingExecutor()
+
+    async def run() -> list[Invocation]:
+        return list(await asyncio.gather(*(pool.invoke_async(e, executor) for e in events)))
+
+    try:
+        return asyncio.run(run()), executor.submitted
+    finally:
+        executor.shutdown()
+
+
+def test_from_an_event_loop_an_idle_worker_answers_without_a_thread(pool_of: Any) -> None:
+    # GIVEN a warm function
+    pool = pool_of()
+    pool.warm()
+    # WHEN an event loop invokes it, THEN the outcome comes back with no thread used
+    (ok,), threads = _on_a_loop(pool, {"n": 1})
+    assert (ok.value["n"], threads) == (1, 0)
+    # AND a handler's exception is its outcome, as with invoke()
+    (failed,), threads = _on_a_loop(pool, {"fail": "boom"})
+    assert (failed.error_type, failed.error, threads) == ("ValueError", "boom", 0)
+
+
+def test_from_an_event_loop_large_events_and_busy_functions_go_through_threads(
+    pool_of: Any,
+) -> None:
+    pool = pool_of(max_workers=4)
+    pool.warm()
+    # WHEN an event too large to write at once arrives, THEN a thread sends it
+    (large,), threads = _on_a_loop(pool, {"n": 2, "pad": "x" * 40_000})
+    assert (large.value["n"], threads) == (2, 1)
+    # WHEN more events arrive at once than there are idle workers, THEN the rest wait
+    # in threads for new workers, and every one is answered by a process of its own
+    outcomes, threads = _on_a_loop(pool, *({"n": n, "sleep": 0.5} for n in range(4)))
+    assert sorted(o.value["n"] for o in outcomes) == [0, 1, 2, 3]
+    assert len({o.value["pid"] for o in outcomes}) == 4
+    assert threads >= 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_from_an_event_loop_a_timed_out_worker_is_replaced(spec: FunctionSpec) -> None:
+    # GIVEN a function with one worker and a 0.5 s timeout
+    pool = WorkerPool(replace(spec, timeout=0.5), max_workers=1)
+    try:
+        (before,), _ = _on_a_loop(pool, {})
+        # WHEN an invocation runs past the timeout
+        (late,), _ = _on_a_loop(pool, {"sleep": 3})
+        # THEN it fails as Lambda's does, its process is gone, and the next
+        # invocation runs in a new one
+        assert late.error_type == "TimeoutError"
+        assert late.error == "Task timed out after 0.50 seconds"
+        assert not _alive(before.value["pid"])
+        (after,), _ = _on_a_loop(pool, {})
+        assert after.value["pid"] != before.value["pid"]
+    finally:
+        pool.close()
+
+
+def test_a_caller_that_gives_up_mid_invocation_does_not_get_the_worker_reused(
+    spec: FunctionSpec,
+) -> None:
+    # GIVEN a function with one worker, busy with a slow event for a caller on a loop
+    pool = WorkerPool(spec, max_workers=1)
+    executor = CountingExecutor()
+
+    async def give_up() -> int:
+        first = await pool.invoke_async({}, executor)
+        slow = asyncio.ensure_future(pool.invoke_async({"sleep": 5}, executor))
+        await asyncio.sleep(0.3)
+        # WHEN that caller is cancelled (the stack is stopping, say)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        pid: int = first.value["pid"]
+        return pid
+
+    try:
+        pid = asyncio.run(give_up())
+        # THEN the worker, whose answer nobody will read, is stopped, not handed to
+        # the next caller with the old answer still in its pipe
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid)
+        fresh = pool.invoke({"n": 9})
+        assert fresh.value["n"] == 9
+        assert fresh.value["pid"] != pid
+    finally:
+        executor.shutdown()
         pool.close()
