@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from benchmarks.echo_server import echo
 from benchmarks.load import add_users, percentile, run_load, summary
 from benchmarks.recording import recording
 from local_stack.launcher import Stack, free_port, start_stack
@@ -41,25 +44,50 @@ async def _ping_rtts(url: str, count: int) -> list[float]:
 
 
 async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
-    """Ping through the gateway (a Lambda invoke and a post) against a bare echo server,
-    interleaved, so drift hits both alike."""
-
-    async def echo(ws: Any) -> None:
-        async for message in ws:
-            await ws.send(message)
-
-    port = free_port()
+    """Ping through the gateway (a Lambda invoke in a worker process) against a bare
+    echo server in a process of its own, as the gateway is, interleaved so drift hits
+    both alike. The same echo inside this process (no process boundary on its side)
+    is reported too."""
+    port, near_port = free_port(), free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.echo_server", str(port)],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     gateway: list[float] = []
     bare: list[float] = []
-    async with serve(echo, "127.0.0.1", port):
-        for _ in range(rounds):
-            gateway += await _ping_rtts(stack.url, 20)
-            bare += await _ping_rtts(f"ws://127.0.0.1:{port}", 20)
+    near: list[float] = []
+    try:
+        await _until_listening(port, server)
+        async with serve(echo, "127.0.0.1", near_port):
+            for _ in range(rounds):
+                gateway += await _ping_rtts(stack.url, 20)
+                bare += await _ping_rtts(f"ws://127.0.0.1:{port}", 20)
+                near += await _ping_rtts(f"ws://127.0.0.1:{near_port}", 20)
+    finally:
+        server.kill()
+        server.wait()
     return {
         "ping_p50_ms": percentile(gateway, 50),
         "echo_p50_ms": percentile(bare, 50),
         "ping_vs_echo_p50": percentile(gateway, 50) / percentile(bare, 50),
+        "echo_in_process_p50_ms": percentile(near, 50),
+        "ping_vs_echo_in_process_p50": percentile(gateway, 50) / percentile(near, 50),
     }
+
+
+async def _until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the echo server did not start") from None
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
 
 
 async def many_connections(stack: Stack, connections: int, pings: int) -> dict[str, float]:
