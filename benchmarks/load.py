@@ -218,4 +218,19 @@ def summary(result: LoadResult) -> dict[str, float]:
         "max_streaming": result.max_streaming,
         "problems": len(result.problems),
         "mean_ack_ms": statistics.fmean(acks) if acks else float("nan"),
+        **_by_turn(result.turns),
     }
+
+
+def _by_turn(turns: list[Turn]) -> dict[str, float]:
+    """The same p50s for each user's first turn (all users at once, each right after
+    its own connect, while the others connect) and for the turns after it."""
+    first = [t for t in turns if t.turn == 0]
+    later = [t for t in turns if t.turn > 0]
+    figures: dict[str, float] = {}
+    for name, group in (("first_turn", first), ("later_turns", later)):
+        acks = [t.ack_ms for t in group if t.ack_ms is not None]
+        chunks = [t.first_chunk_ms for t in group if t.first_chunk_ms is not None]
+        figures[f"ack_p50_ms_{name}"] = percentile(acks, 50)
+        figures[f"first_chunk_p50_ms_{name}"] = percentile(chunks, 50)
+    return figures
