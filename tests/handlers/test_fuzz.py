@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from realtime_chat.dispatch import ACTIONS
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import CONN, Chat
-from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames
+from tests.support.aws import CHAT_TABLE, clear_posted, frames_answered
 
 FRAME_LIMIT = 32 * 1024
 FUZZ = settings(
@@ -94,13 +94,7 @@ def _send(handler: ModuleType, context: LambdaContext, body: str | bytes) -> lis
     else:
         event["body"] = body
         event["requestContext"]["routeKey"] = _route_key(body)
-    before = len(posted_frames(CONN))
-    response = handler.lambda_handler(event, context)
-    sent = posted_frames(CONN)[before:]
-    if "body" in response:  # a two-way route: API Gateway sends it after the posts
-        sent.append(json.loads(response.pop("body")))
-    assert response == {"statusCode": 200}
-    return sent
+    return frames_answered(handler, event, context, CONN)
 
 
 def _assert_defined(answers: list[dict[str, Any]]) -> None:

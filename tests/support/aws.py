@@ -37,6 +37,21 @@ def put_connection(client: Any, connection_id: str, user: str, **extra: Any) -> 
     client.put_item(TableName=CONNECTIONS_TABLE, Item=item)
 
 
+def frames_answered(
+    handler: Any, event: dict[str, Any], context: Any, connection_id: str
+) -> list[dict[str, Any]]:
+    """Run a message handler and return what its client receives, in order: the frames
+    it posted, then (on a two-way route) the body it returned, which API Gateway sends
+    after the function ends. Anything else than 200 with at most a body fails."""
+    before = len(posted_frames(connection_id))
+    response = dict(handler.lambda_handler(event, context))
+    sent = posted_frames(connection_id)[before:]
+    if "body" in response:
+        sent.append(json.loads(response.pop("body")))
+    assert response == {"statusCode": 200}
+    return sent
+
+
 def posted_frames(connection_id: str, region: str = "us-east-1") -> list[dict[str, Any]]:
     """Every frame the code posted to ``connection_id`` through moto's @connections."""
     from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
