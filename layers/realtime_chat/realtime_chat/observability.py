@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Literal
 
@@ -56,4 +57,5 @@ def measure(
         **dimensions,
         name: [float(value)],
     }
-    print(json.dumps(document, separators=(",", ":")))
+    # CloudWatch reads EMF from the function's output, one JSON document per line.
+    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
