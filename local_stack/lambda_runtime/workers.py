@@ -32,8 +32,9 @@ __all__ = ["FunctionSpec", "Invocation", "WorkerPool", "preload_libraries"]
 _METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 _SPAWN: Any = multiprocessing.get_context(_METHOD)
 PRELOAD = ("local_stack.lambda_runtime.worker_preload",)
-# An event this small goes into the worker's pipe at once (Linux pipes hold 64 KiB),
-# so the event loop may write it; a larger one is sent from a thread.
+# An event this small fits at once into the buffer of the socket pair that connects a
+# worker (Linux gives it well over this), so the event loop may write it without
+# blocking; a larger one is sent from a thread.
 _LOOP_EVENT_BYTES = 32 * 1024
 
 
@@ -438,6 +439,8 @@ class WorkerPool:
             worker.terminate()
             with self._lock:
                 self._forget(worker)
+                if self._waiting:
+                    self._scale_out()
             raise
         self._release(worker)
         return _outcome(state, detail, started)
