@@ -7,7 +7,8 @@ embedded AWS: what ``sam local invoke -e`` does, without Docker.
 
 It reads and writes the running stack's tables as the user the event names. The
 frames the function posts to ``@connections`` (a chat reply's too: its asynchronous
-invoke runs here) are printed, not sent to any client. The placeholder token in the
+invoke runs here), and on a two-way route (``ping``) the response API Gateway would
+send, are printed, not sent to any client. The placeholder token in the
 authorizer and connect events is replaced by a fresh ID token of the demo user.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from local_stack.api_gateway.api_model import api_model
 from local_stack.lambda_runtime.workers import WorkerPool
 from local_stack.log_view import readable
 from local_stack.loopback import LoopbackServer, send_json
@@ -104,10 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             pool.close()
     if result.ok:
+        route = (event.get("requestContext") or {}).get("routeKey")
+        if route in api_model(template, resolver).two_way and isinstance(result.value, dict):
+            # API Gateway sends the body to the client after the function returns.
+            print(f"-> {_connection(event)} (route response): {result.value.get('body', '')}")
         print(json.dumps(result.value, indent=2))
         return 0
     print(f"{result.error_type}: {result.error}", file=sys.stderr)
     return 1
+
+
+def _connection(event: dict[str, Any]) -> str:
+    return str((event.get("requestContext") or {}).get("connectionId", ""))
 
 
 def _who(function: str, event: dict[str, Any]) -> str:
@@ -124,7 +134,7 @@ def _who(function: str, event: dict[str, Any]) -> str:
         conversation = None
     if conversation:
         line += f", conversation {conversation}"
-    return line + ". It uses the running stack's tables; posted frames are shown here."
+    return line + ". It uses the running stack's tables; frames it sends are shown here."
 
 
 class _Capture(LoopbackServer):

@@ -453,6 +453,21 @@ def test_invoke_shows_the_frames_a_chat_turn_posts_and_whom_it_acts_for(stack: S
     assert "ai_response_chunk" in kinds
 
 
+def test_invoke_shows_the_pong_a_ping_is_answered_with_on_its_two_way_route(
+    stack: Stack,
+) -> None:
+    result = _tool(stack, "local_stack.tools.invoke", "DefaultFunction", "events/ping.json")
+    assert result.returncode == 0, result.stderr
+    (line,) = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("-> L0SM9cOFvHcCIhw= (route response): ")
+    ]
+    pong = json.loads(line.split(": ", 1)[1])
+    assert (pong["type"], pong["connectionId"]) == ("pong", "L0SM9cOFvHcCIhw=")
+    assert "-> L0SM9cOFvHcCIhw=: " not in result.stdout  # nothing was posted
+
+
 def test_the_stack_prints_one_readable_line_per_event_and_no_secrets(stack: Stack) -> None:
     token = stack.tokens()["idToken"]
     before = len(stack.log.read_text())
