@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +23,12 @@ from benchmarks.load import add_users, percentile, run_load, summary
 from benchmarks.recording import recording
 from local_stack.launcher import Stack, free_port, start_stack
 
-__all__ = ["measure_stack"]
+__all__ = ["LOAD_RUNS", "measure_stack"]
+
+# The chat load's latencies drift from run to run on a shared VM (ack p50 164 to 310
+# ms over one afternoon's runs of the same code): each figure is the median of these
+# runs, each on a stack started afresh, with its spread.
+LOAD_RUNS = 3
 
 
 def _rss_mb(pid: int) -> float:
@@ -268,8 +274,7 @@ def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict
         idle = _rss_mb(stack.process.pid)
         figures["gateway_rss_mb_idle"] = idle
         figures |= asyncio.run(ping_ratio(stack, 2 if small else 10))
-        load = asyncio.run(run_load(stack, users=users, turns=turns))
-        figures |= {f"load_{k}": float(v) for k, v in summary(load).items()}
+        loads = [summary(asyncio.run(run_load(stack, users=users, turns=turns)))]
         figures |= asyncio.run(many_connections(stack, 20 if small else 500, 10))
         figures |= flat_latency(stack, 3 if small else 10, 200 if small else 10_000)
         time.sleep(2)
@@ -277,10 +282,43 @@ def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict
         figures["gateway_rss_growth_mb"] = figures["gateway_rss_mb_after"] - idle
     finally:
         figures["stop_seconds"] = stack.stop()
+    for run in range(1, 1 if small else LOAD_RUNS):
+        loads.append(_load_on_a_new_stack(workdir / f"load-{run}", users, turns))
+    figures |= _across_runs(loads)
     figures["stop_seconds_under_load"] = _stop_under_load(workdir / "busy", users)
     figures |= resume_and_stop(
         workdir / "resume", trials=1 if small else 5, tokens=300 if small else 1000
     )
+    return figures
+
+
+def _load_on_a_new_stack(workdir: Path, users: int, turns: int) -> dict[str, float]:
+    """The chat load once more, on a stack started afresh, as the first run's was."""
+    stack = start_stack(workdir, MODEL_TOKEN_DELAY="0.03")
+    try:
+        time.sleep(1)
+        return summary(asyncio.run(run_load(stack, users=users, turns=turns)))
+    finally:
+        stack.stop()
+
+
+def _across_runs(loads: list[dict[str, float]]) -> dict[str, float]:
+    """Each load figure over the runs: the median, and for the p50s their spread
+    (max - min); the worst of them where one bad run must show (problems, replies
+    streaming at once, the slowest ping)."""
+    figures: dict[str, float] = {"load_runs": float(len(loads))}
+    for name in loads[0]:
+        values = [float(load[name]) for load in loads]
+        if name == "problems":
+            figures[f"load_{name}"] = sum(values)
+        elif name == "max_streaming":
+            figures[f"load_{name}"] = min(values)
+        elif name == "ping_max_ms":
+            figures[f"load_{name}"] = max(values)
+        else:
+            figures[f"load_{name}"] = statistics.median(values)
+        if "p50" in name:
+            figures[f"load_{name}_spread"] = max(values) - min(values)
     return figures
 
 
