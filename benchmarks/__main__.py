@@ -25,7 +25,7 @@ from benchmarks.environment import ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "realtime_chat"
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "11"))
 
 
 def per_message() -> list[tuple[str, int, int, float]]:
