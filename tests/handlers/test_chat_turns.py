@@ -12,11 +12,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.frames import iso
-from realtime_chat.model import Message, Role, TurnState
+from realtime_chat.model import Message, MessageStatus, Role, TurnState
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONN, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection
@@ -42,6 +43,28 @@ def _user_messages(chat: Chat) -> list[Message]:
         for i in items
         if i["sk"]["S"].startswith("MSG#") and i["role"]["S"] == "user"
     ]
+
+
+def test_a_turn_stores_its_question_and_its_streaming_answer_in_one_write(chat: Chat) -> None:
+    # GIVEN a new container of the chat function, its DynamoDB operations counted
+    calls: list[str] = []
+    chat.monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # restored afterwards
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    chat.reload()
+    # WHEN a turn is sent and answered
+    chat.send(message="hello")
+    ack, *_chunks, answer = chat.frames()
+    # THEN two transactions made it: the question with its answer's start, and the
+    # ending (the reply did not store its start on its own)
+    assert calls.count("TransactWriteItems") == 2
+    # AND the answer stored is the one streamed, after its question
+    stored = chat.stored()
+    assert [m.message_id for m in stored] == [ack["messageId"], answer["messageId"]]
+    assert stored[1].status is MessageStatus.COMPLETE
 
 
 def test_a_retry_without_a_conversation_id_finds_the_first_turn(chat: Chat) -> None:

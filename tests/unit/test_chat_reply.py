@@ -264,13 +264,20 @@ def test_a_reply_streams_to_the_tabs_its_acknowledgement_found_without_a_lookup(
 
 
 def test_a_job_travels_through_the_asynchronous_invoke_unchanged() -> None:
-    job = replace(JOB, client_message_id="cm-1", connections=(("tab-2", 1_800_000_600),))
+    job = replace(
+        JOB,
+        client_message_id="cm-1",
+        connections=(("tab-2", 1_800_000_600),),
+        reply_id="a1",
+        reply_timestamp="2026-11-25T20:00:00.001Z",
+    )
     assert job_from_event(json.loads(json.dumps(job_to_event(job)))) == job
-    # A job queued by an older version, or one not as written, has its tabs looked up.
+    # A job queued by an older version, or one not as written, has its tabs looked up
+    # and stores its own answer.
     older = json.loads(json.dumps(job_to_event(JOB)))
-    del older["job"]["connections"]
+    del older["job"]["connections"], older["job"]["reply_id"], older["job"]["reply_timestamp"]
     assert job_from_event(older) == JOB
-    older["job"]["connections"] = [["tab-2"]]
+    older["job"] |= {"connections": [["tab-2"]], "reply_id": "a1"}
     assert job_from_event(older) == JOB
 
 

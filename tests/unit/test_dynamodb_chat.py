@@ -8,7 +8,7 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Message, Role, TurnState
+from realtime_chat.model import Message, MessageStatus, Role, TurnState
 from tests.support.aws import CHAT_TABLE
 from tests.support.faults import DynamoFault
 
@@ -165,6 +165,62 @@ def test_a_turn_pending_for_longer_than_a_reply_can_run_is_retried_once(
     second = store.retry_turn("ada", "c1", turn.message, **later)
     # THEN the first runs the reply again, the second waits on that one
     assert (first, second) == (True, False)
+
+
+def _answer(n: int) -> Message:
+    streaming = _message(n, Role.ASSISTANT)
+    return Message(
+        streaming.message_id,
+        Role.ASSISTANT,
+        "",
+        streaming.timestamp,
+        status=MessageStatus.STREAMING,
+    )
+
+
+def test_a_turn_stored_with_its_answer_can_be_stopped_before_the_reply_starts(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn stored with its streaming answer, in one transaction
+    store.begin_turn(
+        "ada", "c1", _message(1), title="t", client_message_id="cm-1", reply=_answer(2)
+    )
+    # THEN the conversation shows the question and the answer, streaming, in that order
+    history, _ = store.history("ada", "c1", limit=10, before=None)
+    assert [(m.message_id, m.status) for m in history] == [
+        ("m001", MessageStatus.COMPLETE),
+        ("m002", MessageStatus.STREAMING),
+    ]
+    # AND a stop finds the answer before its reply has written anything
+    assert store.request_stop("ada", "c1", stale_before="2026-11-25T19:00:00.000Z") == ["m002"]
+
+
+def test_a_retried_or_refused_turn_stores_no_answer(store: DynamoChatStore, moto_aws: Any) -> None:
+    # GIVEN a turn stored with its answer
+    store.begin_turn(
+        "ada", "c1", _message(1), title="t", client_message_id="cm-1", reply=_answer(2)
+    )
+    # WHEN the same client message id comes again, with an answer of its own
+    retry = store.begin_turn(
+        "ada", "c1", _message(3), title="t", client_message_id="cm-1", reply=_answer(4)
+    )
+    # THEN it is the first turn, and neither its message nor its answer is stored
+    assert retry.duplicate
+    history, _ = store.history("ada", "c1", limit=10, before=None)
+    assert [m.message_id for m in history] == ["m001", "m002"]
+    # AND a conversation being deleted takes neither
+    moto_aws.update_item(
+        TableName=CHAT_TABLE,
+        Key={"pk": {"S": "USER#ada#CONV#c1"}, "sk": {"S": "CONV"}},
+        UpdateExpression="SET deleted = :t",
+        ExpressionAttributeValues={":t": {"BOOL": True}},
+    )
+    before = moto_aws.scan(TableName=CHAT_TABLE)["Items"]
+    with pytest.raises(ConversationNotFound):
+        store.begin_turn(
+            "ada", "c1", _message(5), title="t", client_message_id=None, reply=_answer(6)
+        )
+    assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == before
 
 
 def test_a_reply_cannot_bring_a_deleted_conversation_back(store: DynamoChatStore) -> None:

@@ -237,13 +237,24 @@ def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
         return None
     data = event.get("job") or {}
     client_message_id = data.get("client_message_id")
+    reply_id, reply_timestamp = _reply(data)
     return ReplyJob(
         **{name: str(data[name]) for name in _JOB_TEXT},
         # Absent in jobs queued by an older version of the function.
         client_message_id=str(client_message_id) if client_message_id else None,
         token_expires_at=int(data.get("token_expires_at") or 0),
         connections=_connections(data.get("connections")),
+        reply_id=reply_id,
+        reply_timestamp=reply_timestamp,
     )
+
+
+def _reply(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The answer stored with the turn, when the job names both its id and timestamp."""
+    reply_id, timestamp = data.get("reply_id"), data.get("reply_timestamp")
+    if isinstance(reply_id, str) and isinstance(timestamp, str) and reply_id and timestamp:
+        return reply_id, timestamp
+    return None, None
 
 
 def _connections(value: Any) -> tuple[tuple[str, int], ...] | None:

@@ -183,3 +183,7 @@ class ReplyJob:
     # The user's connections as the acknowledgement found them, each with the moment
     # (epoch seconds) it stops being one to send to; None: look them up.
     connections: tuple[tuple[str, int], ...] | None = None
+    # The streaming answer stored with the turn (id, timestamp); None: the reply
+    # stores its own (a retried turn's, or a job from an older version).
+    reply_id: str | None = None
+    reply_timestamp: str | None = None

@@ -104,10 +104,12 @@ class ChatStore(Protocol):
         *,
         title: str,
         client_message_id: str | None,
+        reply: Message | None = None,
     ) -> Turn:
         """Store the user's message as a PENDING turn, creating the conversation on first
-        use. A ``client_message_id`` the user used before stores nothing and returns that
-        first turn, whatever conversation this call named (``duplicate``). Raises
+        use, and with it ``reply`` as the turn's ``streaming`` answer (as ``start_reply``
+        would). A ``client_message_id`` the user used before stores nothing and returns
+        that first turn, whatever conversation this call named (``duplicate``). Raises
         ``ConversationNotFound`` when the conversation is being deleted."""
         ...
 

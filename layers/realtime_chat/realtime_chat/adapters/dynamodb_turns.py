@@ -45,8 +45,10 @@ class DynamoTurns:
         *,
         title: str,
         client_message_id: str | None,
+        reply: Message | None = None,
     ) -> Turn:
-        """One transaction: the client id (when given), the message, the conversation."""
+        """One transaction: the client id (when given), the message, the conversation,
+        and the streaming answer (when given) noted on it, as ``start_reply`` does."""
         items: list[Any] = []
         if client_message_id is not None:
             items.append(
@@ -69,6 +71,11 @@ class DynamoTurns:
             self._put_message(user_id, conversation_id, message, turn=TurnState.PENDING),
             {"Update": touch},
         ]
+        conversation = len(items) - 1  # whose condition says "being deleted"
+        if reply is not None:
+            touch["UpdateExpression"] += " ADD streamingReplies :sk"
+            touch["ExpressionAttributeValues"][":sk"] = {"SS": [message_sk(reply)]}
+            items.append(self._put_message(user_id, conversation_id, reply))
         reasons = transact(self._client, items, allowed_failures=True)
         if reasons is None:
             return Turn(conversation_id, message, TurnState.PENDING)
@@ -77,7 +84,7 @@ class DynamoTurns:
             if first is None:  # its conversation was deleted since
                 raise ConversationNotFound(conversation_id)
             return first
-        if reasons[-1] == "ConditionalCheckFailed":
+        if reasons[conversation] == "ConditionalCheckFailed":
             raise ConversationNotFound(conversation_id)
         raise RuntimeError(f"storing the message was cancelled: {reasons}")
 

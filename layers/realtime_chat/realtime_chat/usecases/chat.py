@@ -17,7 +17,7 @@ from typing import Any
 
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
-from realtime_chat.model import Message, ReplyJob, Role, Turn, TurnState
+from realtime_chat.model import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
 from realtime_chat.observability import logger
 from realtime_chat.ports import ChatStore, ConnectionStore, RateLimiter, ReplyJobs
 from realtime_chat.protocol import ChatMessage
@@ -72,6 +72,12 @@ def accept_message(
     message = Message(
         message_id=new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
     )
+    # The answer is stored with the turn, streaming and empty, so that the reply need
+    # not store it first (one write less per turn) and a stop can find it at once. A
+    # millisecond later than the question, so that it sorts after it.
+    answer = Message(
+        new_id(), Role.ASSISTANT, "", frames.iso(ctx.now + 0.001), status=MessageStatus.STREAMING
+    )
     try:
         turn = chat.begin_turn(
             user_id,
@@ -79,6 +85,7 @@ def accept_message(
             message,
             title=title_for(command.message),
             client_message_id=command.client_message_id,
+            reply=answer,
         )
     except ConversationNotFound:
         limiter.release(user_id)
@@ -104,7 +111,7 @@ def accept_message(
         broadcast.join(other.connection_id, ack)
     broadcast.close()
     # The reply starts streaming to these without looking them up again.
-    replies.start(turn, tuple((c.connection_id, c.live_until) for c in known))
+    replies.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +145,13 @@ class _Replies:
         ):
             self.start(turn)
 
-    def start(self, turn: Turn, connections: tuple[tuple[str, int], ...] | None = None) -> None:
+    def start(
+        self,
+        turn: Turn,
+        connections: tuple[tuple[str, int], ...] | None = None,
+        answer: Message | None = None,
+    ) -> None:
+        """Hand the turn to its reply; ``answer`` when it was stored with the turn."""
         ctx = self.ctx
         job = ReplyJob(
             user_id=ctx.identity.user_id,
@@ -152,6 +165,8 @@ class _Replies:
             client_message_id=self.command.client_message_id,
             token_expires_at=ctx.identity.token_expires_at or 0,
             connections=connections,
+            reply_id=answer.message_id if answer else None,
+            reply_timestamp=answer.timestamp if answer else None,
         )
         try:
             self.jobs.submit(job)
@@ -159,7 +174,12 @@ class _Replies:
             # The reply never started: the turn fails, so a retry of it runs the reply.
             logger.exception("could not start the reply")
             self.chat.finish_turn(
-                job.user_id, job.conversation_id, turn.message, reply=None, state=TurnState.FAILED
+                job.user_id,
+                job.conversation_id,
+                turn.message,
+                reply=None,
+                state=TurnState.FAILED,
+                started=answer,
             )
             raise ChatError.internal("The reply could not be started.", ctx.request_id) from None
 

@@ -95,8 +95,14 @@ def generate_reply(
         targets += [cid for cid, live_until in job.connections if live_until > started]
     broadcast = Broadcast(targets, sender=sender, on_gone=connections.delete)
     question = Message(job.message_id, Role.USER, job.content, job.message_timestamp)
+    # Stored with the turn when the job names it; else (a retried turn) stored below.
+    stored_with_turn = job.reply_id is not None and job.reply_timestamp is not None
     placeholder = Message(
-        new_id(), Role.ASSISTANT, "", frames.iso(started), status=MessageStatus.STREAMING
+        job.reply_id or new_id(),
+        Role.ASSISTANT,
+        "",
+        job.reply_timestamp or frames.iso(started),
+        status=MessageStatus.STREAMING,
     )
     turn = _Turn(
         job,
@@ -109,7 +115,8 @@ def generate_reply(
         watch_seconds=watch_seconds,
     )
     # Everything the model needs is fetched at once: the key and the history load
-    # while the placeholder is stored, so the model is asked one round trip sooner.
+    # while the placeholder is stored (if it was not with the turn), so the model is
+    # asked one round trip sooner.
     ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reply-start")
     key_ahead = _KeyAhead(keys, ahead)
     history = ahead.submit(
@@ -121,7 +128,8 @@ def generate_reply(
     )
     ahead.shutdown(wait=False)  # its two threads end with their tasks
     try:
-        chat.start_reply(job.user_id, job.conversation_id, placeholder)
+        if not stored_with_turn:
+            chat.start_reply(job.user_id, job.conversation_id, placeholder)
     except ConversationNotFound:
         return _deleted(job, broadcast, turn)
     try:
