@@ -343,6 +343,8 @@ def test_a_reply_that_cannot_be_started_fails_the_turn_and_a_retry_runs_it(chat:
         True,
         "c-0001",
     )
+    # AND the answer stored with the turn went with it: nothing shows as streaming
+    assert [m.role for m in chat.stored()] == [Role.USER]
     # WHEN Lambda is back and the client retries THEN the reply runs
     chat.reload()
     chat.send(message="start me")
