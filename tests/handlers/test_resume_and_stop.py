@@ -6,6 +6,7 @@ leaves its text and can be run again."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -164,6 +165,28 @@ def test_the_phone_stops_what_the_laptop_started(
         MessageStatus.STOPPED,
         "stopped",
     )
+
+
+def test_a_stop_sent_before_the_reply_has_started_stops_it(
+    slow: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a turn acknowledged whose reply has not started yet (its invoke is held)
+    gate = threading.Event()
+    reply = slow.lambdas.functions["chat-message"]
+    slow.lambdas.functions["chat-message"] = lambda event: gate.wait(10) and reply(event)
+    slow.start(message="tell me a long story")
+    (ack,) = slow.frames()
+    assert ack["type"] == "message_received"
+    # WHEN the phone asks to stop it
+    (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
+    # THEN the stop is accepted for the answer stored with the turn
+    assert requested["type"] == "reply_stop_requested"
+    # AND once the reply runs, it ends stopped, well before the whole answer
+    gate.set()
+    slow.lambdas.wait()
+    final = _final(slow.frames())
+    assert (final["messageId"], final["finishReason"]) == (requested["messageId"], "stopped")
+    assert f"token{TOKENS - 1}" not in final["content"]
 
 
 def test_another_user_cannot_stop_the_reply(
