@@ -26,7 +26,7 @@ from local_stack.launcher import Stack, free_port, start_stack
 __all__ = ["LOAD_RUNS", "measure_stack"]
 
 # The chat load's latencies drift from run to run on a shared VM (ack p50 164 to 310
-# ms over one afternoon's runs of the same code): each figure is the median of these
+# ms over one day's runs of the same code): each figure is the median of these
 # runs, each on a stack started afresh, with its spread.
 LOAD_RUNS = 3
 
