@@ -236,19 +236,40 @@ class Gateway:
             await self._say(connection, "Forbidden", request_id)
             return
         started = time.monotonic()
-        result = await self._integration(function, event)
+        # The frame's own task waits for the function (a ping's round trip is a few
+        # loop turns shorter than through a second task); at the integration timeout
+        # API Gateway answers for it, and whatever the function returns later is dropped.
+        deadline = _Deadline()
+        timer = asyncio.get_running_loop().call_later(
+            self.limits.integration_seconds, self._expire, deadline, connection, request_id
+        )
+        try:
+            result = await self.call(function, event)
+        finally:
+            timer.cancel()
+        if deadline.expired:
+            outcome = "timed out"
+        elif not result.ok:
+            outcome = "failed"
+            await self._say(connection, "Internal server error", request_id)
+        else:
+            outcome = "ok"
+            if key in self.model.two_way:
+                await self._respond(connection, result.value)
+        # Logged once the client has its answer: the line costs the round trip nothing.
         route = key if key != "$default" else f"$default ({_action_name(parsed_action)})"
-        outcome = "ok" if result and result.ok else "timed out" if result is None else "failed"
         log.info(
             "%s %s -> %s %.0f ms %s", facts.connection_id, route, function, _ms(started), outcome
         )
-        if result is None:
-            await self._say(connection, "Endpoint request timed out", request_id)
-        elif not result.ok:
+        if not result.ok:
             log.error("%s failed: %s: %s", function, result.error_type, result.error)
-            await self._say(connection, "Internal server error", request_id)
-        elif key in self.model.two_way:
-            await self._respond(connection, result.value)
+
+    def _expire(self, deadline: _Deadline, connection: _Connection, request_id: str) -> None:
+        """The client gets ``Endpoint request timed out``; the function runs on."""
+        deadline.expired = True
+        self._keep(
+            asyncio.ensure_future(self._say(connection, "Endpoint request timed out", request_id))
+        )
 
     async def _respond(self, connection: _Connection, value: Any) -> None:
         """A two-way route's response: a Lambda proxy integration's output is passed
@@ -348,6 +369,13 @@ class Gateway:
         result = await self.call(logical_id, payload, asynchronous=True)
         if not result.ok:  # MaximumRetryAttempts: 0 -- reported, not retried
             log.error("async %s failed: %s: %s", logical_id, result.error_type, result.error)
+
+
+@dataclass
+class _Deadline:
+    """A frame's integration timeout: once it expires, API Gateway has answered."""
+
+    expired: bool = False
 
 
 def _ms(since: float) -> float:

@@ -148,15 +148,23 @@ def test_a_crashing_handler_gives_api_gateways_internal_server_error_frame() -> 
     asyncio.run(scenario())
 
 
-def test_a_slow_integration_gives_endpoint_request_timed_out() -> None:
+def test_a_slow_integration_gives_endpoint_request_timed_out_and_its_late_answer_is_dropped() -> (
+    None
+):
     async def scenario() -> None:
+        routes = {"$connect": "ok", "slow": "slow"}
         async with (
-            gateway({"$connect": "ok", "slow": "slow"}, SCRIPT) as (_gw, host),
+            gateway(routes, SCRIPT, two_way=frozenset({"slow"})) as (_gw, host),
             connect(f"ws://{host}") as ws,
         ):
+            # GIVEN a two-way route whose function answers after the integration timeout
             await ws.send(json.dumps({"action": "slow"}))
+            # THEN API Gateway answers at the timeout
             frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert frame["message"] == "Endpoint request timed out"
+            # AND the function's own answer, when it comes, is not sent
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 1.5)
 
     asyncio.run(scenario())
 
