@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -321,19 +322,26 @@ def _outcome(state: str, detail: Any, started: float) -> Invocation:
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, conn: Connection, timeout: float) -> None:
-    """Wait until the worker has answered (its pipe is readable), or raise TimeoutError."""
+    """Wait until the worker has answered (its pipe is readable), or raise TimeoutError.
+    A bare future and a timer: the least the loop can do per invocation."""
     answered: asyncio.Future[None] = loop.create_future()
     fd = conn.fileno()
-
-    def readable() -> None:
-        if not answered.done():
-            answered.set_result(None)
-
-    loop.add_reader(fd, readable)
+    loop.add_reader(fd, _settle, answered, None)
+    timer = loop.call_later(timeout, _settle, answered, TimeoutError())
     try:
-        await asyncio.wait_for(answered, timeout)
+        await answered
     finally:
+        timer.cancel()
         loop.remove_reader(fd)
+
+
+def _settle(answered: asyncio.Future[None], error: BaseException | None) -> None:
+    if answered.done():
+        return
+    if error is None:
+        answered.set_result(None)
+    else:
+        answered.set_exception(error)
 
 
 class _InitFailed(Exception):
@@ -421,7 +429,7 @@ class WorkerPool:
         large event, ``invoke`` runs on ``executor``."""
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        data = bytes(reduction.ForkingPickler.dumps(event))
+        data = pickle.dumps(event, pickle.HIGHEST_PROTOCOL)  # JSON's types: no reducers
         worker = self._take_idle() if len(data) <= _LOOP_EVENT_BYTES else None
         if worker is None:
             return await loop.run_in_executor(executor, self.invoke, event)
