@@ -3,17 +3,14 @@ reply from an asynchronous invoke of this same function (no 29 s cut-off)."""
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from realtime_chat.composition import build_message
-from realtime_chat.observability import logger
+from realtime_chat.observability import logged_handler
 
 CHAT = build_message()
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
+@logged_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return CHAT.handle(event)
