@@ -41,6 +41,8 @@ def format_line(function: str, line: str) -> str | None:
     """One line of a function's output as the readable view shows it (None: dropped)."""
     if not line.startswith("{"):
         return line
+    if line.startswith('{"_aws"') and not any(name in line for name in _OUTCOMES):
+        return None  # a metric that names no outcome, dropped without parsing it
     try:
         entry: dict[str, Any] = json.loads(line)
     except ValueError:

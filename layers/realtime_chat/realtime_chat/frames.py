@@ -64,7 +64,7 @@ def fit_content(frame: Frame, *, limit: int = MAX_POST_BYTES) -> Frame:
 def iso(epoch_seconds: float) -> str:
     """ISO 8601 in UTC with milliseconds, e.g. ``2026-11-25T20:01:02.345Z``."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def error(err: ChatError, *, action: str | None, request_id: str) -> Frame:
