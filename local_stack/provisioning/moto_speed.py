@@ -21,14 +21,20 @@ TransactWriteItems 5.5 -> 2.9 ms. What cost it:
   and copies it before resolving names and values into it. Of the ten passes moto's
   validator makes over the tree, the three that look at the expression alone (its
   action counts, overlapping paths, no key attribute updated) are made once per
-  expression, names and table.
+  expression, names and table. The copy moto takes of the tree for each update is
+  unpickled from the tree pickled once (a six-action tree: ``deepcopy`` 0.7 ms,
+  unpickling 0.13 ms), and each pass over the tree no longer rebuilds, at every
+  node, the tuple of node types it processes. Together a turn's two transactions
+  went from 6.5 and 7.3 ms of moto's CPU to 4.1 and 4.5.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
+import pickle
 from typing import Any, cast
 
 __all__ = ["make_moto_fast"]
@@ -57,6 +63,7 @@ def make_moto_fast() -> None:
     _write_item_responses_directly()
     _parse_update_expressions_once()
     _check_each_update_expression_once()
+    _remember_the_node_types_each_pass_processes()
 
 
 def _parse_update_expressions_once() -> None:
@@ -67,6 +74,7 @@ def _parse_update_expressions_once() -> None:
         return
     original = expressions.make.__func__
     parsed: dict[str, Any] = {}
+    pickled: dict[int, bytes] = {}  # by id of a tree that ``parsed`` keeps alive
 
     def make(cls: Any, expression: str) -> Any:
         tree = parsed.get(expression)
@@ -74,10 +82,35 @@ def _parse_update_expressions_once() -> None:
             tree = original(cls, expression)  # a syntax error raises, and is not kept
             if len(parsed) < 1000:  # a function's expressions are few; a client's are not
                 parsed[expression] = tree
+                pickled[id(tree)] = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
         return tree
+
+    def copy_of(value: Any, memo: Any = None) -> Any:
+        """``copy.deepcopy`` as the validators call it; a kept tree from its pickle."""
+        blob = pickled.get(id(value))
+        return pickle.loads(blob) if blob is not None else copy.deepcopy(value, memo)  # noqa: S301 (our own)
 
     make.once = True  # type: ignore[attr-defined]
     expressions.make = classmethod(make)
+    validators: Any = importlib.import_module("moto.dynamodb.parsing.validators")
+    validators.deepcopy = copy_of  # the name it imported from ``copy``
+
+
+def _remember_the_node_types_each_pass_processes() -> None:
+    traverser: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes").DepthFirstTraverser
+    if getattr(traverser.nodes_to_be_processed, "remembered", False):
+        return
+    original = traverser.nodes_to_be_processed
+    kinds: dict[type, tuple[type, ...]] = {}  # a pass's map is keyed by its class's types
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        known = kinds.get(type(self))
+        if known is None:
+            known = kinds[type(self)] = original(self)
+        return known
+
+    nodes_to_be_processed.remembered = True  # type: ignore[attr-defined]
+    traverser.nodes_to_be_processed = nodes_to_be_processed
 
 
 def _route_without_listing_the_package() -> None:
