@@ -26,6 +26,12 @@ TransactWriteItems 5.5 -> 2.9 ms. What cost it:
   unpickling 0.13 ms), and each pass over the tree no longer rebuilds, at every
   node, the tuple of node types it processes. Together a turn's two transactions
   went from 6.5 and 7.3 ms of moto's CPU to 4.1 and 4.5.
+- queries: each one sorted every item of the table by its key and then compared
+  each item's partition key with the one asked for, so a query cost grew with the
+  whole table (a 20-message history page: 1.7 ms at 300 items, 22 ms at 3,000).
+  A table query reads its partition; an index query reads the items unsorted (moto
+  sorts what matches by the index's and the table's keys anyway, a total order).
+  The same page now costs 0.4 and 1.4 ms; a test holds the answers to moto's own.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ def make_moto_fast() -> None:
     _parse_update_expressions_once()
     _check_each_update_expression_once()
     _remember_the_node_types_each_pass_processes()
+    _query_the_partition_not_the_table()
 
 
 def _parse_update_expressions_once() -> None:
@@ -194,3 +201,36 @@ def _check_each_update_expression_once() -> None:
     validate.once = True  # type: ignore[attr-defined]
     validator.__init__ = __init__
     validator.validate = validate
+
+
+def _query_the_partition_not_the_table() -> None:
+    table: Any = importlib.import_module("moto.dynamodb.models.table").Table
+    original = table.query
+    if getattr(original, "by_partition", False):
+        return
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hash_key = args[0] if args else kwargs.get("hash_key")
+        index_name = args[7] if len(args) > 7 else kwargs.get("index_name")
+        if hash_key is None:
+            return original(self, *args, **kwargs)
+        if index_name is None:  # the partition's items, found by its key
+            found = self.items.get(hash_key)
+            if found is None:
+                items = []
+            else:
+                items = list(found.values()) if self.range_key_attr else [found]
+        else:  # every item, as moto reads them, but without sorting them first
+            items = [
+                i for p in self.items.values() for i in (p.values() if self.range_key_attr else [p])
+            ]
+        # moto's query reads ``all_items()`` once; for this call, it gets these.
+        self.all_items = lambda: items
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    query.by_partition = True  # type: ignore[attr-defined]
+    query.original = original  # type: ignore[attr-defined]
+    table.query = query
