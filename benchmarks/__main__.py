@@ -128,6 +128,7 @@ BUDGETS: list[tuple[str, float, str]] = [
     ("load_problems", 0, "<="),
     ("load_streaming_shortfall", 0, "<="),
     ("ack_stored_vs_empty_p50", 1.5, "<="),
+    ("first_chunk_stored_vs_empty_p50", 1.5, "<="),
     ("gateway_rss_growth_mb", 50, "<="),
     ("stop_seconds_under_load", 3, "<="),
     ("ping_dynamodb_requests", 0, "<="),

@@ -128,8 +128,11 @@ async def many_connections(stack: Stack, connections: int, pings: int) -> dict[s
     }
 
 
-async def _ack_latencies(stack: Stack, token: str, turns: int, conversation: str) -> list[float]:
-    acks = []
+async def _turn_latencies(
+    stack: Stack, token: str, turns: int, conversation: str
+) -> tuple[list[float], list[float]]:
+    """Each turn's ``message_received`` and first chunk, from the message sent."""
+    acks, first_chunks = [], []
     async with connect(f"{stack.url}?token={token}") as ws:
         for n in range(turns):
             sent = time.perf_counter()
@@ -141,13 +144,17 @@ async def _ack_latencies(stack: Stack, token: str, turns: int, conversation: str
                     }
                 )
             )
+            chunked = False
             while True:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
                 if frame["type"] == "message_received":
                     acks.append((time.perf_counter() - sent) * 1000)
+                if frame["type"] == "ai_response_chunk" and not chunked:
+                    chunked = True
+                    first_chunks.append((time.perf_counter() - sent) * 1000)
                 if frame["type"] in ("ai_response", "error"):
                     break
-    return acks
+    return acks, first_chunks
 
 
 def _seed_messages(stack: Stack, count: int) -> None:
@@ -174,16 +181,23 @@ def _seed_messages(stack: Stack, count: int) -> None:
 
 
 def flat_latency(stack: Stack, turns: int, stored: int) -> dict[str, float]:
-    """Ack latency on an empty table, then with ``stored`` messages in it."""
+    """Turn latency on an empty table, then with ``stored`` messages in it: the
+    acknowledgement, and the first chunk (the reply reads the conversation's history
+    before it asks the model)."""
     token = add_users(stack, 1)[0]
-    empty = asyncio.run(_ack_latencies(stack, token, turns, "flat-empty"))
+    empty, empty_chunks = asyncio.run(_turn_latencies(stack, token, turns, "flat-empty"))
     _seed_messages(stack, stored)
-    full = asyncio.run(_ack_latencies(stack, token, turns, "flat-full"))
+    full, full_chunks = asyncio.run(_turn_latencies(stack, token, turns, "flat-full"))
     return {
         "ack_p50_ms_empty": percentile(empty, 50),
         "ack_p50_ms_stored": percentile(full, 50),
         "stored_messages": float(stored),
         "ack_stored_vs_empty_p50": percentile(full, 50) / percentile(empty, 50),
+        "first_chunk_p50_ms_empty": percentile(empty_chunks, 50),
+        "first_chunk_p50_ms_stored": percentile(full_chunks, 50),
+        "first_chunk_stored_vs_empty_p50": (
+            percentile(full_chunks, 50) / percentile(empty_chunks, 50)
+        ),
     }
 
 
