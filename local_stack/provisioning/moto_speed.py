@@ -224,7 +224,8 @@ def _query_the_partition_not_the_table() -> None:
             items = [
                 i for p in self.items.values() for i in (p.values() if self.range_key_attr else [p])
             ]
-        # moto's query reads ``all_items()`` once; for this call, it gets these.
+        # moto's query reads ``all_items()`` once; for this call, it gets these (the
+        # embedded AWS serializes its DynamoDB requests, see dynamodb_fidelity).
         self.all_items = lambda: items
         try:
             return original(self, *args, **kwargs)
