@@ -4,9 +4,8 @@ made faithful. Two differences are closed:
 - DynamoDB applies each request atomically; moto runs a conditional write as a
   read, a check and a write in Python, and two overlapping ``TransactWriteItems``
   can corrupt each other ("dictionary changed size during iteration"). Requests
-  are serialized. DynamoDB serves every caller at once; here they take turns, so
-  requests from the background lane (asynchronous invocations: streaming replies)
-  let waiting interactive ones (acknowledgements, history) go first.
+  are serialized (the embedded AWS's server answers on one thread; in-process moto,
+  as the tests use it, takes a lock).
 - moto backs up every table a transaction touches with a deep copy, so one turn got
   slower as the table grew (20 ms empty, 741 ms at 4,000 items). Here a transaction
   backs up only the items it names, and restores only those if it is cancelled.
@@ -14,63 +13,17 @@ made faithful. Two differences are closed:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
-    "TurnTaking",
-    "in_lane",
     "make_dynamodb_faithful",
     "narrow_transaction_rollback",
     "serialize_dynamodb",
 ]
 
-
-class TurnTaking:
-    """A reentrant lock whose background holders wait while interactive ones wait."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._owner: int | None = None
-        self._depth = 0
-        self._interactive_waiting = 0
-
-    @contextlib.contextmanager
-    def turn(self, *, background: bool) -> Iterator[None]:
-        me = threading.get_ident()
-        with self._changed:
-            if self._owner != me:
-                self._interactive_waiting += not background
-                while self._owner is not None or (background and self._interactive_waiting):
-                    self._changed.wait()
-                self._interactive_waiting -= not background
-                self._owner = me
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                    self._changed.notify_all()
-
-
-_TURNS = TurnTaking()
-_LANE = threading.local()
-
-
-@contextlib.contextmanager
-def in_lane(*, background: bool) -> Iterator[None]:
-    """The requests this thread makes meanwhile are from the given lane."""
-    _LANE.background = background
-    try:
-        yield
-    finally:
-        _LANE.background = False
+_ONE_AT_A_TIME = threading.RLock()
 
 
 def serialize_dynamodb() -> None:
@@ -82,7 +35,7 @@ def serialize_dynamodb() -> None:
         return
 
     def call_action(self: Any) -> Any:
-        with _TURNS.turn(background=getattr(_LANE, "background", False)):
+        with _ONE_AT_A_TIME:
             return original(self)
 
     call_action.serialized = True  # type: ignore[attr-defined]

@@ -1,12 +1,11 @@
-"""The embedded AWS: moto's services in a process of their own, served over
-keep-alive HTTP, with DynamoDB made faithful (``dynamodb_fidelity``) and moto's
-per-request overheads removed (``moto_speed``).
+"""The embedded AWS: moto's services in a process of their own, with DynamoDB made
+faithful (``dynamodb_fidelity``) and moto's per-request overheads removed
+(``moto_speed``), answered on one thread over keep-alive HTTP (``one_thread_wsgi``).
 
 Out of the gateway's process, moto's work (and its memory) never stalls the
 gateway's event loop. moto's own server (werkzeug's development server) closes the
 connection after every response, so each SDK call paid a new TCP connection and a
-new server thread; waitress serves the same WSGI application with connections
-kept alive, as AWS's endpoints do.
+new server thread.
 
 ``python -m local_stack.provisioning.embedded_aws --port N`` serves until SIGTERM or Ctrl-C.
 """
@@ -14,28 +13,20 @@ kept alive, as AWS's endpoints do.
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import socket
 import subprocess
 import sys
 import time
 from http import HTTPStatus
-from types import FrameType
 from typing import Any
 
 __all__ = ["EmbeddedAws", "serve"]
-
-# Requests run on these threads, DynamoDB's one at a time (see dynamodb_fidelity).
-# Enough that requests of the interactive lane reach that queue and go first, rather
-# than waiting behind background ones for a thread. Connections are not limited by them.
-THREADS = 32
 
 
 class EmbeddedAws:
     """The embedded AWS as a child process of the local stack. It listens on ``url``,
     and on ``background_url`` for the background lane: the same services and data,
-    whose DynamoDB requests let waiting ones from ``url`` go first."""
+    whose requests let those that arrived with them on ``url`` go first."""
 
     def __init__(self, port: int, background_port: int | None = None) -> None:
         self.port = port
@@ -131,37 +122,15 @@ def serve(port: int, background_port: int) -> None:
     """Serve moto on 127.0.0.1:``port`` and, for the background lane, on
     ``background_port``, until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from waitress.server import create_server
 
-    from local_stack.provisioning.dynamodb_fidelity import in_lane, make_dynamodb_faithful
+    from local_stack.provisioning import one_thread_wsgi
+    from local_stack.provisioning.dynamodb_fidelity import make_dynamodb_faithful
     from local_stack.provisioning.moto_speed import make_moto_fast
 
-    logging.getLogger("waitress").setLevel(logging.ERROR)  # no line per queue depth
     make_dynamodb_faithful()
     make_moto_fast()
     moto = _dynamodb_first(DomainDispatcherApplication(create_backend_app))
-    background = str(background_port)
-
-    def application(environ: dict[str, Any], start_response: Any) -> Any:
-        with in_lane(background=environ.get("SERVER_PORT") == background):
-            return moto(environ, start_response)  # the whole answer is made in here
-
-    server = create_server(
-        application,
-        listen=f"127.0.0.1:{port} 127.0.0.1:{background_port}",
-        threads=THREADS,
-        connection_limit=1000,  # every warm worker keeps a connection or two
-        channel_timeout=3600,  # idle keep-alive connections stay open, as SDKs expect
-        clear_untrusted_proxy_headers=True,
-        ident="embedded-aws",
-    )
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(0)  # waitress's loop ends on it and stops its threads
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
-    server.run()
+    one_thread_wsgi.serve(moto, port=port, background_port=background_port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@ answers. A chat turn makes about ten DynamoDB requests; at 6-20 ms of moto's CPU
 each they, not the functions, set the pace of the local stack under load.
 
 Measured on a 2-vCPU VM (moto 5.2.5, server CPU per request, before -> after,
-together with serving it from waitress, see ``embedded_aws``): GetItem 5.7 -> 1.8 ms,
+together with keep-alive connections, see ``embedded_aws``): GetItem 5.7 -> 1.8 ms,
 a conditional UpdateItem 6.7 -> 4.3 ms, a 20-item Query 21 -> 4.6 ms, a 3-item
 TransactWriteItems 5.5 -> 2.9 ms. What cost it:
 

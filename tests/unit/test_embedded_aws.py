@@ -1,16 +1,19 @@
 """The embedded AWS's DynamoDB: atomic requests, transactions that roll back only what
-they touched, and a server process that starts and stops promptly."""
+they touched, and a server process that starts and stops promptly, answering on one
+thread with the background lane after the interactive one."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
 
 import boto3
 import pytest
+from aiohttp import web
 
-from local_stack.provisioning.dynamodb_fidelity import TurnTaking
+from local_stack.provisioning import one_thread_wsgi
 from local_stack.provisioning.embedded_aws import EmbeddedAws
 from tests.e2e.conftest import free_port
 from tests.support.aws import CHAT_TABLE, create_tables
@@ -114,43 +117,70 @@ def test_the_embedded_aws_serves_from_its_own_process_and_stops_promptly() -> No
         assert time.monotonic() - started < 3
 
 
-def test_background_requests_let_waiting_interactive_ones_go_first() -> None:
-    # GIVEN a request holding DynamoDB's turn
-    turns = TurnTaking()
-    order: list[str] = []
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with turns.turn(background=True):
-            holding.set()
-            release.wait(5)
-
-    def request(name: str, *, background: bool) -> None:
-        with turns.turn(background=background):
-            order.append(name)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    holding.wait(5)
-    # WHEN a background request queues, then an interactive one
-    waiting = [threading.Thread(target=request, args=("background",), kwargs={"background": True})]
-    waiting[0].start()
-    time.sleep(0.1)
-    waiting.append(
-        threading.Thread(target=request, args=("interactive",), kwargs={"background": False})
-    )
-    waiting[1].start()
-    time.sleep(0.1)
-    release.set()
-    for thread in [holder, *waiting]:
-        thread.join(5)
-    # THEN the interactive one goes first, and the background one still gets its turn
-    assert order == ["interactive", "background"]
+async def _serving(app: Any, port: int, background_port: int) -> list[asyncio.Server]:
+    server = web.Server(one_thread_wsgi.handler(app, background_port=background_port))
+    loop = asyncio.get_running_loop()
+    return [await loop.create_server(server, "127.0.0.1", p) for p in (port, background_port)]
 
 
-def test_a_turn_is_reentrant_for_the_thread_holding_it() -> None:
-    turns = TurnTaking()
-    with turns.turn(background=False), turns.turn(background=True):
-        pass
-    with turns.turn(background=True):  # and free again afterwards
-        pass
+async def _answers(*requests: tuple[int, str]) -> list[bytes]:
+    """POST each (port, path) on a connection of its own, all before any is answered;
+    then each answer's status line and headers."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for port, _ in requests]
+    for (_, writer), (_, path) in zip(connections, requests, strict=True):
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+    try:
+        return [await reader.readuntil(b"\r\n\r\n") for reader, _ in connections]
+    finally:
+        for _, writer in connections:
+            writer.close()
+
+
+def test_background_requests_let_interactive_ones_that_came_with_them_go_first() -> None:
+    served: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        served.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    async def scenario() -> list[bytes]:
+        # GIVEN the embedded AWS's server, listening on both lanes
+        port, background_port = free_port(), free_port()
+        listening = await _serving(app, port, background_port)
+        try:
+            # WHEN a background request and then an interactive one arrive together
+            return await _answers((background_port, "/background"), (port, "/interactive"))
+        finally:
+            for sockets in listening:
+                sockets.close()
+
+    answers = asyncio.run(scenario())
+    # THEN the interactive one is served first, and both are answered
+    assert served == ["/interactive", "/background"]
+    assert all(a.startswith(b"HTTP/1.1 200 OK") for a in answers)
+
+
+def test_a_request_the_application_fails_gets_a_500_and_the_next_is_served() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("moto failed")  # logged by the server, with its traceback
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"{}"]
+
+    async def scenario() -> list[bytes]:
+        # GIVEN the server, whose application fails one request
+        port = free_port()
+        listening = await _serving(app, port, free_port())
+        try:
+            # WHEN that request comes, then another
+            failed = await _answers((port, "/boom"))
+            return [*failed, *await _answers((port, "/fine"))]
+        finally:
+            for sockets in listening:
+                sockets.close()
+
+    failed, served = asyncio.run(scenario())
+    # THEN the first gets a 500 and the server goes on
+    assert failed.startswith(b"HTTP/1.1 500")
+    assert served.startswith(b"HTTP/1.1 200")
