@@ -9,8 +9,9 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -152,7 +153,7 @@ class Gateway:
                         if message.type == WSMsgType.TEXT
                         else message.data.decode("utf-8", errors="replace")
                     )
-                    self._keep(asyncio.ensure_future(self._route_safely(connection, body)))
+                    self._keep(_started_at_once(self._route_safely(connection, body)))
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
@@ -376,6 +377,15 @@ class _Deadline:
     """A frame's integration timeout: once it expires, API Gateway has answered."""
 
     expired: bool = False
+
+
+def _started_at_once(frame: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A frame's task, run at once up to its first wait (Python 3.12+), so its event
+    reaches the function in the same loop turn it arrived in (a ping 20 us sooner)."""
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(frame, loop=loop, eager_start=True)
+    return loop.create_task(frame)
 
 
 def _ms(since: float) -> float:
