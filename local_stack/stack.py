@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from local_stack import event_loop
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.api_gateway.api_model import api_model
 from local_stack.api_gateway.console_site import ConsoleSite
@@ -235,7 +236,7 @@ def run(config: StackConfig) -> None:
     configure_gateway_log(readable_view=config.readable_logs)
     running = _Running()
     try:
-        asyncio.run(_serve(config, running, parameters))
+        event_loop.run(_serve(config, running, parameters))
     finally:
         running.stop()
         # Tools read this file to find the stack: it must not outlive it.

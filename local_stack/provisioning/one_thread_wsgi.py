@@ -25,6 +25,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from local_stack import event_loop
+
 __all__ = ["WsgiApp", "handler", "serve"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -118,4 +120,4 @@ def serve(app: WsgiApp, *, port: int, background_port: int) -> None:
             sockets.close()
         await server.shutdown(0.5)
 
-    asyncio.run(main())
+    event_loop.run(main())
