@@ -39,7 +39,7 @@ def handler(app: WsgiApp, *, background_port: int) -> Callable[[web.BaseRequest]
     """The aiohttp request handler that runs ``app`` for each request."""
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
-        body = await request.content.read()  # the whole body: DynamoDB's run to 16 MB
+        body = await request.content.read()  # no size cap: a BatchWriteItem runs to 16 MB
         port = request.transport.get_extra_info("sockname")[1] if request.transport else 0
         if port == background_port:
             await asyncio.sleep(0)  # interactive requests ready at the same time go first
