@@ -52,32 +52,41 @@ async def _ping_rtts(url: str, count: int) -> list[float]:
 async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
     """Ping through the gateway (a Lambda invoke in a worker process) against a bare
     echo server in a process of its own, as the gateway is, interleaved so drift hits
-    both alike. The same echo inside this process (no process boundary on its side)
-    is reported too."""
-    port, near_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.echo_server", str(port)],
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    both alike. Reported beside them: the same echo inside this process (no process
+    boundary on its side), and a relay that hands each frame to a worker process
+    answering at once (what the process boundary alone costs; see relay_server)."""
+    root = Path(__file__).resolve().parent.parent
+    port, near_port, relay_port = free_port(), free_port(), free_port()
+    servers = [
+        subprocess.Popen([sys.executable, "-m", f"benchmarks.{module}", str(server_port)], cwd=root)
+        for module, server_port in (("echo_server", port), ("relay_server", relay_port))
+    ]
     gateway: list[float] = []
     bare: list[float] = []
     near: list[float] = []
+    relay: list[float] = []
     try:
-        await _until_listening(port, server)
+        for server, server_port in zip(servers, (port, relay_port), strict=True):
+            await _until_listening(server_port, server)
         async with serve(echo, "127.0.0.1", near_port):
             for _ in range(rounds):
                 gateway += await _ping_rtts(stack.url, 20)
                 bare += await _ping_rtts(f"ws://127.0.0.1:{port}", 20)
                 near += await _ping_rtts(f"ws://127.0.0.1:{near_port}", 20)
+                relay += await _ping_rtts(f"ws://127.0.0.1:{relay_port}/", 20)
     finally:
-        server.kill()
-        server.wait()
+        for server in servers:
+            server.kill()
+            server.wait()
+    echo_p50 = percentile(bare, 50)
     return {
         "ping_p50_ms": percentile(gateway, 50),
-        "echo_p50_ms": percentile(bare, 50),
-        "ping_vs_echo_p50": percentile(gateway, 50) / percentile(bare, 50),
+        "echo_p50_ms": echo_p50,
+        "ping_vs_echo_p50": percentile(gateway, 50) / echo_p50,
         "echo_in_process_p50_ms": percentile(near, 50),
         "ping_vs_echo_in_process_p50": percentile(gateway, 50) / percentile(near, 50),
+        "relay_p50_ms": percentile(relay, 50),
+        "relay_vs_echo_p50": percentile(relay, 50) / echo_p50,
     }
 
 
@@ -88,7 +97,7 @@ async def _until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the echo server did not start") from None
+                raise RuntimeError(f"the server on port {port} did not start") from None
             await asyncio.sleep(0.05)
         else:
             writer.close()
