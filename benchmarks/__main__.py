@@ -5,7 +5,8 @@ each figure) and exits non-zero naming every figure that missed its budget. Rati
 measured in the same run, interleaved, because absolute times drift here.
 
     make bench                         # full size: 20 users x 3 turns, 500 connections, ...
-    python -m benchmarks --smoke       # tiny sizes, no budgets (make test runs this)
+    python -m benchmarks --smoke       # tiny sizes, no budgets (make test runs this),
+                                       # written to .local/bench-smoke.json
 """
 
 from __future__ import annotations
@@ -198,13 +199,26 @@ def measure(smoke: bool) -> tuple[dict[str, float], dict[str, Any]]:
     return figures, timeline
 
 
+def default_output(*, smoke: bool) -> Path:
+    """Where a run writes its figures: a smoke run's tiny figures must not replace the
+    published ones (the README's table comes from ``benchmarks/results``)."""
+    if smoke:
+        return ROOT / ".local" / "bench-smoke.json"
+    return ROOT / "benchmarks" / "results" / "latest.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no budgets")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: benchmarks/results/latest.json, or .local/bench-smoke.json with --smoke",
+    )
     args = parser.parse_args(argv)
+    args.out = args.out or default_output(smoke=args.smoke)
     figures, timeline = measure(args.smoke)
     budgets = {name: (limit, op) for name, limit, op in BUDGETS}
     missed = []
