@@ -52,6 +52,10 @@ __all__ = [
 
 ROOT = TEMPLATE.parent
 ASYNC_NICENESS = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
+# A reply's start (reading the history, asking the model, posting the first chunk) is
+# what its user waits for: it runs at the normal priority; what streams after this
+# many seconds runs in the lane (docs/local-stack.md has the measurements).
+ASYNC_NICE_AFTER_SECONDS = 0.3
 LAYER = ROOT / "layers" / "realtime_chat"
 log = logging.getLogger("local_stack")
 
@@ -291,14 +295,19 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
     }
     # Asynchronous invocations (a reply streaming for seconds) in a lane of their own,
-    # at a lower priority: on a laptop's few cores twenty streaming replies would
-    # otherwise slow every acknowledgement and ping, which in Lambda have CPUs of their
-    # own, and the embedded DynamoDB, which serves everyone at once in AWS.
+    # at a lower priority once started: on a laptop's few cores twenty streaming replies
+    # would otherwise slow every acknowledgement and ping, which in Lambda have CPUs of
+    # their own, and the embedded DynamoDB, which serves everyone at once in AWS.
     # Their requests to the embedded DynamoDB go through its background lane too.
     background = {"AWS_ENDPOINT_URL": running.aws.background_url}
     running.async_pools = {
         spec.logical_id: WorkerPool(
-            replace(spec, nice=ASYNC_NICENESS, environment={**spec.environment, **background}),
+            replace(
+                spec,
+                nice=ASYNC_NICENESS,
+                nice_after=ASYNC_NICE_AFTER_SECONDS,
+                environment={**spec.environment, **background},
+            ),
             max_workers=config.max_workers,
         )
         for spec in specs

@@ -57,6 +57,10 @@ class FunctionSpec:
     python_path: tuple[str, ...] = ()
     readable_logs: bool = False  # reformat its output (see log_view); else raw, as in AWS
     nice: int = 0  # CPU niceness of its workers (the stack's asynchronous lane)
+    # Seconds each invocation runs at the normal priority before its threads drop to
+    # ``nice`` (where threads have a niceness of their own, as on Linux); 0: the
+    # workers run at ``nice`` throughout.
+    nice_after: float = 0.0
     asynchronous: bool = False  # invoked with InvocationType=Event (has EventInvokeConfig)
 
 
@@ -96,7 +100,7 @@ def _initialize(spec: FunctionSpec) -> tuple[Any, tuple[str, str] | None]:
     """Set the process up like a Lambda environment and run the function's init: its
     handler, or the init error as Lambda reports it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
-    if spec.nice:
+    if spec.nice and not _demotes_late(spec):
         os.nice(spec.nice)
     os.environ.clear()
     os.environ.update(spec.environment)
@@ -124,13 +128,57 @@ def _handle_events(spec: FunctionSpec, handler: Any, conn: Connection) -> None:
             return
         context = _Context(spec, time.time() + spec.timeout)
         try:
-            conn.send(("ok", handler(event, context)))
+            if _demotes_late(spec):
+                conn.send(("ok", _demoted_after(spec, handler, event, context)))
+            else:
+                conn.send(("ok", handler(event, context)))
         except Exception as err:
             # An authorizer's "Unauthorized" is API Gateway's protocol for 401, not a
             # fault: the function already logged why, so no traceback for it.
             if str(err) != "Unauthorized":
                 traceback.print_exc()
             conn.send(("error", (type(err).__name__, str(err))))
+
+
+def _demotes_late(spec: FunctionSpec) -> bool:
+    # setpriority(2): "under the current Linux/NPTL implementation of POSIX threads, the
+    # nice value is a per-thread attribute"; elsewhere the whole worker is niced.
+    return bool(spec.nice and spec.nice_after > 0 and sys.platform.startswith("linux"))
+
+
+def _demoted_after(spec: FunctionSpec, handler: Any, event: Any, context: _Context) -> Any:
+    """Run one invocation on a thread of its own, at the worker's priority for its
+    first ``nice_after`` seconds, then with every thread it runs (and those they start
+    later) ``nice`` steps nicer. The thread that waits here is never niced, so the
+    next invocation starts at the worker's priority again: an unprivileged process
+    may raise a thread's niceness but never lower it."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def invocation() -> None:
+        try:
+            outcome["value"] = handler(event, context)
+        except BaseException as err:  # re-raised in the worker's own thread, below
+            outcome["error"] = err
+        finally:
+            done.set()
+
+    def demote(spared: int) -> None:
+        if done.wait(spec.nice_after):
+            return
+        nicer = min(19, os.getpriority(os.PRIO_PROCESS, spared) + spec.nice)
+        for task in os.listdir("/proc/self/task"):
+            if int(task) not in (spared, threading.get_native_id()):
+                with contextlib.suppress(OSError):  # a thread that has just ended
+                    os.setpriority(os.PRIO_PROCESS, int(task), nicer)
+
+    threading.Thread(target=demote, args=(threading.get_native_id(),), daemon=True).start()
+    runner = threading.Thread(target=invocation, name="invocation")
+    runner.start()
+    runner.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _zygote(spec: FunctionSpec, control: Connection) -> None:

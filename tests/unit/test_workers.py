@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -126,6 +127,57 @@ def test_a_lower_priority_lane_runs_its_workers_nicer(spec: FunctionSpec) -> Non
     finally:
         interactive.close()
         background.close()
+
+
+STREAMER = """
+import os, threading, time
+
+def niceness():
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+def handler(event, context):
+    seen = {"start": niceness()}
+    def stream():
+        seen["helper_start"] = niceness()
+        time.sleep(event["seconds"])
+        seen["helper_later"] = niceness()
+    helper = threading.Thread(target=stream)
+    helper.start()
+    helper.join()
+    seen["later"] = niceness()
+    late = threading.Thread(target=lambda: seen.update(started_later=niceness()))
+    late.start()
+    late.join()
+    if event.get("fail"):
+        raise ValueError(event["fail"])
+    return seen
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_a_lane_that_demotes_late_runs_each_invocation_at_full_priority_first(
+    spec: FunctionSpec,
+) -> None:
+    # GIVEN a lane niced by 10 once an invocation has run for 0.2 s
+    (spec.code_dir / "app.py").write_text(STREAMER)
+    pool = WorkerPool(replace(spec, nice=10, nice_after=0.2), max_workers=1)
+    try:
+        ours = os.nice(0)
+        nicer = min(19, ours + 10)
+        # WHEN an invocation runs past that, starting a thread of its own
+        first = pool.invoke({"seconds": 0.6}).value
+        # THEN it started at our priority and, after, it and its thread run nicer,
+        # as does a thread it starts later
+        assert (first["start"], first["helper_start"]) == (ours, ours)
+        assert (first["helper_later"], first["later"], first["started_later"]) == (nicer,) * 3
+        # AND the worker's next invocation, a short one, runs at our priority throughout
+        second = pool.invoke({"seconds": 0.0}).value
+        assert set(second.values()) == {ours}
+        # AND an invocation's error still reaches the caller as Lambda reports it
+        failed = pool.invoke({"seconds": 0.0, "fail": "model went away"})
+        assert (failed.error_type, failed.error) == ("ValueError", "model went away")
+    finally:
+        pool.close()
 
 
 def test_an_init_error_fails_the_invocation_and_a_fix_is_picked_up(
