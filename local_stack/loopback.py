@@ -26,7 +26,10 @@ class LoopbackServer:
     def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
         self._httpd = _Server(("127.0.0.1", port), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # Polled every 50 ms for ``stop`` (the default 0.5 s made the stack's Ctrl-C wait).
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:
