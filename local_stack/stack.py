@@ -222,8 +222,8 @@ class _Running:
     def stop(self) -> None:
         """Every function's workers at once, then the model and the embedded AWS at
         once: one after another they took 1.7 s of the 3 s a Ctrl-C may take under load
-        (the embedded AWS alone 0.7 s to exit). The embedded AWS goes last, so no
-        worker's last request meets it gone."""
+        (the embedded AWS alone 0.7 s to exit). The embedded AWS stops after the
+        workers, so no worker's last request meets it gone."""
         pools = [*self.pools.values(), *self.async_pools.values()]
         with ThreadPoolExecutor(max_workers=max(1, len(pools))) as stopping:
             list(stopping.map(WorkerPool.close, pools))

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["EmbeddedAws", "serve"]
 
@@ -134,7 +134,7 @@ def serve(port: int, background_port: int) -> None:
     one_thread_wsgi.serve(moto, port=port, background_port=background_port)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="python -m local_stack.provisioning.embedded_aws")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--background-port", type=int, required=True)
@@ -149,4 +149,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
