@@ -31,6 +31,13 @@ __all__ = ["LOAD_RUNS", "QUIET_RELAY_VS_ECHO", "measure_stack", "quietest_ping"]
 LOAD_RUNS = 3
 
 
+# A stop waits for the reply's next checkpoint, about a second apart, so each trial's
+# latency is mostly where in that second it was sent (drawn at random). With 5 trials
+# the p50 came out 280 to 912 ms over five runs; with the rest of a stop taking 0.2 s,
+# it passes 1 s by chance alone in about one run in seventeen; with 11, one in eighty.
+STOP_TRIALS = 11
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -357,7 +364,7 @@ def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict
     figures |= _across_runs(loads)
     figures["stop_seconds_under_load"] = _stop_under_load(workdir / "busy", users)
     figures |= resume_and_stop(
-        workdir / "resume", trials=1 if small else 5, tokens=300 if small else 1000
+        workdir / "resume", trials=1 if small else STOP_TRIALS, tokens=300 if small else 1000
     )
     return figures
 
