@@ -104,9 +104,9 @@ async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
 # The relay is the ping's control: it crosses the same process boundary as the gateway
 # with no work on the way, so its ratio to the echo says what a process wake-up costs
 # on this machine at that moment. On this VM it measured 1.16-1.25x when the host was
-# quiet, and 1.45-2.35x in phases when the hypervisor took 10-30 % of the CPU time
+# quiet, and 1.45-2.5x in phases when the hypervisor took 7-21 % of the CPU time
 # (/proc/stat's steal); the gateway's ratio, with more work per wake-up to run
-# slowly, went from 2.25-2.5x to 3.6-6.2x in those phases with its code unchanged.
+# slowly, went from 2.25-2.5x to 3.6-7.2x in those phases with its code unchanged.
 QUIET_RELAY_VS_ECHO = 1.3
 
 
@@ -344,8 +344,8 @@ def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict
         time.sleep(1)
         idle = _rss_mb(stack.process.pid)
         figures["gateway_rss_mb_idle"] = idle
-        # The ping three times in the stack's life, a minute or two apart, as the
-        # host's busy phases come and go (see QUIET_RELAY_VS_ECHO).
+        # The ping three times in the stack's life (before the load, after it, and
+        # at the end), as the host's busy phases come and go (see QUIET_RELAY_VS_ECHO).
         pings = [asyncio.run(ping_ratio(stack, rounds))]
         loads = [summary(asyncio.run(run_load(stack, users=users, turns=turns)))]
         time.sleep(1)  # the users' disconnects
