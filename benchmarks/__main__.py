@@ -215,8 +215,8 @@ def why_the_ping_missed(figures: dict[str, float]) -> str:
     stolen = figures["ping_cpu_stolen_percent"]
     said = (
         f"the ping's control, a relay with nothing on the way, was {relay:.2f}x the echo "
-        f"in the quietest of {figures['ping_attempts']:.0f} attempts "
-        f"(the hypervisor took {stolen:.0f} % of the CPU meanwhile)"
+        f"in the attempt judged (its relay the fastest of {figures['ping_attempts']:.0f}; "
+        f"the hypervisor took {stolen:.0f} % of the CPU meanwhile)"
     )
     if relay > QUIET_RELAY_VS_ECHO:
         return f"{said}: above its quiet {QUIET_RELAY_VS_ECHO}x, the host was busy; run again later"

@@ -102,18 +102,21 @@ async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
 
 
 # The relay is the ping's control: it crosses the same process boundary as the gateway
-# with no work on the way, so its ratio to the echo says what a process wake-up costs
-# on this machine at that moment. On this VM it measured 1.16-1.25x when the host was
-# quiet, and 1.45-2.5x in phases when the hypervisor took 7-21 % of the CPU time
-# (/proc/stat's steal); the gateway's ratio, with more work per wake-up to run
-# slowly, went from 2.25-2.5x to 3.6-7.2x in those phases with its code unchanged.
+# with no work on the way, so it says what a process wake-up costs on this machine at
+# that moment. On this VM it measured 1.16-1.25x the echo when the host was quiet, and
+# 1.45-2.5x in phases when the hypervisor took 7-21 % of the CPU time (/proc/stat's
+# steal); the gateway's ratio, with more work per wake-up to run slowly, went from
+# 2.25-2.5x to 3.6-7.2x in those phases with its code unchanged.
 QUIET_RELAY_VS_ECHO = 1.3
 
 
 def quietest_ping(attempts: list[dict[str, float]]) -> dict[str, float]:
-    """The ping figures of the attempt whose control was quietest (chosen by the relay,
-    never by the ping itself), and every attempt's ratios beside them."""
-    chosen = min(attempts, key=lambda attempt: attempt["relay_vs_echo_p50"])
+    """The ping figures of the attempt whose relay was fastest, and every attempt's
+    ratios beside them. The choice is the control's alone: the relay shares the
+    machine's state with the ping (their blocks interleave) but none of its samples,
+    whereas a choice by the relay's ratio would favour attempts whose echo, the
+    ping's own denominator, ran slow."""
+    chosen = min(attempts, key=lambda attempt: attempt["relay_p50_ms"])
     figures = dict(chosen)
     figures["ping_attempts"] = float(len(attempts))
     for number, attempt in enumerate(attempts, 1):
