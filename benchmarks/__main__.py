@@ -219,8 +219,11 @@ def why_the_ping_missed(figures: dict[str, float]) -> str:
         f"the hypervisor took {stolen:.0f} % of the CPU meanwhile)"
     )
     if relay > QUIET_RELAY_VS_ECHO:
-        return f"{said}: above its quiet {QUIET_RELAY_VS_ECHO}x, the host was busy; run again later"
-    return f"{said}: a quiet machine, the gateway itself was slow"
+        return (
+            f"{said}: above the {QUIET_RELAY_VS_ECHO}x it stays under when the host is quiet, "
+            "so part of the miss is likely the host's; run again later"
+        )
+    return f"{said}: within its quiet range, so the gateway itself was slow"
 
 
 def main(argv: list[str] | None = None) -> int:
