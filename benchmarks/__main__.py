@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -212,11 +213,12 @@ def why_the_ping_missed(figures: dict[str, float]) -> str:
     from benchmarks.stack_figures import QUIET_RELAY_VS_ECHO
 
     relay = figures["relay_vs_echo_p50"]
-    stolen = figures["ping_cpu_stolen_percent"]
+    stolen = figures["ping_cpu_stolen_percent"]  # NaN where /proc/stat is missing
     said = (
         f"the ping's control, a relay with nothing on the way, was {relay:.2f}x the echo "
-        f"in the attempt judged (its relay the fastest of {figures['ping_attempts']:.0f}; "
-        f"the hypervisor took {stolen:.0f} % of the CPU meanwhile)"
+        f"in the attempt judged (its relay the fastest of {figures['ping_attempts']:.0f}"
+        + ("" if math.isnan(stolen) else f"; the hypervisor took {stolen:.0f} % of the CPU")
+        + ")"
     )
     if relay > QUIET_RELAY_VS_ECHO:
         return (

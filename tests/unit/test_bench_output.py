@@ -51,10 +51,14 @@ def test_the_ping_is_judged_on_the_attempt_whose_control_was_fastest() -> None:
 def test_a_missed_ping_says_whether_the_host_or_the_gateway_was_slow() -> None:
     # GIVEN a missed ping whose control was slow in every attempt
     busy = quietest_ping([_attempt(4.0, 1.9), _attempt(3.1, 1.5)])
-    # THEN the message blames the host, with the control's figure and the stolen CPU
+    # THEN the message points at the host, with the control's figure and the stolen CPU
     said = why_the_ping_missed(busy)
     assert "1.50x the echo" in said and "fastest of 2" in said and "20 %" in said
     assert "likely the host's" in said
     # GIVEN a missed ping whose control was quiet THEN it blames the gateway
     quiet = quietest_ping([_attempt(2.7, 1.2)])
     assert "the gateway itself was slow" in why_the_ping_missed(quiet)
+    # GIVEN a machine without /proc/stat THEN the message leaves the stolen CPU out
+    unknown = quiet | {"ping_cpu_stolen_percent": float("nan")}
+    assert "fastest of 1)" in why_the_ping_missed(unknown)
+    assert "nan" not in why_the_ping_missed(unknown)
