@@ -79,7 +79,7 @@ token: $(VENV)/.installed  ## print a fresh ID token of the local demo user
 invoke: $(VENV)/.installed  ## FUNCTION=DefaultFunction EVENT=events/ping.json
 	@$(PY) -m local_stack.tools.invoke $(FUNCTION) $(EVENT)
 
-bench: $(VENV)/.installed  ## every figure against its budget; writes benchmarks/results/
+bench: $(VENV)/.installed $(TOOLS_VENV)/.installed  ## every figure against its budget; writes benchmarks/results/
 	$(PY) -m benchmarks
 
 # sam build checks the functions' Python against the runtime: it needs python3.13
