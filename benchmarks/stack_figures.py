@@ -103,10 +103,10 @@ async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
 
 # The relay is the ping's control: it crosses the same process boundary as the gateway
 # with no work on the way, so it says what a process wake-up costs on this machine at
-# that moment. On this VM it measured 1.16-1.25x the echo when the host was quiet, and
+# that moment. On this VM it measured 1.09-1.32x the echo when the host was quiet, and
 # 1.45-2.5x in phases when the hypervisor took 7-21 % of the CPU time (/proc/stat's
 # steal); the gateway's ratio, with more work per wake-up to run slowly, went from
-# 2.25-2.95x to 3.6-7.2x in those phases with its code unchanged.
+# 1.99-2.95x to 3.6-7.2x in those phases with its code unchanged.
 QUIET_RELAY_VS_ECHO = 1.3
 
 
