@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import sys
 import threading
@@ -258,6 +259,10 @@ def _why(err: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Each line shows as it is printed, through a pipe too (a pipe's stdout is
+    # block-buffered unless PYTHONUNBUFFERED is set, and CI does not set it).
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser(
         prog="make chat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

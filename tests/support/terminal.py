@@ -16,7 +16,13 @@ class Terminal:
     """The chat client with its stdin held open, as a terminal holds it."""
 
     def __init__(self, state_dir: Path, *args: str, module: str = "local_stack.tools.chat") -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # The environment CI has: no AWS settings, and stdout buffered as a pipe's is
+        # (a developer's shell may set PYTHONUNBUFFERED and hide a missing flush).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AWS_") and k != "PYTHONUNBUFFERED"
+        }
         env["LOCAL_STATE_DIR"] = str(state_dir)
         self.process = subprocess.Popen(  # noqa: S603 (our own module)
             [sys.executable, "-m", module, *args],
@@ -48,7 +54,8 @@ class Terminal:
             assert time.monotonic() < deadline, f"never saw {text!r} in:\n{self.output}"
             time.sleep(0.05)
 
-    def exit_code(self, timeout: float = 5) -> int:
+    def exit_code(self, timeout: float = 60) -> int:
+        """The exit code; the bound only catches a hang (how fast is `make bench`'s)."""
         return self.process.wait(timeout)
 
     def close(self) -> None:
