@@ -18,6 +18,9 @@ MESSAGE_PREFIX = "MSG#"
 CLIENT_PREFIX = "CLIENT#"
 BATCH = 25  # BatchWriteItem's limit
 CLIENT_ID_SECONDS = 7 * 24 * 3600  # how long a clientMessageId is remembered
+# On a client id item taken by a message being accepted, before its turn is stored:
+# until when (epoch ms) the claim holds. Storing the turn removes it.
+CLAIMED_UNTIL = "claimedUntil"
 LIVE = "attribute_exists(pk) AND attribute_not_exists(deleted)"
 CONFLICT_RETRIES = (0.02, 0.05, 0.1)  # seconds; TransactionConflict is transient
 

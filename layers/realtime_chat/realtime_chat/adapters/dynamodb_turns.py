@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.adapters.dynamodb_items import (
+    CLAIMED_UNTIL,
     CLIENT_ID_SECONDS,
     CONVERSATION_SK,
     LIVE,
@@ -23,8 +24,8 @@ from realtime_chat.adapters.dynamodb_items import (
     transact,
     user_key,
 )
-from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Checkpoint, Message, MessageStatus, Turn, TurnState
+from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
+from realtime_chat.model import Checkpoint, Message, MessageStatus, Role, Turn, TurnState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -61,7 +62,9 @@ class DynamoTurns:
                             "sk2": {"S": message_sk(message)},
                             "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
                         },
-                        "ConditionExpression": "attribute_not_exists(pk)",
+                        # Free, or claimed for this very message when it was charged.
+                        "ConditionExpression": "attribute_not_exists(pk) OR sk2 = :sk2",
+                        "ExpressionAttributeValues": {":sk2": {"S": message_sk(message)}},
                     }
                 }
             )
@@ -97,8 +100,14 @@ class DynamoTurns:
         conversation_id = marker["conversationId"]["S"]
         pk = conversation_pk(user_id, conversation_id)
         item = self._item(pk, marker["sk2"]["S"])
+        if item is None and CLAIMED_UNTIL in marker:  # being stored by the send that took it
+            timestamp, _, message_id = (
+                marker["sk2"]["S"].removeprefix(MESSAGE_PREFIX).rpartition("#")
+            )
+            question = Message(message_id, Role.USER, "", timestamp)
+            return Turn(conversation_id, question, TurnState.PENDING, duplicate=True)
         if item is None:
-            return None
+            raise TurnConversationDeleted(conversation_id)
         question = message_from(item)
         state = TurnState(item.get("turn", {}).get("S", TurnState.PENDING.value))
         reply_sk = item.get("replySk", {}).get("S")
