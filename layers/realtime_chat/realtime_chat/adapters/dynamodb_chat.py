@@ -42,7 +42,6 @@ from realtime_chat.adapters.dynamodb_items import (
     conversation_from,
     conversation_pk,
     message_from,
-    transact,
     user_key,
 )
 from realtime_chat.adapters.dynamodb_turns import DynamoTurns
@@ -190,13 +189,14 @@ class DynamoChatStore(DynamoTurns):
         self, user_id: str, conversation_id: str, message: Message, *, title: str
     ) -> None:
         """Store a message outside any turn (seeding, imports): no use case needs it."""
-        transact(
-            self._client,
+        reasons = self._transact(
             [
                 self._put_message(user_id, conversation_id, message),
                 {"Update": self._touch(user_id, conversation_id, message.timestamp, title)},
-            ],
+            ]
         )
+        if reasons is not None:
+            raise RuntimeError(f"storing the message was cancelled: {reasons}")
 
     def _delete_batch(self, keys: list[dict[str, Any]]) -> None:
 
