@@ -82,7 +82,7 @@ def test_chat_message_text_is_limited_by_max_chars() -> None:
         (ListConversations.parse, {"limit": "10"}, "limit"),
         (ListConversations.parse, {"cursor": 12}, "cursor"),
         (RenameConversation.parse, {"conversationId": "c", "title": ""}, "title"),
-        (RenameConversation.parse, {"conversationId": "c", "title": "a\nb"}, "title"),
+        (RenameConversation.parse, {"conversationId": "c", "title": "\x1b[2J\x07\u202e "}, "title"),
         (RenameConversation.parse, {"conversationId": "c", "title": "t" * 201}, "title"),
         (Typing.parse, {"conversationId": "c", "isTyping": "yes"}, "isTyping"),
         (SetStatus.parse, {"status": "sleeping"}, "status"),

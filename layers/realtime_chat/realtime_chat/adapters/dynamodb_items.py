@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from realtime_chat.model import Conversation, Message, MessageStatus, Role
+from realtime_chat.titles import clean_title
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,7 +61,7 @@ def transact(
 def conversation_from(item: dict[str, Any]) -> Conversation:
     return Conversation(
         conversation_id=item["conversationId"]["S"],
-        title=item.get("title", {}).get("S", ""),
+        title=clean_title(item.get("title", {}).get("S", "")),  # stored before titles were
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
     )

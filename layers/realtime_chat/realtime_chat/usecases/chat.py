@@ -13,7 +13,6 @@ from another tab is answered as a retry, never refused for a message accepted.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -36,18 +35,11 @@ from realtime_chat.ports import (
     ReplyJobs,
 )
 from realtime_chat.protocol import ChatMessage
+from realtime_chat.titles import auto_title
 from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
 
-__all__ = ["accept_message", "new_id", "title_for"]
-
-TITLE_CHARS = 60
-
-
-def title_for(text: str) -> str:
-    """A conversation's title from its first message: one line, at most 60 characters."""
-    line = re.sub(r"\s+", " ", text).strip()
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+__all__ = ["accept_message", "new_id"]
 
 
 def new_id() -> str:
@@ -103,7 +95,7 @@ def accept_message(
             user_id,
             conversation_id,
             message,
-            title=title_for(command.message),
+            title=auto_title(command.message),
             client_message_id=cid,
             reply=answer,
         )
