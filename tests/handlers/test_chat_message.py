@@ -146,12 +146,19 @@ def test_a_junokit_shaped_secret_works_unchanged(chat: Chat) -> None:
 
 
 def test_a_rotated_key_is_picked_up_after_the_provider_rejects_the_cached_one(chat: Chat) -> None:
-    chat.send(message="first")  # caches sk-local
+    # GIVEN a container that cached sk-local (the reply reads its key ahead, from the cache)
+    chat.send(message="first")
+    # WHEN the key is rotated and the provider refuses the old one
     chat.put_secret({"apiKey": "sk-rotated"})
     chat.model.scenario.api_key = "sk-rotated"
     chat.send(message="second", clientMessageId="c-0002")
+    # THEN the reply reads the secret again (not the key it read ahead) and is answered
     assert chat.frames()[-1]["type"] == "ai_response"
     assert chat.model.keys == ["sk-local", "sk-local", "sk-rotated"]
+    # AND the next turn uses the new key at once: the refresh replaced the cached key
+    chat.send(message="third", clientMessageId="c-0003")
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert chat.model.keys[3:] == ["sk-rotated"]
 
 
 def test_throttling_before_the_first_token_is_retried(chat: Chat) -> None:
