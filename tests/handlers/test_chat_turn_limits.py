@@ -81,8 +81,10 @@ def test_a_duplicate_sent_while_the_last_allowed_message_is_being_stored_gets_it
     sending.start()
     assert first.paused.wait(WAIT)
     # AND the second tab sends the same clientMessageId right then
-    second.lambda_handler(_event(second_tab, **same), lambda_context)
-    first.resume.set()
+    try:
+        second.lambda_handler(_event(second_tab, **same), lambda_context)
+    finally:
+        first.resume.set()
     sending.join(WAIT)
     chat.lambdas.wait()
     # THEN nobody is told RATE_LIMITED: the second tab got the acknowledgement of the
