@@ -33,12 +33,23 @@ from local_stack.tools.token import add_sign_in_arguments, tokens_from_args
 __all__ = ["Session", "main"]
 
 HELP = "  commands: /debug /history /list /new /use ID /stop /ping /quit"
+# Controls (C0 but newline and tab, DEL, C1) and bidi overrides, shown escaped: text from
+# the server (a reply, a title) must not move the cursor, clear the screen or recolour it.
+_ESCAPED = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+_ESCAPED |= {
+    c: f"\\u{c:04x}"
+    for c in (0x61C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+
+
+def _safe(text: object) -> str:
+    return str(text).translate(_ESCAPED)
 
 
 def _show(frame: dict[str, Any]) -> None:
     kind = frame.get("type")
     if kind == "ai_response_chunk":
-        print(frame["delta"], end="", flush=True)
+        print(_safe(frame["delta"]), end="", flush=True)
     elif kind == "ai_response":
         usage = frame.get("usage") or {}
         print(
@@ -49,19 +60,19 @@ def _show(frame: dict[str, Any]) -> None:
     elif kind == "message_received":
         print("assistant> ", end="", flush=True)
     elif kind == "ai_response_snapshot":  # back mid-answer: what was missed, then the rest
-        print(f"(resumed) assistant> {frame['content']}", end="", flush=True)
+        print(f"(resumed) assistant> {_safe(frame['content'])}", end="", flush=True)
     elif kind == "reply_stop_requested":
         print("\n  (stopping...)", flush=True)
     elif kind == "error":
-        print(f"\n! {frame.get('code')}: {frame.get('message')}", flush=True)
+        print(f"\n! {frame.get('code')}: {_safe(frame.get('message'))}", flush=True)
     elif kind == "chat_history":
         for message in frame["messages"]:
-            print(f"  {message['role']:>9}: {message['content']}")
+            print(f"  {message['role']:>9}: {_safe(message['content'])}")
         if not frame["messages"]:
             print("  (no messages yet)")
     elif kind == "conversations":
         for conversation in frame["conversations"]:
-            print(f"  {conversation['conversationId']}  {conversation['title']}")
+            print(f"  {conversation['conversationId']}  {_safe(conversation['title'])}")
         if not frame["conversations"]:
             print("  (no conversations yet: type a message to start one)")
     else:

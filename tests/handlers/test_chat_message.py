@@ -146,12 +146,19 @@ def test_a_junokit_shaped_secret_works_unchanged(chat: Chat) -> None:
 
 
 def test_a_rotated_key_is_picked_up_after_the_provider_rejects_the_cached_one(chat: Chat) -> None:
-    chat.send(message="first")  # caches sk-local
+    # GIVEN a container that cached sk-local (the reply reads its key ahead, from the cache)
+    chat.send(message="first")
+    # WHEN the key is rotated and the provider refuses the old one
     chat.put_secret({"apiKey": "sk-rotated"})
     chat.model.scenario.api_key = "sk-rotated"
     chat.send(message="second", clientMessageId="c-0002")
+    # THEN the reply reads the secret again (not the key it read ahead) and is answered
     assert chat.frames()[-1]["type"] == "ai_response"
     assert chat.model.keys == ["sk-local", "sk-local", "sk-rotated"]
+    # AND the next turn uses the new key at once: the refresh replaced the cached key
+    chat.send(message="third", clientMessageId="c-0003")
+    assert chat.frames()[-1]["type"] == "ai_response"
+    assert chat.model.keys[3:] == ["sk-rotated"]
 
 
 def test_throttling_before_the_first_token_is_retried(chat: Chat) -> None:
@@ -288,3 +295,37 @@ def test_a_200_that_is_not_a_stream_is_ai_unavailable_and_nothing_is_invented(ch
     assert _chunks(frames) == []
     assert (frames[-1]["code"], frames[-1]["retryable"]) == ("AI_UNAVAILABLE", True)
     assert [m.role for m in chat.stored()] == [Role.USER]
+
+
+def test_a_first_message_full_of_terminal_controls_makes_a_plain_title_that_rename_accepts(
+    chat: Chat, load_handler: Callable[[str], ModuleType]
+) -> None:
+    # GIVEN a first message that would clear a terminal, colour it and ring its bell
+    chat.send(message="\x1b[2J\x1b[31mRED\x07 \u202etxet\u202c  alert \x00")
+    # WHEN the conversations are listed
+    default = load_handler("default")
+    listing = load_event("list_conversations")
+    default.lambda_handler(listing, chat.context)
+    (conversation,) = chat.frames()[-1]["conversations"]
+    # THEN its title holds the words only
+    assert conversation["title"] == "RED txet alert"
+    # AND renaming it to that same title is accepted and changes nothing
+    rename = load_event("rename_conversation")
+    rename["body"] = json.dumps(
+        {
+            "action": "rename_conversation",
+            "data": {"conversationId": CONV, "title": "RED txet alert"},
+        }
+    )
+    default.lambda_handler(rename, chat.context)
+    renamed = chat.frames()[-1]
+    assert (renamed["type"], renamed["title"]) == ("conversation_renamed", "RED txet alert")
+    # AND a rename with controls of its own is cleaned the same way, not refused
+    rename["body"] = json.dumps(
+        {
+            "action": "rename_conversation",
+            "data": {"conversationId": CONV, "title": "\x1b[1mBold\x1b[0m\tnew"},
+        }
+    )
+    default.lambda_handler(rename, chat.context)
+    assert chat.frames()[-1]["title"] == "Bold new"

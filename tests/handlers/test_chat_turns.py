@@ -58,9 +58,10 @@ def test_a_turn_stores_its_question_and_its_streaming_answer_in_one_write(chat: 
     # WHEN a turn is sent and answered
     chat.send(message="hello")
     ack, *_chunks, answer = chat.frames()
-    # THEN two transactions made it: the question with its answer's start, and the
-    # ending (the reply did not store its start on its own)
-    assert calls.count("TransactWriteItems") == 2
+    # THEN three transactions made it: the charge with its clientMessageId's claim, the
+    # question with its answer's start, and the ending (the reply did not store its
+    # start on its own)
+    assert calls.count("TransactWriteItems") == 3
     # AND the answer stored is the one streamed, after its question
     stored = chat.stored()
     assert [m.message_id for m in stored] == [ack["messageId"], answer["messageId"]]
@@ -303,7 +304,6 @@ def test_an_unreachable_secrets_manager_is_unavailable_and_retryable(chat: Chat)
     [
         ("TransactWriteItems", "ThrottlingException"),
         ("TransactWriteItems", "ProvisionedThroughputExceededException"),
-        ("UpdateItem", "ThrottlingException"),
         ("Query", "ProvisionedThroughputExceededException"),
     ],
 )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.errors import ConversationNotFound
+from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
 from realtime_chat.model import Message, MessageStatus, Role, TurnState
 from tests.support.aws import CHAT_TABLE
 from tests.support.faults import DynamoFault
@@ -288,3 +292,114 @@ def test_a_conflict_that_persists_is_raised_and_nothing_is_written(
     with pytest.raises(Exception, match="TransactionCanceled"):
         store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
     assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == []
+
+
+def _turn_at(second: int, conv: str) -> tuple[Message, Message]:
+    """A question at ``second`` and its streaming answer a millisecond later."""
+    stamp = f"2026-11-25T20:{second // 60:02d}:{second % 60:02d}"
+    question = Message(f"q{second:03d}", Role.USER, "q", f"{stamp}.000Z")
+    answer = Message(
+        f"a{second:03d}", Role.ASSISTANT, "", f"{stamp}.001Z", status=MessageStatus.STREAMING
+    )
+    return question, answer
+
+
+def _answered(answer: Message) -> Message:
+    return Message(answer.message_id, Role.ASSISTANT, "done", answer.timestamp)
+
+
+def test_a_long_reply_that_ends_after_a_newer_turn_leaves_the_conversation_at_that_turn(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN conversation X: a long turn; then Y: one turn; then X: a short turn
+    user = "ada"
+    long_q, long_a = _turn_at(1, "x")
+    y_q, y_a = _turn_at(2, "y")
+    short_q, short_a = _turn_at(3, "x")
+    store.begin_turn(user, "x", long_q, title="x", client_message_id=None, reply=long_a)
+    store.begin_turn(user, "y", y_q, title="y", client_message_id=None, reply=y_a)
+    store.finish_turn(user, "y", y_q, reply=_answered(y_a), state=TurnState.ANSWERED, started=y_a)
+    store.begin_turn(user, "x", short_q, title="x", client_message_id=None, reply=short_a)
+    # WHEN the short turn finishes first, then the long one
+    store.finish_turn(
+        user, "x", short_q, reply=_answered(short_a), state=TurnState.ANSWERED, started=short_a
+    )
+    store.finish_turn(
+        user, "x", long_q, reply=_answered(long_a), state=TurnState.ANSWERED, started=long_a
+    )
+    # THEN X's last activity is its newest message, and X is listed above Y
+    x = store.conversation(user, "x")
+    assert x is not None and x.updated_at == short_a.timestamp
+    page = store.conversations(user, limit=10, cursor=None)
+    assert [c.conversation_id for c in page.items] == ["x", "y"]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    conversations=st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_updated_at_only_moves_forward_whatever_order_replies_end_in(
+    store: DynamoChatStore, conversations: list[str], data: st.DataObject
+) -> None:
+    # GIVEN turns begun one after another in a few conversations (a user of their own)
+    user = f"u{uuid.uuid4().hex}"
+    turns = []
+    for second, conv in enumerate(conversations):
+        question, answer = _turn_at(second, conv)
+        store.begin_turn(user, conv, question, title=conv, client_message_id=None, reply=answer)
+        turns.append((conv, question, answer))
+    # WHEN their replies end in any order, some failing without text
+    seen: dict[str, str] = {}
+    for conv, question, answer in data.draw(st.permutations(turns)):
+        failed = data.draw(st.booleans())
+        store.finish_turn(
+            user,
+            conv,
+            question,
+            reply=None if failed else _answered(answer),
+            state=TurnState.FAILED if failed else TurnState.ANSWERED,
+            started=answer,
+        )
+        # THEN no conversation's updatedAt ever goes back
+        for c in store.conversations(user, limit=10, cursor=None).items:
+            assert c.updated_at >= seen.get(c.conversation_id, "")
+            seen[c.conversation_id] = c.updated_at
+    # AND each ends at its newest message, and the list is in that order
+    page = store.conversations(user, limit=10, cursor=None).items
+    for c in page:
+        newest = store.history(user, c.conversation_id, limit=100, before=None)[0][-1]
+        assert c.updated_at == newest.timestamp
+    assert [c.updated_at for c in page] == sorted((c.updated_at for c in page), reverse=True)
+
+
+def test_a_client_message_id_is_remembered_for_a_week_from_now(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    before = int(time.time())
+    store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    item = moto_aws.get_item(
+        TableName=CHAT_TABLE, Key={"pk": {"S": "USER#ada"}, "sk": {"S": "CLIENT#cm-1"}}
+    )["Item"]
+    week = 7 * 24 * 3600
+    assert before + week <= int(item["ttl"]["N"]) <= int(time.time()) + week
+
+
+def test_a_client_message_id_whose_conversation_was_deleted_names_that_conversation(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN cm-1's turn in c1, and c1 deleted since
+    store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
+    store.delete("ada", "c1")
+    # WHEN cm-1 is looked up, or sent again naming another conversation
+    # THEN both say the turn's own conversation was deleted
+    with pytest.raises(TurnConversationDeleted) as found:
+        store.find_turn("ada", "cm-1")
+    with pytest.raises(TurnConversationDeleted) as sent:
+        store.begin_turn("ada", "c2", _message(2), title="t", client_message_id="cm-1")
+    assert found.value.conversation_id == sent.value.conversation_id == "c1"
+    assert store.conversation("ada", "c2") is None

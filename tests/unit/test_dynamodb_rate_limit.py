@@ -10,6 +10,7 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_items import user_key
 from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
+from realtime_chat.ports import MessageClaim, Refusal
 from tests.support.aws import CHAT_TABLE
 
 BOUNDARY = 1_800_000_000.0 - 1_800_000_000.0 % 60  # the first instant of a minute
@@ -121,3 +122,79 @@ def test_the_budget_check_costs_no_request_of_its_own(moto_aws: Any) -> None:
     )
     assert _wait(limiter, "ada", BOUNDARY) is None
     assert calls == ["UpdateItem"]
+
+
+def test_spending_exactly_the_budget_uses_it_up(moto_aws: Any) -> None:
+    # GIVEN a budget of 1,000 tokens, all of them spent
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=0, daily_tokens=1000)
+    morning = MIDNIGHT + 8 * 3600
+    assert _wait(limiter, "ada", morning) is None
+    limiter.spend("ada", 1000, now=morning)
+    # WHEN she sends again THEN it is refused as the day's budget
+    refusal = limiter.acquire("ada", now=morning + 1)
+    assert refusal is not None and refusal.daily_budget
+
+
+def _claim(cid: str, message_id: str = "m1") -> MessageClaim:
+    return MessageClaim(cid, "c1", message_id, "2027-01-15T08:00:00.000Z")
+
+
+def test_a_client_id_is_claimed_by_one_send_and_its_duplicates_are_not_charged(
+    moto_aws: Any,
+) -> None:
+    # GIVEN one message a minute
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=1)
+    # WHEN two sends claim the same clientMessageId with the minute's one message
+    first = limiter.acquire("ada", now=BOUNDARY, claim=_claim("x", "m1"))
+    second = limiter.acquire("ada", now=BOUNDARY, claim=_claim("x", "m2"))
+    # THEN the first is charged, the second is a duplicate (not a refusal for rate)
+    assert first is None
+    assert second == Refusal(0, duplicate=True)
+    # AND the id's item names the first send's message, its conversation and a TTL
+    # of a week from now
+    item = moto_aws.get_item(
+        TableName=CHAT_TABLE, Key={"pk": {"S": user_key("ada")}, "sk": {"S": "CLIENT#x"}}
+    )["Item"]
+    assert item["sk2"]["S"] == "MSG#2027-01-15T08:00:00.000Z#m1"
+    assert item["conversationId"]["S"] == "c1"
+    assert int(item["ttl"]["N"]) == int(BOUNDARY) + 7 * 24 * 3600
+    # AND a new message is refused for rate: only one was charged, and it stored nothing
+    refusal = limiter.acquire("ada", now=BOUNDARY, claim=_claim("y", "m3"))
+    assert refusal is not None and not refusal.duplicate and refusal.retry_after == 60
+    refusal = limiter.acquire("ada", now=BOUNDARY, claim=_claim("y", "m3"))
+    assert refusal is not None and not refusal.duplicate  # a refused send claims nothing
+
+
+def test_a_released_claim_gives_back_the_token_and_the_client_id(moto_aws: Any) -> None:
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=1)
+    assert limiter.acquire("ada", now=BOUNDARY, claim=_claim("x", "m1")) is None
+    limiter.release("ada", claim=_claim("x", "m1"))
+    assert limiter.acquire("ada", now=BOUNDARY, claim=_claim("x", "m2")) is None
+
+
+def test_a_claim_whose_send_died_lapses_after_a_minute(moto_aws: Any) -> None:
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=10)
+    assert limiter.acquire("ada", now=BOUNDARY, claim=_claim("x", "m1")) is None
+    late = limiter.acquire("ada", now=BOUNDARY + 59, claim=_claim("x", "m2"))
+    assert late is not None and late.duplicate
+    assert limiter.acquire("ada", now=BOUNDARY + 61, claim=_claim("x", "m3")) is None
+
+
+def test_releasing_a_claim_whose_turn_was_stored_keeps_the_turn(moto_aws: Any) -> None:
+    from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+    from realtime_chat.model import Message, Role
+
+    # GIVEN a claimed id whose turn was stored
+    limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=5)
+    store = DynamoChatStore(moto_aws, CHAT_TABLE)
+    claim = _claim("x", "m1")
+    assert limiter.acquire("ada", now=BOUNDARY, claim=claim) is None
+    question = Message("m1", Role.USER, "hi", claim.timestamp)
+    store.begin_turn("ada", "c1", question, title="hi", client_message_id="x")
+    # WHEN its token is given back with the claim (a late cleanup)
+    limiter.release("ada", claim=claim)
+    # THEN the turn is still found by its id, and the id stays taken
+    turn = store.find_turn("ada", "x")
+    assert turn is not None and turn.message == question
+    again = limiter.acquire("ada", now=BOUNDARY, claim=_claim("x", "m2"))
+    assert again is not None and again.duplicate

@@ -8,6 +8,7 @@ import pytest
 
 from realtime_chat.errors import ChatError, ErrorCode
 from realtime_chat.protocol import (
+    MAX_FRAME_BYTES,
     ChatMessage,
     HistoryQuery,
     ListConversations,
@@ -82,7 +83,7 @@ def test_chat_message_text_is_limited_by_max_chars() -> None:
         (ListConversations.parse, {"limit": "10"}, "limit"),
         (ListConversations.parse, {"cursor": 12}, "cursor"),
         (RenameConversation.parse, {"conversationId": "c", "title": ""}, "title"),
-        (RenameConversation.parse, {"conversationId": "c", "title": "a\nb"}, "title"),
+        (RenameConversation.parse, {"conversationId": "c", "title": "\x1b[2J\x07\u202e "}, "title"),
         (RenameConversation.parse, {"conversationId": "c", "title": "t" * 201}, "title"),
         (Typing.parse, {"conversationId": "c", "isTyping": "yes"}, "isTyping"),
         (SetStatus.parse, {"status": "sleeping"}, "status"),
@@ -109,3 +110,37 @@ def test_junokit_style_conversation_ids_are_valid() -> None:
 def test_subscriptions_are_deduplicated_in_order() -> None:
     command = Subscribe.parse({"notificationTypes": ["user_typing", "user_typing"]})
     assert command.notification_types == ("user_typing",)
+
+
+def test_the_frame_limit_counts_utf8_bytes_not_characters() -> None:
+    # GIVEN frames of the same length in characters, one in ASCII, one in two-byte letters
+    def frame(letter: str, count: int) -> str:
+        return json.dumps({"action": "ping", "pad": letter * count}, ensure_ascii=False)
+
+    overhead = len(frame("", 0))
+    ascii_at_limit = frame("e", MAX_FRAME_BYTES - overhead)
+    accented = frame("é", MAX_FRAME_BYTES - overhead)
+    assert len(ascii_at_limit) == len(accented) == MAX_FRAME_BYTES
+    # WHEN both are parsed THEN 32 KB of bytes pass, and twice that is refused
+    assert parse_frame(ascii_at_limit).action == "ping"
+    with pytest.raises(ChatError) as refused:
+        parse_frame(accented)
+    assert refused.value.code is ErrorCode.MESSAGE_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"meta": {"\ud800": 1}}, "meta"),
+        ({"meta": {"ok": {"\udfff": "deep"}}}, "meta"),
+        ({"notificationTypes": [{"\udc00": "x"}]}, "notificationTypes"),
+        ({"meta": {"\ud800": 1}, "message": "fine"}, "meta"),
+    ],
+)
+def test_a_lone_surrogate_in_a_nested_key_is_refused_naming_the_top_field(
+    data: dict[str, object], field: str
+) -> None:
+    body = json.dumps({"action": "chat_message", "data": data})  # escapes the surrogate
+    with pytest.raises(ChatError) as refused:
+        parse_frame(body)
+    assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_MESSAGE, field)

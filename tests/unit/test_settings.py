@@ -47,3 +47,15 @@ def test_ai_settings_validate_numbers_and_urls() -> None:
         ai_settings({**env, "AI_TEMPERATURE": "hot"})
     with pytest.raises(ConfigurationError, match="AI_BASE_URL"):
         ai_settings({**env, "AI_BASE_URL": "ftp://x"})
+
+
+def test_allowed_origins_are_matched_as_browsers_send_them_whatever_the_spacing_or_slash() -> None:
+    # GIVEN origins written with spaces, a trailing slash and an empty entry
+    env = {"AWS_REGION": "eu-west-1", "USER_POOL_ID": "p", "USER_POOL_CLIENT_ID": "x"}
+    listed = " https://app.example.com/ ,http://localhost:3000,, "
+    # WHEN the settings are read THEN each is the origin a browser sends (no path, no slash)
+    settings = auth_settings({**env, "ALLOWED_ORIGINS": listed})
+    assert settings.allowed_origins == {"https://app.example.com", "http://localhost:3000"}
+    # AND an entry that is not an http(s) origin is named at cold start
+    with pytest.raises(ConfigurationError, match="ALLOWED_ORIGINS"):
+        auth_settings({**env, "ALLOWED_ORIGINS": "app.example.com"})

@@ -10,6 +10,7 @@ Hierarchy::
     ConnectionThrottled       ``@connections`` kept answering 429 after retries
     FrameTooLarge             ``@connections`` refused a frame over 128 KB (413)
     ConversationNotFound      the user has no conversation with that id
+        TurnConversationDeleted   a retried ``clientMessageId``'s turn is in a deleted conversation
     AiNotConfigured           the API key is missing from the secret, or unreadable
     SecretUnavailable         Secrets Manager could not be reached (retryable)
     ModelError                the AI provider failed
@@ -37,6 +38,7 @@ __all__ = [
     "ModelUnavailable",
     "SecretUnavailable",
     "TokenRejected",
+    "TurnConversationDeleted",
 ]
 
 
@@ -129,6 +131,15 @@ class FrameTooLarge(Exception):
 
 class ConversationNotFound(Exception):
     """The user has no conversation with this id (or it is someone else's)."""
+
+
+class TurnConversationDeleted(ConversationNotFound):
+    """A ``clientMessageId`` names a turn whose conversation was deleted: the turn is
+    gone with it, whatever conversation the retry names."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(conversation_id)
+        self.conversation_id = conversation_id
 
 
 class AiNotConfigured(Exception):

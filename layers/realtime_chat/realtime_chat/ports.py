@@ -32,6 +32,7 @@ __all__ = [
     "ConnectionStore",
     "FrameSender",
     "FrameSenders",
+    "MessageClaim",
     "RateLimiter",
     "Refusal",
     "ReplyJobs",
@@ -114,7 +115,10 @@ class ChatStore(Protocol):
         ...
 
     def find_turn(self, user_id: str, client_message_id: str) -> Turn | None:
-        """The turn a ``client_message_id`` started, if the user used it."""
+        """The turn a ``client_message_id`` started, if the user used it: PENDING with no
+        content while the send that claimed the id is still storing it. Raises
+        ``TurnConversationDeleted`` (naming the turn's conversation) when that
+        conversation was deleted."""
         ...
 
     def retry_turn(
@@ -182,17 +186,38 @@ class Refusal:
 
     retry_after: int  # seconds
     daily_budget: bool = False  # the day's AI tokens are used up (else: too many a minute)
+    # Not charged: the message's clientMessageId is already another send's (stored, or
+    # being stored right now). Answer it as a retry of that turn.
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageClaim:
+    """A new message's ``clientMessageId``, taken in the same atomic write that charges
+    the message: of several sends of one id, the one charged is the one that stores the
+    turn, and the others see its ids at once, even before the turn is stored."""
+
+    client_message_id: str
+    conversation_id: str
+    message_id: str
+    timestamp: str
 
 
 class RateLimiter(Protocol):
-    def acquire(self, user_id: str, *, now: float) -> Refusal | None:
-        """Count one chat message of ``user_id``: None when allowed, else why not."""
+    def acquire(
+        self, user_id: str, *, now: float, claim: MessageClaim | None = None
+    ) -> Refusal | None:
+        """Count one chat message of ``user_id``: None when allowed, else why not. With
+        ``claim``, the message's ``clientMessageId`` is taken in the same write; one
+        already taken charges nothing and is refused as ``duplicate``."""
         ...
 
     def spend(self, user_id: str, tokens: int, *, now: float) -> None:
         """Count AI tokens a reply used against the user's daily budget."""
         ...
 
-    def release(self, user_id: str) -> None:
-        """Give back one message counted by ``acquire`` (it turned out to be a retry)."""
+    def release(self, user_id: str, *, claim: MessageClaim | None = None) -> None:
+        """Give back one message counted by ``acquire`` (nothing was stored, or it turned
+        out to be a retry), and the ``clientMessageId`` its ``claim`` took, unless a
+        turn was stored under it."""
         ...

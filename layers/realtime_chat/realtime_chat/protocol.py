@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_chat.errors import ChatError, ErrorCode
+from realtime_chat.titles import MAX_TITLE_CHARS, clean_title
 
 __all__ = [
     "ALWAYS_DELIVERED",
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's frame size limit
-MAX_TITLE_CHARS = 200
 STATUSES = ("online", "away", "busy", "offline")
 NOTIFICATION_TYPES = (
     "user_typing",
@@ -51,7 +51,6 @@ NOTIFICATION_TYPES = (
 ALWAYS_DELIVERED = ("chat", "system", "ai_response")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _CURSOR = re.compile(r"[A-Za-z0-9_.:#=+/-]{1,512}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -210,14 +209,13 @@ class RenameConversation:
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> RenameConversation:
         title = data.get("title")
-        if not isinstance(title, str) or not title.strip() or _CONTROL.search(title):
-            raise _invalid("title", "is required: non-empty text without control characters")
-        if len(title.strip()) > MAX_TITLE_CHARS:
+        # Cleaned as an automatic title is: controls and bidi overrides go, spaces collapse.
+        cleaned = clean_title(title) if isinstance(title, str) else ""
+        if not cleaned:
+            raise _invalid("title", "is required: text with something to show")
+        if len(cleaned) > MAX_TITLE_CHARS:
             raise _invalid("title", f"may be at most {MAX_TITLE_CHARS} characters")
-        return cls(
-            conversation_id=_id(data, "conversationId", required=True) or "",
-            title=title.strip(),
-        )
+        return cls(conversation_id=_id(data, "conversationId", required=True) or "", title=cleaned)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,14 @@ on the GSI. Neither scans.
 
 A ``clientMessageId`` is unique per user (not per conversation): its item points at
 the turn it started, so a retry finds that turn whatever ``conversationId`` it
-carries. It expires after :data:`CLIENT_ID_SECONDS` (the table's TTL). A user's
-message carries its turn's state (``turn``: pending, answered, failed) and, once
-answered, the sort key of the reply.
+carries. It expires after :data:`CLIENT_ID_SECONDS` (the table's TTL). When a limit
+is set, the rate limiter writes it first, in the write that charges the message,
+marked ``claimedUntil`` (see :mod:`.dynamodb_rate_limit`); storing the turn replaces
+the claim. A user's message carries its turn's state (``turn``: pending, answered,
+failed) and, once answered, the sort key of the reply.
+
+A conversation's ``updatedAt`` (and ``gsi1sk``, the list's order) only moves
+forward: every write that moves it carries the named condition ``MOVES_FORWARD``.
 
 Deleting a conversation first marks it ``deleted`` (out of the list at once), then
 removes its messages, then the conversation item: every write of a reply is
@@ -42,7 +47,6 @@ from realtime_chat.adapters.dynamodb_items import (
     conversation_from,
     conversation_pk,
     message_from,
-    transact,
     user_key,
 )
 from realtime_chat.adapters.dynamodb_turns import DynamoTurns
@@ -190,13 +194,14 @@ class DynamoChatStore(DynamoTurns):
         self, user_id: str, conversation_id: str, message: Message, *, title: str
     ) -> None:
         """Store a message outside any turn (seeding, imports): no use case needs it."""
-        transact(
-            self._client,
+        reasons = self._transact(
             [
                 self._put_message(user_id, conversation_id, message),
                 {"Update": self._touch(user_id, conversation_id, message.timestamp, title)},
-            ],
+            ]
         )
+        if reasons is not None:
+            raise RuntimeError(f"storing the message was cancelled: {reasons}")
 
     def _delete_batch(self, keys: list[dict[str, Any]]) -> None:
 

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from realtime_chat.model import Conversation, Message, MessageStatus, Role
+from realtime_chat.titles import clean_title
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -18,6 +19,9 @@ MESSAGE_PREFIX = "MSG#"
 CLIENT_PREFIX = "CLIENT#"
 BATCH = 25  # BatchWriteItem's limit
 CLIENT_ID_SECONDS = 7 * 24 * 3600  # how long a clientMessageId is remembered
+# On a client id item taken by a message being accepted, before its turn is stored:
+# until when (epoch ms) the claim holds. Storing the turn removes it.
+CLAIMED_UNTIL = "claimedUntil"
 LIVE = "attribute_exists(pk) AND attribute_not_exists(deleted)"
 CONFLICT_RETRIES = (0.02, 0.05, 0.1)  # seconds; TransactionConflict is transient
 
@@ -57,7 +61,7 @@ def transact(
 def conversation_from(item: dict[str, Any]) -> Conversation:
     return Conversation(
         conversation_id=item["conversationId"]["S"],
-        title=item.get("title", {}).get("S", ""),
+        title=clean_title(item.get("title", {}).get("S", "")),  # stored before titles were
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
     )

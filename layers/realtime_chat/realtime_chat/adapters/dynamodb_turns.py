@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.adapters.dynamodb_items import (
+    CLAIMED_UNTIL,
     CLIENT_ID_SECONDS,
     CONVERSATION_SK,
     LIVE,
@@ -23,13 +24,18 @@ from realtime_chat.adapters.dynamodb_items import (
     transact,
     user_key,
 )
-from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Checkpoint, Message, MessageStatus, Turn, TurnState
+from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
+from realtime_chat.model import Checkpoint, Message, MessageStatus, Role, Turn, TurnState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["DynamoTurns"]
+__all__ = ["MOVES_FORWARD", "DynamoTurns"]
+
+# A conversation's last activity, and its place in the list, never go back in time:
+# a reply that ends after a newer turn began leaves them at that turn.
+MOVES_FORWARD = "(attribute_not_exists(updatedAt) OR updatedAt <= :now)"
+_OVERTAKEN_ATTEMPTS = 3  # each lost one means yet newer activity was recorded: bounded
 
 
 class DynamoTurns:
@@ -61,7 +67,9 @@ class DynamoTurns:
                             "sk2": {"S": message_sk(message)},
                             "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
                         },
-                        "ConditionExpression": "attribute_not_exists(pk)",
+                        # Free, or claimed for this very message when it was charged.
+                        "ConditionExpression": "attribute_not_exists(pk) OR sk2 = :sk2",
+                        "ExpressionAttributeValues": {":sk2": {"S": message_sk(message)}},
                     }
                 }
             )
@@ -76,7 +84,7 @@ class DynamoTurns:
             touch["UpdateExpression"] += " ADD streamingReplies :sk"
             touch["ExpressionAttributeValues"][":sk"] = {"SS": [message_sk(reply)]}
             items.append(self._put_message(user_id, conversation_id, reply))
-        reasons = transact(self._client, items, allowed_failures=True)
+        reasons = self._transact(items)
         if reasons is None:
             return Turn(conversation_id, message, TurnState.PENDING)
         if client_message_id is not None and reasons[0] == "ConditionalCheckFailed":
@@ -97,8 +105,14 @@ class DynamoTurns:
         conversation_id = marker["conversationId"]["S"]
         pk = conversation_pk(user_id, conversation_id)
         item = self._item(pk, marker["sk2"]["S"])
+        if item is None and CLAIMED_UNTIL in marker:  # being stored by the send that took it
+            timestamp, _, message_id = (
+                marker["sk2"]["S"].removeprefix(MESSAGE_PREFIX).rpartition("#")
+            )
+            question = Message(message_id, Role.USER, "", timestamp)
+            return Turn(conversation_id, question, TurnState.PENDING, duplicate=True)
         if item is None:
-            return None
+            raise TurnConversationDeleted(conversation_id)
         question = message_from(item)
         state = TurnState(item.get("turn", {}).get("S", TurnState.PENDING.value))
         reply_sk = item.get("replySk", {}).get("S")
@@ -255,8 +269,37 @@ class DynamoTurns:
         if reply is not None or started is not None:
             items.append({"Update": touch})
         items.append({"Update": settle})
-        if transact(self._client, items, allowed_failures=True) is not None:
+        if self._transact(items) is not None:
             raise ConversationNotFound(conversation_id)
+
+    def _transact(self, items: list[Any]) -> list[str] | None:
+        """``transact`` (a condition's failure returns the reasons) where the
+        conversation's ``updatedAt``, and so its place in the list, only moves forward:
+        a touch of :meth:`_touch` among ``items`` also asks that no later activity be
+        recorded. When one is (a newer turn began while this reply streamed), the same
+        items go again with ``updatedAt`` left where it is."""
+        at = next((n for n, i in enumerate(items) if _touches(i)), None)
+        if at is None:
+            return transact(self._client, items, allowed_failures=True)
+        touch = items[at]["Update"]
+        if "ConditionExpression" in touch:
+            touch["ConditionExpression"] = f"({touch['ConditionExpression']}) AND {MOVES_FORWARD}"
+        else:
+            touch["ConditionExpression"] = MOVES_FORWARD
+        values = touch["ExpressionAttributeValues"]
+        for _ in range(_OVERTAKEN_ATTEMPTS):
+            reasons = transact(self._client, items, allowed_failures=True)
+            if reasons is None or reasons[at] != "ConditionalCheckFailed":
+                return reasons
+            current = self._client.get_item(
+                TableName=self._table, Key=touch["Key"], ConsistentRead=True
+            ).get("Item")
+            later = (current or {}).get("updatedAt", {}).get("S", "")
+            if current is None or "deleted" in current or later <= values[":now"]["S"]:
+                return reasons  # not overtaken: gone, or refused for another reason
+            values[":now"] = {"S": later}
+            values[":order"] = {"S": f"{later}#{values[':c']['S']}"}
+        return reasons
 
     def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._client.get_item(
@@ -304,3 +347,8 @@ class DynamoTurns:
                 ":order": {"S": f"{now}#{conversation_id}"},
             },
         }
+
+
+def _touches(item: dict[str, Any]) -> bool:
+    """An update of :meth:`DynamoTurns._touch`: it moves ``updatedAt`` to ``:now``."""
+    return "updatedAt = :now" in item.get("Update", {}).get("UpdateExpression", "")

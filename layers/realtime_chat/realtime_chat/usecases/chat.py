@@ -5,34 +5,41 @@ route's 29 s window.
 
 A retry (the same ``clientMessageId``) never stores a second message: it gets the
 first turn's acknowledgement, plus its stored answer when there is one, and runs the
-reply again only when the first one failed or died with its invocation.
+reply again only when the first one failed or died with its invocation; only that
+costs a message (and is refused like one). A new message's ``clientMessageId`` is
+claimed in the same write that charges it, so a duplicate sent at the same moment
+from another tab is answered as a retry, never refused for a message accepted.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from realtime_chat import frames
-from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
+from realtime_chat.errors import (
+    ChatError,
+    ConversationNotFound,
+    ErrorCode,
+    TurnConversationDeleted,
+)
 from realtime_chat.model import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
 from realtime_chat.observability import logger
-from realtime_chat.ports import ChatStore, ConnectionStore, RateLimiter, ReplyJobs
+from realtime_chat.ports import (
+    ChatStore,
+    ConnectionStore,
+    MessageClaim,
+    RateLimiter,
+    Refusal,
+    ReplyJobs,
+)
 from realtime_chat.protocol import ChatMessage
+from realtime_chat.titles import auto_title
 from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
 
-__all__ = ["accept_message", "new_id", "title_for"]
-
-TITLE_CHARS = 60
-
-
-def title_for(text: str) -> str:
-    """A conversation's title from its first message: one line, at most 60 characters."""
-    line = re.sub(r"\s+", " ", text).strip()
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+__all__ = ["accept_message", "new_id"]
 
 
 def new_id() -> str:
@@ -51,27 +58,32 @@ def accept_message(
     reply_timeout: int,
 ) -> None:
     user_id = ctx.require_user("chat_message")
-    replies = _Replies(ctx, command, chat, jobs, callback_url, reply_timeout)
-    refusal = limiter.acquire(user_id, now=ctx.now)
-    if refusal is not None:
-        # A retry of a turn already made is answered, not refused: it costs nothing.
-        cid = command.client_message_id
-        earlier = chat.find_turn(user_id, cid) if cid is not None else None
-        if earlier is None:
-            wait = refusal.retry_after
-            raise ChatError(
-                ErrorCode.RATE_LIMITED,
-                f"Your daily AI token budget is used up; it renews at 00:00 UTC, in {wait} s."
-                if refusal.daily_budget
-                else f"Too many chat messages. Try again in {wait} s.",
-                retryable=True,
-                retry_after=wait,
-            )
-        replies.answer_retry(earlier)
-        return
+    replies = _Replies(ctx, command, chat, jobs, limiter, callback_url, reply_timeout)
+    cid = command.client_message_id
     message = Message(
         message_id=new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
     )
+    conversation_id = command.conversation_id or new_id()
+    claim = (
+        None
+        if cid is None
+        else MessageClaim(cid, conversation_id, message.message_id, message.timestamp)
+    )
+    for _ in range(_CLAIM_ATTEMPTS):
+        refusal = limiter.acquire(user_id, now=ctx.now, claim=claim)
+        if refusal is None:
+            break
+        # A retry of a turn already made (or being made by another tab right now) is
+        # answered, not refused: it costs nothing unless it runs the model again.
+        earlier = _find_turn(chat, user_id, cid) if cid is not None else None
+        if earlier is not None:
+            replies.answer_retry(earlier)
+            return
+        if not refusal.duplicate:
+            raise _refused(refusal)
+        # The send that held the id gave it back (it stored nothing): try again.
+    else:
+        raise ChatError.internal("The message could not be accepted.", ctx.request_id)
     # The answer is stored with the turn, streaming and empty, so that the reply need
     # not store it first (one write less per turn) and a stop can find it at once. A
     # millisecond later than the question, so that it sorts after it.
@@ -81,29 +93,31 @@ def accept_message(
     try:
         turn = chat.begin_turn(
             user_id,
-            command.conversation_id or new_id(),
+            conversation_id,
             message,
-            title=title_for(command.message),
-            client_message_id=command.client_message_id,
+            title=auto_title(command.message),
+            client_message_id=cid,
             reply=answer,
         )
-    except ConversationNotFound:
-        limiter.release(user_id)
+    except ConversationNotFound as err:
+        limiter.release(user_id, claim=claim)
+        if isinstance(err, TurnConversationDeleted):
+            raise _turn_deleted(err) from None
         raise ChatError(
             ErrorCode.NOT_FOUND,
-            f"Conversation '{command.conversation_id}' was deleted.",
+            f"Conversation '{conversation_id}' was deleted.",
             field="conversationId",
         ) from None
     except Exception:
-        limiter.release(user_id)  # nothing was stored: nothing is charged
+        limiter.release(user_id, claim=claim)  # nothing was stored: nothing is charged
         raise
-    if turn.duplicate:
+    if turn.duplicate:  # only when the limiter claims nothing (no limits set)
         limiter.release(user_id)
         replies.answer_retry(turn)
         return
     # The sender's acknowledgement leaves at once; the user's other tabs get it as
     # soon as they are looked up, while it is on its way.
-    ack = _ack(turn, command.client_message_id)
+    ack = _ack(turn, cid)
     broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
     broadcast.publish(ack)
     known = connections.connections_of(user_id, now=ctx.now)
@@ -114,6 +128,39 @@ def accept_message(
     replies.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 
 
+_CLAIM_ATTEMPTS = 3  # each lost one means a send of the same id stored nothing: bounded
+
+
+def _find_turn(chat: ChatStore, user_id: str, client_message_id: str) -> Turn | None:
+    try:
+        return chat.find_turn(user_id, client_message_id)
+    except TurnConversationDeleted as err:
+        raise _turn_deleted(err) from None
+
+
+def _turn_deleted(err: TurnConversationDeleted) -> ChatError:
+    """A retry whose turn went with its conversation: say which one, and what to do."""
+    return ChatError(
+        ErrorCode.NOT_FOUND,
+        f"This clientMessageId was first sent in conversation '{err.conversation_id}', "
+        "which was deleted. Send the message again with a new clientMessageId.",
+        field="clientMessageId",
+        extra={"conversationId": err.conversation_id},
+    )
+
+
+def _refused(refusal: Refusal) -> ChatError:
+    wait = refusal.retry_after
+    return ChatError(
+        ErrorCode.RATE_LIMITED,
+        f"Your daily AI token budget is used up; it renews at 00:00 UTC, in {wait} s."
+        if refusal.daily_budget
+        else f"Too many chat messages. Try again in {wait} s.",
+        retryable=True,
+        retry_after=wait,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Replies:
     """Starting, or starting again, the reply of a turn that this request sent or retried."""
@@ -122,28 +169,42 @@ class _Replies:
     command: ChatMessage
     chat: ChatStore
     jobs: ReplyJobs
+    limiter: RateLimiter
     callback_url: str
     reply_timeout: int
 
     def answer_retry(self, turn: Turn) -> None:
         """A retried ``clientMessageId``: the same acknowledgement, then by the turn's
-        state the stored answer (answered), a new reply (failed, or pending for longer
-        than a reply may run: it died with its invocation) or nothing (pending)."""
+        state the stored answer (answered: free), a new reply (failed, or pending for
+        longer than a reply may run: it died with its invocation; charged and refused
+        like a new message) or nothing (pending: free)."""
         ctx = self.ctx
         ctx.reply(_ack(turn, self.command.client_message_id))
         user_id = ctx.identity.user_id
-        if turn.state is TurnState.ANSWERED and turn.reply is not None:
-            ctx.reply(
-                frames.fit_content(frames.ai_response(user_id, turn.conversation_id, turn.reply))
-            )
-        elif turn.state is not TurnState.ANSWERED and self.chat.retry_turn(
+        if turn.state is TurnState.ANSWERED:
+            if turn.reply is not None:
+                answer = frames.ai_response(user_id, turn.conversation_id, turn.reply)
+                ctx.reply(frames.fit_content(answer))
+            return
+        stale_before = frames.iso(ctx.now - self.reply_timeout)
+        if turn.state is TurnState.PENDING and turn.message.timestamp >= stale_before:
+            return  # its reply is being generated: it reaches every connection
+        # Running the model again costs what a new message costs.
+        refusal = self.limiter.acquire(user_id, now=ctx.now)
+        if refusal is not None:
+            err = _refused(refusal)
+            err.extra["conversationId"] = turn.conversation_id
+            raise err
+        if self.chat.retry_turn(
             user_id,
             turn.conversation_id,
             turn.message,
             now=frames.iso(ctx.now),
-            stale_before=frames.iso(ctx.now - self.reply_timeout),
+            stale_before=stale_before,
         ):
             self.start(turn)
+        else:  # another retry runs it, or it is no longer failed
+            self.limiter.release(user_id)
 
     def start(
         self,
