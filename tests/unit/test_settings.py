@@ -47,3 +47,11 @@ def test_ai_settings_validate_numbers_and_urls() -> None:
         ai_settings({**env, "AI_TEMPERATURE": "hot"})
     with pytest.raises(ConfigurationError, match="AI_BASE_URL"):
         ai_settings({**env, "AI_BASE_URL": "ftp://x"})
+
+
+def test_the_reply_invokes_the_alias_the_template_names_or_the_function_itself() -> None:
+    # GIVEN the chat function's environment, with and without REPLY_FUNCTION_ALIAS
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "realtime-chat-dev-MessageFunction-x"}
+    # WHEN its settings are read THEN the alias is kept, and absent means none
+    assert ai_settings({**env, "REPLY_FUNCTION_ALIAS": "live"}).function_alias == "live"
+    assert ai_settings(env).function_alias is None
