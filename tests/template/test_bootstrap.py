@@ -181,3 +181,19 @@ def test_api_gateways_logs_role_is_set_here_and_outlives_the_stack(
         assert resource["Condition"] == "CreateApiGatewayLogsRole"
     account = bootstrap["Resources"]["ApiGatewayAccount"]["Properties"]
     assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}
+
+
+def test_the_plan_role_shows_prods_change_set_but_cannot_apply_it(
+    bootstrap: dict[str, Any],
+) -> None:
+    # GIVEN the role of the job that runs before prod's reviewers approve
+    role = _role(bootstrap, "PlanRole")
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    # THEN only that GitHub environment's jobs may assume it
+    assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == {
+        "Fn::Sub": "repo:${GitHubRepository}:environment:${PlanEnvironment}"
+    }
+    # AND it can create and read change sets on its stack, never execute or delete
+    actions = {a for s in statements(role) for a in _actions(s)}
+    assert "cloudformation:createchangeset" in actions
+    assert not {"cloudformation:executechangeset", "cloudformation:deletestack"} & actions
