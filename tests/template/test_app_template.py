@@ -234,3 +234,40 @@ def test_no_policy_in_the_stack_allows_every_action_or_every_resource(app: dict[
                 statement
             )
             assert statement.get("Resource") != "*", statement
+
+
+RESOURCE_VALUE_CHARS = 200  # an ARN, table name or URL CloudFormation fills in, at most
+
+
+def _longest(value: Any, parameters: dict[str, Any]) -> int:
+    """The most characters a variable's value can have once CloudFormation resolves it."""
+    if isinstance(value, str | int | float):
+        return len(str(value))
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
+        parameter = parameters[value["Ref"]]
+        if "MaxLength" in parameter:
+            return int(parameter["MaxLength"])
+        if "AllowedValues" in parameter:
+            return max(len(str(v)) for v in parameter["AllowedValues"])
+        if parameter["Type"] == "Number":
+            return len(str(parameter.get("MaxValue", 10**12)))
+        return RESOURCE_VALUE_CHARS  # a free-text parameter without MaxLength
+    return RESOURCE_VALUE_CHARS
+
+
+def test_the_longest_system_prompt_keeps_every_functions_environment_under_4_kb(
+    app: dict[str, Any],
+) -> None:
+    # GIVEN every parameter at its longest (AiSystemPrompt at its MaxLength)
+    parameters = app["Parameters"]
+    assert parameters["AiSystemPrompt"]["MaxLength"] <= 2000
+    for function in FUNCTIONS:
+        variables = app["Resources"][function]["Properties"]["Environment"]["Variables"]
+        # WHEN the environment's names and values are added up
+        size = sum(len(name) + _longest(value, parameters) for name, value in variables.items())
+        # THEN it fits Lambda's 4 KB for all of a function's variables
+        assert size < 4096, (function, size)
+
+
+def test_the_ai_provider_is_reached_over_https_only(app: dict[str, Any]) -> None:
+    assert app["Parameters"]["AiBaseUrl"]["AllowedPattern"] == "^https://.+"
