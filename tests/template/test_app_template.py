@@ -271,3 +271,47 @@ def test_the_longest_system_prompt_keeps_every_functions_environment_under_4_kb(
 
 def test_the_ai_provider_is_reached_over_https_only(app: dict[str, Any]) -> None:
     assert app["Parameters"]["AiBaseUrl"]["AllowedPattern"] == "^https://.+"
+
+
+def _policy_actions(app: dict[str, Any]) -> dict[str, set[str]]:
+    """Each function role's actions: its inline policies and the invoke-itself one."""
+    granted: dict[str, set[str]] = {}
+    for logical_id, role in resources(app, "AWS::IAM::Role").items():
+        documents = [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+        documents += [
+            p["Properties"]["PolicyDocument"]
+            for p in resources(app, "AWS::IAM::RolePolicy").values()
+            if p["Properties"]["RoleName"] == {"Ref": logical_id}
+        ]
+        granted[logical_id] = {
+            action.lower()
+            for document in documents
+            for statement in document["Statement"]
+            for action in (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+        }
+    return granted
+
+
+def test_the_boundary_leaves_every_function_the_actions_its_policies_grant(
+    app: dict[str, Any], bootstrap: dict[str, Any]
+) -> None:
+    # GIVEN the boundary the bootstrap puts on every role of the stack
+    boundary = bootstrap["Resources"]["AppRoleBoundary"]["Properties"]["PolicyDocument"]
+    bounded = {
+        action.lower()
+        for statement in boundary["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    # WHEN each function's own policies are read THEN the boundary cuts none of them
+    # (an action a new use case needs goes into both, or it fails only in AWS)
+    assert {
+        role: sorted(actions - bounded)
+        for role, actions in _policy_actions(app).items()
+        if actions - bounded
+    } == {}
