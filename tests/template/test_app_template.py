@@ -315,3 +315,17 @@ def test_the_boundary_leaves_every_function_the_actions_its_policies_grant(
         for role, actions in _policy_actions(app).items()
         if actions - bounded
     } == {}
+
+
+def test_the_execution_role_manages_only_the_key_its_stack_tags(
+    app: dict[str, Any], bootstrap: dict[str, Any]
+) -> None:
+    # GIVEN the tag the stack's alarm key carries from its creation
+    tags = app["Resources"]["AlarmKey"]["Properties"]["Tags"]
+    assert tags == [{"Key": "realtime-chat:stack", "Value": {"Ref": "AWS::StackName"}}]
+    # THEN the execution role's key statement asks for that tag, with its stack's name
+    role = bootstrap["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (key,) = [s for s in role["Statement"] if s["Sid"] == "AlarmTopicKey"]
+    assert key["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/realtime-chat:stack": {"Fn::Sub": "${StackNamePrefix}-${Environment}"}
+    }
