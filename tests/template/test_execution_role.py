@@ -3,7 +3,9 @@ handlers need for every resource type the transformed app template creates: a
 missing permission fails here, by name, instead of half-way through a deploy.
 
 The actions come from the resource schemas cfn-lint bundles (``handlers.create /
-read / update / delete .permissions``, the registry's own lists)."""
+read / update / delete .permissions``, the registry's own lists). Action names only:
+whether each statement's resources and conditions reach the stack's resources is
+what a first deploy in a real account confirms (docs/operations.md)."""
 
 from __future__ import annotations
 
