@@ -38,7 +38,7 @@ $(TOOLS_VENV)/.installed: requirements/tools.txt
 
 # checkov and zizmor: checkov pins its own boto3, so a venv of their own.
 SCAN_VENV := $(TOOLS_VENV)/scan
-$(SCAN_VENV)/.installed: requirements/scan.txt
+$(SCAN_VENV)/.installed: requirements/scan.txt | $(TOOLS_VENV)/.installed
 	@py=$$(scripts/find-python.sh) && echo "Setting up $(SCAN_VENV) (checkov, zizmor; once)..." && \
 	  { [ -x $(SCAN_VENV)/bin/python ] || $$py -m venv $(SCAN_VENV); }
 	@set -o pipefail; $(SCAN_VENV)/bin/python -m pip install --disable-pip-version-check \
