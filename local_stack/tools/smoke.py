@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from local_stack.provisioning.provision import sign_in
 from local_stack.state import StackNotRunning, read_state
@@ -75,17 +76,23 @@ def _of_type(*types: str) -> Callable[[dict[str, Any]], bool]:
 
 async def run_smoke(target: Target, say: Callable[[str], None] = print) -> None:
     """Every step in order; raises :class:`SmokeFailed` at the first that fails."""
-    async with connect(target.websocket_url, open_timeout=WAIT) as ws:
-        anonymous = _Socket(ws)
-        pong = await anonymous.ask({"action": "ping"}, _of_type("pong", "error"))
-        _expect(pong.get("type") == "pong", f"ping answered {pong}")
-        status = await anonymous.ask({"action": "debug_status"}, _of_type("debug_status"))
-        _expect(status["connectionInfo"]["isAuthenticated"] is False, f"anonymous? {status}")
-        refused = await anonymous.ask(
-            {"action": "chat_message", "data": {"message": "smoke"}}, _of_type("error")
-        )
-        _expect(refused.get("code") == "AUTH_REQUIRED", f"anonymous chat answered {refused}")
-    say("ok  anonymous: ping, debug_status, chat refused with AUTH_REQUIRED")
+    try:
+        async with connect(target.websocket_url, open_timeout=WAIT) as ws:
+            anonymous = _Socket(ws)
+            pong = await anonymous.ask({"action": "ping"}, _of_type("pong", "error"))
+            _expect(pong.get("type") == "pong", f"ping answered {pong}")
+            status = await anonymous.ask({"action": "debug_status"}, _of_type("debug_status"))
+            _expect(status["connectionInfo"]["isAuthenticated"] is False, f"anonymous? {status}")
+            refused = await anonymous.ask(
+                {"action": "chat_message", "data": {"message": "smoke"}}, _of_type("error")
+            )
+            _expect(refused.get("code") == "AUTH_REQUIRED", f"anonymous chat answered {refused}")
+        say("ok  anonymous: ping, debug_status, chat refused with AUTH_REQUIRED")
+    except InvalidStatus as refused_handshake:
+        # A stack with AllowAnonymousConnections=false (prod) refuses the handshake.
+        status_code = refused_handshake.response.status_code
+        _expect(status_code == 401, f"an anonymous handshake was answered {status_code}")
+        say("ok  anonymous: handshake refused with 401 (AllowAnonymousConnections=false)")
 
     tokens = sign_in(
         endpoint=target.cognito_endpoint,

@@ -79,3 +79,22 @@ def test_samconfig_names_a_stack_and_region_for_every_ci_environment() -> None:
     assert samconfig_stack("prod") == ("realtime-chat-prod", "us-east-1")
     with pytest.raises(SmokeFailed, match="no environment"):
         samconfig_stack("staging")
+
+
+def test_the_smoke_test_passes_when_the_stack_refuses_anonymous_connections(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # GIVEN a stack configured as prod is (AllowAnonymousConnections=false)
+    running = start_stack(
+        tmp_path_factory.mktemp("smoke-prod"),
+        PARAMETER_OVERRIDES="AllowAnonymousConnections=false",
+    )
+    try:
+        # WHEN the smoke test runs against it
+        said: list[str] = []
+        asyncio.run(run_smoke(_target(running), say=said.append))
+    finally:
+        running.stop()
+    # THEN the refused anonymous handshake counts as a pass, and the user steps all ran
+    assert said[0].startswith("ok  anonymous: handshake refused with 401")
+    assert [line.split()[1] for line in said[1:]] == ["signed", "chat", "chat_history", "cleaned"]

@@ -34,11 +34,12 @@ def test_ping_goes_to_the_function_that_answers_every_other_non_chat_action() ->
 
 
 def test_every_route_the_default_function_serves_may_invoke_it() -> None:
-    # Each route key needs its own Lambda permission (SourceArn .../*/<route key>).
+    # Each route key needs its own Lambda permission (SourceArn .../*/<route key>), on
+    # the live alias the integrations call.
     arns = [
         str(p["Properties"]["SourceArn"]["Fn::Sub"])
         for p in TEMPLATE.of_type("AWS::Lambda::Permission").values()
-        if p["Properties"]["FunctionName"] == {"Ref": "DefaultFunction"}
+        if p["Properties"]["FunctionName"] == {"Ref": "DefaultFunction.Alias"}
     ]
     served = {key for key, function in MODEL.routes.items() if function == "DefaultFunction"}
     assert {arn.rsplit("/", 1)[-1] for arn in arns} == served

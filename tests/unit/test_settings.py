@@ -59,3 +59,11 @@ def test_allowed_origins_are_matched_as_browsers_send_them_whatever_the_spacing_
     # AND an entry that is not an http(s) origin is named at cold start
     with pytest.raises(ConfigurationError, match="ALLOWED_ORIGINS"):
         auth_settings({**env, "ALLOWED_ORIGINS": "app.example.com"})
+
+
+def test_the_reply_invokes_the_alias_the_template_names_or_the_function_itself() -> None:
+    # GIVEN the chat function's environment, with and without REPLY_FUNCTION_ALIAS
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "realtime-chat-dev-MessageFunction-x"}
+    # WHEN its settings are read THEN the alias is kept, and absent means none
+    assert ai_settings({**env, "REPLY_FUNCTION_ALIAS": "live"}).function_alias == "live"
+    assert ai_settings(env).function_alias is None

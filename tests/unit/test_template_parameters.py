@@ -61,8 +61,10 @@ def test_no_function_has_a_fixed_name_so_any_stack_name_fits_lambdas_64_characte
 
 
 def test_stateful_resources_survive_a_stack_deletion_or_replacement() -> None:
+    # RetainExceptOnCreate: a failed first create leaves nothing behind to block the next.
     for logical_id in ("ConnectionsTable", "ChatTable", "UserPool", "AiSecret"):
         resource = TEMPLATE.resources[logical_id]
-        assert resource["DeletionPolicy"] == "Retain", logical_id
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
         assert resource["UpdateReplacePolicy"] == "Retain", logical_id
     assert TEMPLATE.properties("ChatTable")["DeletionProtectionEnabled"] is True
+    assert TEMPLATE.properties("UserPool")["DeletionProtection"] == "ACTIVE"

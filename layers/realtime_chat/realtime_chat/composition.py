@@ -201,7 +201,11 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
     senders = ApiGatewaySenders(settings.region)
-    jobs = LambdaReplyJobs(boto3.client("lambda", region_name=settings.region), ai.function_name)
+    jobs = LambdaReplyJobs(
+        boto3.client("lambda", region_name=settings.region),
+        ai.function_name,
+        qualifier=ai.function_alias,
+    )
     keys = SecretApiKey(cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age)
     limiter = DynamoRateLimiter(
         client,

@@ -196,6 +196,7 @@ class AiSettings:
     messages_per_minute: int  # per user; 0: no limit
     daily_tokens: int  # AI tokens per user and UTC day; 0: no limit
     function_name: str  # this function, invoked asynchronously to stream the reply
+    function_alias: str | None = None  # its alias to invoke (REPLY_FUNCTION_ALIAS), if any
 
 
 def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
@@ -218,4 +219,5 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         messages_per_minute=_integer(env, "CHAT_MESSAGES_PER_MINUTE", 20),
         daily_tokens=_integer(env, "DAILY_TOKEN_BUDGET", 0),
         function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
+        function_alias=env.get("REPLY_FUNCTION_ALIAS", "").strip() or None,
     )

@@ -3,7 +3,8 @@
 ``InvocationType=Event`` returns at once, so the route answers API Gateway well
 inside 29 s while the reply streams for as long as the function's timeout allows.
 The template sets ``MaximumRetryAttempts: 0``: a failed reply is reported to the
-user, never streamed twice.
+user, never streamed twice. With a qualifier (the template's ``live`` alias) the
+reply runs behind the alias CodeDeploy shifts and rolls back, never ``$LATEST``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,23 @@ __all__ = ["LambdaReplyJobs"]
 
 
 class LambdaReplyJobs:
-    def __init__(self, client: LambdaClient, function_name: str) -> None:
+    def __init__(
+        self, client: LambdaClient, function_name: str, *, qualifier: str | None = None
+    ) -> None:
         self._client = client
         self._function_name = function_name
+        self._qualifier = qualifier
 
     def submit(self, job: ReplyJob) -> None:
-        self._client.invoke(
-            FunctionName=self._function_name,
-            InvocationType="Event",
-            Payload=json.dumps(job_to_event(job)).encode("utf-8"),
-        )
+        payload = json.dumps(job_to_event(job)).encode("utf-8")
+        if self._qualifier:
+            self._client.invoke(
+                FunctionName=self._function_name,
+                Qualifier=self._qualifier,
+                InvocationType="Event",
+                Payload=payload,
+            )
+        else:
+            self._client.invoke(
+                FunctionName=self._function_name, InvocationType="Event", Payload=payload
+            )
