@@ -24,12 +24,33 @@ from realtime_chat.adapters.dynamodb_items import (
     user_key,
 )
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Checkpoint, Message, MessageStatus, Turn, TurnState
+from realtime_chat.model import (
+    Attempt,
+    Checkpoint,
+    Claim,
+    Message,
+    MessageStatus,
+    Settled,
+    Turn,
+    TurnState,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["DynamoTurns"]
+
+# The rules a reply's writes keep atomically, named (placeholders as bound below).
+# A turn is claimed by one attempt, while it is pending and nobody holds it.
+UNCLAIMED_PENDING_TURN = "turn = :pending AND attribute_not_exists(replyOwner)"
+# Only the attempt that claimed a turn finishes it.
+OWNED_BY_ATTEMPT = "attribute_exists(pk) AND replyOwner = :attempt"
+# A reply that ends normally is stored only while no stop was requested: a stop
+# acknowledged before the finishing write wins.
+NO_STOP_REQUESTED = "attribute_exists(pk) AND attribute_not_exists(stopRequested)"
+# A retry may take a pending turn over only once its claim (if any) is older than a
+# reply may run: the claiming invocation has ended.
+CLAIM_EXPIRED = "(attribute_not_exists(claimedAt) OR claimedAt < :stale)"
 
 
 class DynamoTurns:
@@ -115,12 +136,15 @@ class DynamoTurns:
             self._client.update_item(
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, message),
-                UpdateExpression="SET turn = :pending, retriedAt = :now",
+                # The retry's job claims the turn afresh.
+                UpdateExpression=(
+                    "SET turn = :pending, retriedAt = :now REMOVE replyOwner, claimedAt"
+                ),
                 # Failed, or pending for longer than a reply may run: its reply died
                 # with its invocation (a timeout, out of memory).
                 ConditionExpression=(
                     "turn = :failed OR (turn = :pending AND #ts < :stale AND "
-                    "(attribute_not_exists(retriedAt) OR retriedAt < :stale))"
+                    f"(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND {CLAIM_EXPIRED})"
                 ),
                 ExpressionAttributeNames={"#ts": "timestamp"},
                 ExpressionAttributeValues={
@@ -135,6 +159,37 @@ class DynamoTurns:
                 return False
             raise
         return True
+
+    def claim_turn(
+        self, user_id: str, conversation_id: str, attempt: Attempt, *, now: str
+    ) -> Claim:
+        """Make ``attempt`` the one that answers its pending turn (one conditional
+        write); say why not otherwise."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=message_key(user_id, conversation_id, attempt.question),
+                UpdateExpression="SET replyOwner = :attempt, claimedAt = :now",
+                ConditionExpression=f"attribute_exists(pk) AND {UNCLAIMED_PENDING_TURN}",
+                ExpressionAttributeValues={
+                    ":attempt": {"S": attempt.attempt_id},
+                    ":now": {"S": now},
+                    ":pending": {"S": TurnState.PENDING.value},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = cast(dict[str, Any], err.response).get("Item")
+            if not old:
+                return Claim.GONE
+            if old.get("turn", {}).get("S", TurnState.PENDING.value) != TurnState.PENDING.value:
+                return Claim.ANSWERED
+            return Claim.TAKEN
+        return Claim.OWNED
 
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """The reply as a ``streaming`` message, noted on the conversation (so a stop can
@@ -213,7 +268,11 @@ class DynamoTurns:
         reply: Message | None,
         state: TurnState,
         started: Message | None = None,
-    ) -> None:
+        attempt: Attempt | None = None,
+        stop_wins: bool = False,
+    ) -> Settled:
+        """One transaction; with ``attempt``, only while it owns the turn; with
+        ``stop_wins``, only while no stop was requested of ``started``."""
         items: list[Any] = []
         settle: dict[str, Any] = {
             "TableName": self._table,
@@ -222,10 +281,15 @@ class DynamoTurns:
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": {":s": {"S": state.value}},
         }
+        if attempt is not None:
+            settle["ConditionExpression"] = OWNED_BY_ATTEMPT
+            settle["ExpressionAttributeValues"][":attempt"] = {"S": attempt.attempt_id}
         if reply is not None:
             put = self._put_message(user_id, conversation_id, reply)
             if started is not None:  # it replaces its streaming self
-                put["Put"]["ConditionExpression"] = "attribute_exists(pk)"
+                put["Put"]["ConditionExpression"] = (
+                    NO_STOP_REQUESTED if stop_wins else "attribute_exists(pk)"
+                )
             touch = self._touch(user_id, conversation_id, reply.timestamp, "")
             items += [put]
             settle["UpdateExpression"] += ", replySk = :r"
@@ -255,8 +319,20 @@ class DynamoTurns:
         if reply is not None or started is not None:
             items.append({"Update": touch})
         items.append({"Update": settle})
-        if transact(self._client, items, allowed_failures=True) is not None:
+        reasons = transact(self._client, items, allowed_failures=True)
+        if reasons is None:
+            return Settled.WRITTEN
+        pk = conversation_pk(user_id, conversation_id)
+        if "ConditionalCheckFailed" in reasons[:-1]:  # the reply or the conversation
+            if started is not None and stop_wins:
+                old = self._item(pk, message_sk(started))
+                if old is not None and "stopRequested" in old:
+                    return Settled.STOP_REQUESTED
             raise ConversationNotFound(conversation_id)
+        # The turn: deleted with its conversation, or owned by another attempt.
+        if self._item(pk, message_sk(question)) is None:
+            raise ConversationNotFound(conversation_id)
+        return Settled.LOST
 
     def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._client.get_item(
