@@ -6,7 +6,7 @@ them with small fakes. Use cases import from here, never from ``adapters``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -180,9 +180,10 @@ class ApiKeySource(Protocol):
 
 
 class ChatModel(Protocol):
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
-        """Text deltas as they arrive, then one ``Finished``. Raises ``ModelRejectedKey``
-        or ``ModelUnavailable``; retries happen inside, and only before the first delta.
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterable[ModelEvent]:
+        """Text deltas as they arrive (read once), then one ``Finished``. Raises
+        ``ModelRejectedKey`` or ``ModelUnavailable``; retries happen inside, and only
+        before the first delta.
 
         When the iterator has a ``close()``, a stop calls it from another thread while
         a read may be blocked: the iteration must then end promptly (raising is fine)."""

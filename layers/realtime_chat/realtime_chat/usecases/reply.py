@@ -20,7 +20,7 @@ import contextlib
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -259,7 +259,7 @@ class _Driver:
         self._broadcast = Broadcast((), sender=sender, on_gone=connections.delete, clock=clock)
         self._upstream = _Upstream(clock, job.request_id)
 
-    def stream(self, start: Callable[[str], Iterator[ModelEvent]], keys: ApiKeySource) -> None:
+    def stream(self, start: Callable[[str], Iterable[ModelEvent]], keys: ApiKeySource) -> None:
         """Read the model until the reply is stored (or ends otherwise)."""
         stream, clock = self._stream, self._clock
         self._upstream.start(start, keys)
@@ -386,7 +386,7 @@ class _Upstream:
         self._thread: threading.Thread | None = None
         self._deltas = 0
 
-    def start(self, start: Callable[[str], Iterator[ModelEvent]], keys: ApiKeySource) -> None:
+    def start(self, start: Callable[[str], Iterable[ModelEvent]], keys: ApiKeySource) -> None:
         self._thread = threading.Thread(
             target=self._read, args=(start, keys), name="reply-model", daemon=True
         )
@@ -411,7 +411,7 @@ class _Upstream:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _read(self, start: Callable[[str], Iterator[ModelEvent]], keys: ApiKeySource) -> None:
+    def _read(self, start: Callable[[str], Iterable[ModelEvent]], keys: ApiKeySource) -> None:
         try:
             self.events.put(self._answer(start, keys))
         except ChatError as err:
@@ -423,7 +423,7 @@ class _Upstream:
                 error = ChatError.internal("The reply failed on our side.", self._request_id)
                 self.events.put(error)
 
-    def _answer(self, start: Callable[[str], Iterator[ModelEvent]], keys: ApiKeySource) -> Finished:
+    def _answer(self, start: Callable[[str], Iterable[ModelEvent]], keys: ApiKeySource) -> Finished:
         key = _api_key(keys)
         self._asked_at = self._clock()
         try:
@@ -444,7 +444,7 @@ class _Upstream:
             "into the AI secret.",
         )
 
-    def _consume(self, events: Iterator[ModelEvent]) -> Finished:
+    def _consume(self, events: Iterable[ModelEvent]) -> Finished:
         with self._lock:
             self._current = events
         try:
