@@ -203,7 +203,11 @@ def _first_targets(
     it is added by id, until its token expires."""
     targets = [(job.connection_id, float(job.token_expires_at or math.inf))]
     if job.connections is None:
-        live = connections.connections_of(job.user_id, now=now)
+        try:
+            live = connections.connections_of(job.user_id, now=now)
+        except Exception:  # the sender alone, for now: the others join at the watch
+            _failed("connections read", "ReplyConnectionsReadFailures", job.request_id)
+            return targets
         return targets + [(c.connection_id, c.live_until) for c in live]
     # As the acknowledgement found them a moment ago; joiners come with the watch.
     return targets + [(cid, float(until)) for cid, until in job.connections]
@@ -325,7 +329,7 @@ class _Driver:
                     job.user_id, job.conversation_id, reply, seq=action.seq
                 )
             except Exception:
-                _failed("checkpoint", "ReplyCheckpointFailures")
+                _failed("checkpoint", "ReplyCheckpointFailures", job.request_id)
                 return stream.checkpoint_failed(self._clock())
             return stream.checkpoint_written(outcome, self._clock())
         if isinstance(action, ReadConnections):
@@ -333,7 +337,7 @@ class _Driver:
             try:
                 live = self._connections.connections_of(job.user_id, now=now)
             except Exception:
-                _failed("connections read", "ReplyConnectionsReadFailures")
+                _failed("connections read", "ReplyConnectionsReadFailures", job.request_id)
                 return stream.connections_failed(self._clock())
             return stream.connections([(c.connection_id, c.live_until) for c in live], now)
         if isinstance(action, WriteFinish):
@@ -362,10 +366,14 @@ class _Driver:
         return stream.finish_written(settled, self._clock())
 
 
-def _failed(what: str, metric: str) -> None:
-    """A checkpoint or connections read that raised: logged (with the job's correlation
-    id), counted, and tried again at the next watch."""
-    logger.warning(f"reply {what} failed; retrying at the next watch", exc_info=True)
+def _failed(what: str, metric: str, request_id: str) -> None:
+    """A checkpoint or connections read that raised: logged (with the request id, which
+    is also the job's correlation id), counted, and tried again at the next watch."""
+    logger.warning(
+        f"reply {what} failed; retrying at the next watch",
+        exc_info=True,
+        extra={"request_id": request_id},
+    )
     count(metric)
 
 
