@@ -45,3 +45,13 @@ def test_due_releases_gathered_text_once_the_interval_has_passed() -> None:
     assert c.due(now=0.05) is None
     assert c.due(now=0.1) == "b"
     assert c.due(now=0.5) is None  # nothing gathered
+
+
+def test_after_a_release_at_the_size_cap_gathering_starts_again_from_nothing() -> None:
+    # GIVEN a release forced by the size cap
+    c = Coalescer(interval=10, max_chars=5)
+    c.feed("x", now=0)
+    assert c.feed("abcde", now=0.01) == "abcde"
+    # WHEN a small token follows within the interval THEN it is gathered, not posted
+    assert c.feed("f", now=0.02) is None
+    assert c.feed("ghij", now=0.03) == "fghij"  # the cap counts from the last release
