@@ -271,3 +271,26 @@ def test_a_tab_whose_token_expires_mid_reply_gets_no_final_frame(slow: Chat) -> 
     # THEN the laptop gets the whole answer, the phone nothing after its expiry: no end
     assert _final(slow.frames())["finishReason"] == "stop"
     assert "ai_response" not in [f["type"] for f in posted_frames(PHONE)]
+
+
+def test_a_pending_message_resent_from_a_new_tab_gets_the_rest_of_its_reply(
+    slow: Chat, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a reply streaming for the laptop's message
+    slow.start(message="tell me a long story", clientMessageId="c-long")
+    _until(lambda: len(slow.frames()) > 3)
+    # WHEN a new tab, unsure whether it went through, sends the same message again
+    put_connection(slow.dynamodb, "new-tab=", ADA)
+    event = load_event("chat_message")
+    event["requestContext"]["connectionId"] = "new-tab="
+    body = json.loads(event["body"])
+    body["data"] |= {"message": "tell me a long story", "clientMessageId": "c-long"}
+    event["body"] = json.dumps(body)
+    slow.handler.lambda_handler(event, lambda_context)
+    slow.lambdas.wait()
+    # THEN it is acknowledged, and then gets the reply's end like every other tab
+    seen = posted_frames("new-tab=")
+    assert seen[0]["type"] == "message_received" and seen[0]["clientMessageId"] == "c-long"
+    assert _final(seen) == _final(slow.frames())
+    # AND the turn was answered once
+    assert [f["type"] for f in slow.frames()].count("ai_response") == 1
