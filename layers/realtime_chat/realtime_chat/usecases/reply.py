@@ -137,6 +137,11 @@ def generate_reply(
     )
     ahead.shutdown(wait=False)  # its two threads end with their tasks
 
+    # The turn is this job's before anything is sent or the model is asked.
+    claim = chat.claim_turn(job.user_id, job.conversation_id, attempt, now=frames.iso(started))
+    if claim is not Claim.OWNED and claim is not Claim.GONE:
+        return _dropped(claim.value)
+
     def error_frame(error: ChatError, message_id: str) -> frames.Frame:
         frame = frames.error(error, action="chat_message", request_id=job.request_id)
         frame |= {"conversationId": job.conversation_id, "messageId": message_id}
@@ -155,9 +160,6 @@ def generate_reply(
         watch_seconds=watch_seconds,
     )
     driver = _Driver(job, stream, attempt, placeholder, chat, connections, sender, clock)
-    claim = chat.claim_turn(job.user_id, job.conversation_id, attempt, now=frames.iso(started))
-    if claim is not Claim.OWNED and claim is not Claim.GONE:
-        return _dropped(claim.value)
     try:
         if claim is Claim.GONE:
             raise ConversationNotFound(job.conversation_id)
@@ -182,10 +184,10 @@ def generate_reply(
         driver.run(stream.model_failed(error, clock()))
     else:
         driver.stream(lambda key: model.stream(prompt, api_key=key), key_ahead)
-    if stream.outcome is Outcome.LOST:
+    if stream.outcome is Outcome.LOST:  # it asked the model all the same: charged below
         _dropped("lost")
-    else:  # after the final frame is on its way: counting must not delay it
-        _spend(budget, job, stream, prompt, clock())
+    # After the final frame is on its way: counting must not delay it.
+    _spend(budget, job, stream, prompt, clock())
     return driver.close(stream.outcome)
 
 
