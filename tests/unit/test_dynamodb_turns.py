@@ -89,6 +89,19 @@ def test_a_normal_end_after_a_stop_request_writes_nothing_and_says_so(
     assert store.request_stop("ada", "c1", stale_before="2000-01-01T00:00:00.000Z") == []
 
 
+def test_a_broken_end_without_text_after_a_stop_request_writes_nothing_and_says_so(
+    store: DynamoChatStore,
+) -> None:
+    store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
+    store.request_stop("ada", "c1", stale_before="2000-01-01T00:00:00.000Z")
+    settled = store.finish_turn(
+        "ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER,
+        attempt=FIRST, stop_wins=True,
+    )  # fmt: skip
+    assert settled is Settled.STOP_REQUESTED
+    assert _state(store) == (TurnState.PENDING, "streaming")
+
+
 def test_a_finishing_write_in_a_deleted_conversation_raises(store: DynamoChatStore) -> None:
     store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
     store.delete("ada", "c1")

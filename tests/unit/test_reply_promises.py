@@ -180,6 +180,21 @@ def test_a_stop_acknowledged_just_before_the_end_makes_the_reply_end_stopped(
     assert reply.error is None
 
 
+def test_a_provider_failure_after_an_acknowledged_stop_ends_the_reply_stopped(
+    store: DynamoChatStore,
+) -> None:
+    def stop_then_break() -> None:
+        assert store.request_stop("ada", "c1", stale_before=EVER) == ["a1"]
+        raise ModelUnavailable("read timed out")
+
+    # GIVEN a stop acknowledged; WHEN the provider's read breaks before the reply saw it
+    reply, sender = _run(store, Scripted(TextDelta("Some"), stop_then_break))
+    # THEN the stop wins: the text so far, stopped, and no error
+    assert _types(sender.sent["laptop"]) == ["ai_response_chunk", "ai_response"]
+    assert sender.sent["laptop"][-1]["finishReason"] == "stopped"
+    assert reply.error is None and _stored(store).status is MessageStatus.STOPPED
+
+
 # Defect 5: a stop closes the upstream from outside its reading loop ------------------
 
 

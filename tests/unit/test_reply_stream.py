@@ -169,6 +169,26 @@ def test_a_stop_closes_the_upstream_and_the_read_it_aborts_is_not_an_error() -> 
     assert _final(wire, "laptop")["finishReason"] == "stopped"
 
 
+def test_a_provider_failure_after_a_stop_was_acknowledged_ends_stopped_not_as_an_error() -> None:
+    stream, wire = _stream(), Wire()
+    wire.take(stream.model_delta("Par", T0))
+    # WHEN the provider breaks before the checkpoint saw the acknowledged stop
+    (write,) = [
+        a
+        for a in wire.take(stream.model_failed(UNAVAILABLE, T0 + 0.2))
+        if isinstance(a, WriteFinish)
+    ]
+    assert write.stop_wins
+    (stopped,) = wire.take(stream.finish_written(Settled.STOP_REQUESTED, T0 + 0.2))
+    assert isinstance(stopped, WriteFinish) and not stopped.failed
+    wire.take(stream.finish_written(Settled.WRITTEN, T0 + 0.2))
+    wire.take(stream.connections([], T0 + 0.2))
+    # THEN the stop wins: a stopped answer and no error
+    assert wire.types("laptop") == ["ai_response_chunk", "ai_response"]
+    assert _final(wire, "laptop")["finishReason"] == "stopped"
+    assert wire.done == [Outcome.STOPPED] and stream.error is None
+
+
 def test_a_failed_checkpoint_is_retried_at_the_next_watch_and_joiners_are_still_looked_for() -> (
     None
 ):
@@ -289,6 +309,7 @@ class ReplyWorld(RuleBasedStateMachine):
         self.final_read: dict[str, float] | None = None  # the table the last read saw
         self.final_at: float | None = None
         self.model_over = False
+        self.write_failed = False
 
     def _take(self, actions: list[Action]) -> None:
         for action in actions:
@@ -364,10 +385,11 @@ class ReplyWorld(RuleBasedStateMachine):
                 self._take(self.stream.connections(live, self.now))
         elif isinstance(action, WriteFinish):
             if fails:
+                self.write_failed = True
                 self._take(self.stream.finish_failed(ChatError.internal("x", "r"), self.now))
             elif self.deleted:
                 self._take(self.stream.deleted(self.now))
-            elif action.stop_wins and self.stop_flag:
+            elif action.stop_wins and self.stop_flag:  # the stop was first
                 self._take(self.stream.finish_written(Settled.STOP_REQUESTED, self.now))
             else:
                 self.status = "done"
@@ -398,8 +420,11 @@ class ReplyWorld(RuleBasedStateMachine):
                 if until > (self.final_at or self.now):
                     assert self.sent[connection_id], connection_id
         if self.acked and self.stream.outcome is not Outcome.DELETED:
-            # A stop acknowledged is never followed by a normal end.
+            # A stop acknowledged is never followed by a normal end: the reply ends
+            # stopped, unless its finishing write itself failed.
             assert self.stream.outcome is not Outcome.ANSWERED
+            if not self.write_failed:
+                assert self.stream.outcome is Outcome.STOPPED
         if self.stream.outcome in (Outcome.ANSWERED, Outcome.STOPPED):
             # Snapshot (if any) + later chunks are the final answer, for everyone who
             # got either (one found only by the last read gets the final frame alone).

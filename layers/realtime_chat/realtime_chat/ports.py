@@ -143,7 +143,8 @@ class ChatStore(Protocol):
         final state, atomically, only while the conversation exists: raises
         ``ConversationNotFound`` once it is deleted. With ``attempt``, only while that
         attempt owns the turn (else ``LOST``); with ``stop_wins``, only while no stop
-        was requested of ``started`` (else ``STOP_REQUESTED``). Either way nothing is
+        was requested of ``started`` (else ``STOP_REQUESTED``, the reply may then be
+        stored as stopped). Either way nothing is
         written unless it returns ``WRITTEN``."""
         ...
 

@@ -29,7 +29,8 @@ The promises it keeps, whatever order these come in:
 * a connection that joins mid-answer gets a snapshot of the text so far, then every
   later chunk, then the final frame;
 * a connection whose ``live_until`` has passed gets nothing further;
-* a normal end whose finishing write finds a stop request ends ``stopped``;
+* an end (normal or broken) whose finishing write finds a stop request ends
+  ``stopped``;
 * an upstream failure after a stop was requested is not an error: we hung up;
 * a deleted conversation ends with ``conversation_deleted``, and nothing after it.
 """
@@ -264,7 +265,8 @@ class ReplyStream:
         self.error = error
         actions = self._chunk(self._coalescer.flush(now), now)
         kept = self._answer(Finished("error", ""), MessageStatus.ERROR) if self._parts else None
-        return [*actions, *self._finish(kept, failed=True, stop_wins=False)]
+        # A stop acknowledged before the upstream broke still wins: the reply ends stopped.
+        return [*actions, *self._finish(kept, failed=True, stop_wins=True)]
 
     def stop_requested(self, now: float) -> list[Action]:
         if self.phase is not Phase.STREAMING or self._stopping:
@@ -278,6 +280,7 @@ class ReplyStream:
         if self.phase is not Phase.FINISHING:
             return []
         if settled is Settled.STOP_REQUESTED:  # the stop came first: it wins
+            self.error = None
             model = self._finished.model if self._finished else ""
             usage = self._finished.usage if self._finished else {}
             self._stopping = True

@@ -45,8 +45,8 @@ __all__ = ["DynamoTurns"]
 UNCLAIMED_PENDING_TURN = "turn = :pending AND attribute_not_exists(replyOwner)"
 # Only the attempt that claimed a turn finishes it.
 OWNED_BY_ATTEMPT = "attribute_exists(pk) AND replyOwner = :attempt"
-# A reply that ends normally is stored only while no stop was requested: a stop
-# acknowledged before the finishing write wins.
+# A reply that ends (normally, or broken by the provider) is stored only while no
+# stop was requested: a stop acknowledged before the finishing write wins.
 NO_STOP_REQUESTED = "attribute_exists(pk) AND attribute_not_exists(stopRequested)"
 # A retry may take a pending turn over only once its claim (if any) is older than a
 # reply may run: the claiming invocation has ended.
@@ -301,14 +301,13 @@ class DynamoTurns:
                 "UpdateExpression": "SET updatedAt = updatedAt",
             }
             if started is not None:  # nothing was written: the placeholder goes
-                items.append(
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": message_key(user_id, conversation_id, started),
-                        }
-                    }
-                )
+                delete: dict[str, Any] = {
+                    "TableName": self._table,
+                    "Key": message_key(user_id, conversation_id, started),
+                }
+                if stop_wins:
+                    delete["ConditionExpression"] = NO_STOP_REQUESTED
+                items.append({"Delete": delete})
         touch["ConditionExpression"] = LIVE
         if started is not None:
             touch["UpdateExpression"] += " DELETE streamingReplies :started"
