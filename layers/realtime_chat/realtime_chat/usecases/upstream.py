@@ -105,7 +105,10 @@ class Upstream:
     def _consume(self, events: Iterable[ModelEvent]) -> Finished:
         with self._lock:
             self._current = events
+            closed = self._closed
         try:
+            if closed:  # stopped before the model was asked: do not ask it
+                return Finished("stopped", "")
             for event in events:
                 if self._closed:
                     break  # a stop: no more tokens are read
