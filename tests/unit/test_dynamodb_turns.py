@@ -11,7 +11,16 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Attempt, Claim, Message, MessageStatus, Role, Settled, TurnState
+from realtime_chat.model import (
+    Attempt,
+    Checkpoint,
+    Claim,
+    Message,
+    MessageStatus,
+    Role,
+    Settled,
+    TurnState,
+)
 from tests.support.aws import CHAT_TABLE
 
 QUESTION = Message("q1", Role.USER, "hi", "2026-11-25T20:00:00.000Z")
@@ -19,7 +28,7 @@ ANSWER = Message(
     "a1", Role.ASSISTANT, "", "2026-11-25T20:00:00.001Z", status=MessageStatus.STREAMING
 )
 CLAIMED = "2026-11-25T20:00:01.000Z"
-FIRST, SECOND = Attempt(QUESTION, "attempt-1"), Attempt(QUESTION, "attempt-2")
+FIRST, SECOND = Attempt(QUESTION, "attempt-1", ANSWER), Attempt(QUESTION, "attempt-2")
 
 
 @pytest.fixture
@@ -126,3 +135,20 @@ def test_a_retry_takes_a_pending_turn_over_only_once_its_claim_has_expired(
     assert store.claim_turn("ada", "c1", SECOND, now=late["now"]) is Claim.OWNED
     # AND the first job, should it still try, can no longer finish the turn
     assert _finish(store, FIRST) is Settled.LOST
+
+
+def test_a_reply_whose_turn_a_retry_took_over_learns_it_at_its_next_checkpoint(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a reply streaming under a claim that has outlived a reply's run
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    progress = replace(ANSWER, content="So far")
+    assert store.checkpoint("ada", "c1", progress, seq=0) is Checkpoint.CONTINUE
+    # WHEN a retry takes the turn over
+    late = {"now": "2026-11-25T20:10:00.000Z", "stale_before": "2026-11-25T20:07:00.000Z"}
+    assert store.retry_turn("ada", "c1", QUESTION, **late)
+    # THEN the displaced reply's next checkpoint says it lost its turn, and stores nothing
+    assert (
+        store.checkpoint("ada", "c1", replace(progress, content="More"), seq=1) is Checkpoint.LOST
+    )
+    assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == "So far"

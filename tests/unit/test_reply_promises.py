@@ -389,6 +389,29 @@ def test_a_second_job_for_a_turn_that_another_attempt_is_answering_is_dropped(
     assert turn is not None and turn.state is TurnState.ANSWERED
 
 
+def test_a_reply_whose_turn_a_retry_takes_over_stops_at_its_next_checkpoint(
+    store: DynamoChatStore,
+) -> None:
+    import time
+
+    # GIVEN a reply streaming; WHEN a retry takes its turn over (as once its claim is
+    # older than a reply may run)
+    def take_over(n: int) -> None:
+        if n == 1:
+            future = "2999-01-01T00:00:00.000Z"
+            assert store.retry_turn("ada", "c1", QUESTION, now=future, stale_before=future)
+
+    model = Ticking(take_over, tokens=300)
+    reply, sender = _run(store, model, clock=time.time, watch_seconds=0.05)
+    # THEN it stops at its next checkpoint, says nothing more, and leaves the turn
+    # to the retry
+    assert reply.dropped and reply.message is None
+    assert set(_types(sender.sent["laptop"])) == {"ai_response_chunk"}
+    assert len(sender.sent["laptop"]) < 100
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.PENDING
+
+
 # Defect 3 and the budget's gaps ------------------------------------------------------
 
 

@@ -233,6 +233,16 @@ def test_a_reply_that_lost_its_turn_to_another_attempt_ends_without_a_word() -> 
     assert wire.types("laptop") == ["ai_response_chunk"]
 
 
+def test_a_reply_whose_turn_a_retry_took_over_stops_at_its_checkpoint_without_a_word() -> None:
+    stream, wire = _stream(), Wire()
+    wire.take(stream.model_delta("a", T0))
+    wire.take(stream.tick(T0 + 1))
+    actions = wire.take(stream.checkpoint_written(Checkpoint.LOST, T0 + 1))
+    assert actions == [CloseUpstream(), Done(Outcome.LOST)]
+    assert stream.model_end(Finished("stop", "m"), T0 + 2) == []
+    assert wire.types("laptop") == ["ai_response_chunk"]
+
+
 def test_a_deletion_mid_stream_ends_with_conversation_deleted_and_nothing_after() -> None:
     stream, wire = _stream(), Wire()
     wire.take(stream.model_delta("a", T0))
@@ -310,6 +320,7 @@ class ReplyWorld(RuleBasedStateMachine):
         self.final_at: float | None = None
         self.model_over = False
         self.write_failed = False
+        self.taken_over = False
 
     def _take(self, actions: list[Action]) -> None:
         for action in actions:
@@ -348,6 +359,11 @@ class ReplyWorld(RuleBasedStateMachine):
         self.deleted = True
 
     @rule()
+    def retry_takes_over(self) -> None:
+        if self.status == "streaming":
+            self.taken_over = True
+
+    @rule()
     def model_ends(self) -> None:
         if not self.model_over:
             self.model_over = True
@@ -370,6 +386,8 @@ class ReplyWorld(RuleBasedStateMachine):
                 outcome = (
                     Checkpoint.GONE
                     if self.deleted
+                    else Checkpoint.LOST
+                    if self.taken_over
                     else Checkpoint.STOP
                     if self.stop_flag
                     else Checkpoint.CONTINUE
@@ -389,6 +407,8 @@ class ReplyWorld(RuleBasedStateMachine):
                 self._take(self.stream.finish_failed(ChatError.internal("x", "r"), self.now))
             elif self.deleted:
                 self._take(self.stream.deleted(self.now))
+            elif self.taken_over:
+                self._take(self.stream.finish_written(Settled.LOST, self.now))
             elif action.stop_wins and self.stop_flag:  # the stop was first
                 self._take(self.stream.finish_written(Settled.STOP_REQUESTED, self.now))
             else:
@@ -401,6 +421,10 @@ class ReplyWorld(RuleBasedStateMachine):
         while self.io:
             self.io_completes(fails=False)
         assert self.stream.phase is Phase.DONE
+        if self.stream.outcome is Outcome.LOST:
+            # The attempt that took the turn over ends it; this one says nothing more.
+            assert not any(f["type"] in TERMINAL for r in self.sent.values() for _, f in r)
+            return
         for connection_id, received in self.sent.items():
             until = self.table[connection_id]
             # No connection receives anything once its token or connection expired.

@@ -92,6 +92,7 @@ class Checkpoint(StrEnum):
     CONTINUE = "continue"
     STOP = "stop"  # a connection of the user asked to stop it
     GONE = "gone"  # the conversation was deleted
+    LOST = "lost"  # a retry took the turn over from this reply's attempt
 
 
 class Claim(StrEnum):
@@ -193,6 +194,7 @@ class Attempt:
 
     question: Message
     attempt_id: str
+    reply: Message | None = None  # the streaming answer it fills, once known
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,7 +212,11 @@ class ReplyStream:
             return self.stop_requested(now)
         if outcome is Checkpoint.GONE:
             return self.deleted(now)
-        return [ReadConnections()] if self.phase is Phase.STREAMING else []
+        if self.phase is not Phase.STREAMING:
+            return []
+        if outcome is Checkpoint.LOST:  # a retry answers the turn now: not a word more
+            return self._end(Outcome.LOST, [CloseUpstream()])
+        return [ReadConnections()]
 
     def checkpoint_failed(self, now: float) -> list[Action]:
         """The write raised: it is tried again at the next watch; joiners are still

@@ -51,6 +51,9 @@ NO_STOP_REQUESTED = "attribute_exists(pk) AND attribute_not_exists(stopRequested
 # A retry may take a pending turn over only once its claim (if any) is older than a
 # reply may run: the claiming invocation has ended.
 CLAIM_EXPIRED = "(attribute_not_exists(claimedAt) OR claimedAt < :stale)"
+# A streaming reply checkpoints only while no retry took its turn over (the retry
+# marks the reply it displaced ``superseded``).
+NOT_SUPERSEDED = "attribute_not_exists(superseded)"
 
 
 class DynamoTurns:
@@ -133,13 +136,15 @@ class DynamoTurns:
         from botocore.exceptions import ClientError
 
         try:
-            self._client.update_item(
+            old = self._client.update_item(
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, message),
                 # The retry's job claims the turn afresh.
                 UpdateExpression=(
-                    "SET turn = :pending, retriedAt = :now REMOVE replyOwner, claimedAt"
+                    "SET turn = :pending, retriedAt = :now "
+                    "REMOVE replyOwner, claimedAt, claimedReplySk"
                 ),
+                ReturnValues="ALL_OLD",
                 # Failed, or pending for longer than a reply may run: its reply died
                 # with its invocation (a timeout, out of memory).
                 ConditionExpression=(
@@ -158,7 +163,26 @@ class DynamoTurns:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        displaced = old.get("Attributes", {}).get("claimedReplySk", {}).get("S")
+        if displaced and old["Attributes"].get("turn", {}).get("S") == TurnState.PENDING.value:
+            self._supersede(conversation_pk(user_id, conversation_id), displaced)
         return True
+
+    def _supersede(self, pk: str, reply_sk: str) -> None:
+        """Tell a displaced attempt's reply, at its next checkpoint, that it lost its turn."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}, "sk": {"S": reply_sk}},
+                UpdateExpression="SET superseded = :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def claim_turn(
         self, user_id: str, conversation_id: str, attempt: Attempt, *, now: str
@@ -167,17 +191,22 @@ class DynamoTurns:
         write); say why not otherwise."""
         from botocore.exceptions import ClientError
 
+        values = {
+            ":attempt": {"S": attempt.attempt_id},
+            ":now": {"S": now},
+            ":pending": {"S": TurnState.PENDING.value},
+        }
+        update = "SET replyOwner = :attempt, claimedAt = :now"
+        if attempt.reply is not None:  # so that a retry taking over can tell it
+            update += ", claimedReplySk = :reply"
+            values[":reply"] = {"S": message_sk(attempt.reply)}
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, attempt.question),
-                UpdateExpression="SET replyOwner = :attempt, claimedAt = :now",
+                UpdateExpression=update,
                 ConditionExpression=f"attribute_exists(pk) AND {UNCLAIMED_PENDING_TURN}",
-                ExpressionAttributeValues={
-                    ":attempt": {"S": attempt.attempt_id},
-                    ":now": {"S": now},
-                    ":pending": {"S": TurnState.PENDING.value},
-                },
+                ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
@@ -209,8 +238,9 @@ class DynamoTurns:
         self, user_id: str, conversation_id: str, reply: Message, *, seq: int
     ) -> Checkpoint:
         """Store the reply's text so far; the write itself says whether to go on: it
-        fails once a stop was requested (the item says so) or the conversation's
-        messages are being deleted (the item is gone). One write, no read."""
+        fails once a stop was requested (the item says so), a retry took the turn
+        over (the item is ``superseded``) or the conversation's messages are being
+        deleted (the item is gone). One write, no read."""
         from botocore.exceptions import ClientError
 
         try:
@@ -218,7 +248,7 @@ class DynamoTurns:
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, reply),
                 UpdateExpression="SET content = :c, seq = :s",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopRequested)",
+                ConditionExpression=f"{NO_STOP_REQUESTED} AND {NOT_SUPERSEDED}",
                 ExpressionAttributeValues={":c": {"S": reply.content}, ":s": {"N": str(seq)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -226,6 +256,8 @@ class DynamoTurns:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             old = cast(dict[str, Any], err.response).get("Item") or {}
+            if "superseded" in old:
+                return Checkpoint.LOST
             return Checkpoint.STOP if "stopRequested" in old else Checkpoint.GONE
         return Checkpoint.CONTINUE
 

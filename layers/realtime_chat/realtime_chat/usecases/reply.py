@@ -113,7 +113,6 @@ def generate_reply(
 ) -> Reply:
     started = clock()
     question = Message(job.message_id, Role.USER, job.content, job.message_timestamp)
-    attempt = Attempt(question, new_id())
     # Stored with the turn when the job names it; else (a retried turn) stored below.
     stored_with_turn = job.reply_id is not None and job.reply_timestamp is not None
     placeholder = Message(
@@ -123,6 +122,7 @@ def generate_reply(
         job.reply_timestamp or frames.iso(started),
         status=MessageStatus.STREAMING,
     )
+    attempt = Attempt(question, new_id(), placeholder)
     # Everything the model needs is fetched at once: the key and the history load
     # while the turn is claimed and the placeholder stored, so the model is asked
     # sooner.
