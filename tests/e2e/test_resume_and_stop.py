@@ -116,3 +116,45 @@ def test_make_chat_stops_a_reply_and_shows_a_resumed_one(slow_stack: Stack) -> N
         term.close()
         if other is not None:
             other.close()
+
+
+@pytest.mark.parametrize("last", ["token37", "token38", "token39"])
+def test_a_tab_opened_as_the_answer_ends_gets_its_end_or_sees_it_complete(
+    slow_stack: Stack, last: str
+) -> None:
+    """Whatever the timing: a tab whose history shows the answer still streaming gets
+    its final frame (it existed before the final frame was published)."""
+    token = slow_stack.tokens()["idToken"]
+    url = f"{slow_stack.url}?token={token}"
+
+    async def scenario() -> None:
+        async with connect(url) as laptop:
+            await laptop.send(
+                json.dumps({"action": "chat_message", "data": {"message": "to the end"}})
+            )
+            ack = json.loads(await asyncio.wait_for(laptop.recv(), 10))
+            seen = [ack]
+            # WHEN the answer's last words arrive on the laptop, a new tab opens and
+            # asks for the history at once
+            while not any(last in f.get("delta", "") for f in seen):
+                seen.append(json.loads(await asyncio.wait_for(laptop.recv(), 20)))
+            async with connect(url) as tab:
+                history = {"conversationId": ack["conversationId"]}
+                await tab.send(json.dumps({"action": "chat_history", "data": history}))
+                on_tab = []
+                while not any(f["type"] == "chat_history" for f in on_tab):
+                    on_tab.append(json.loads(await asyncio.wait_for(tab.recv(), 20)))
+                (shown,) = [f for f in on_tab if f["type"] == "chat_history"]
+                status = shown["messages"][-1]["status"]
+                if status == "streaming":  # THEN it must get the end
+                    while not any(f["type"] == "ai_response" for f in on_tab):
+                        on_tab.append(json.loads(await asyncio.wait_for(tab.recv(), 20)))
+            final = (await _frames_until_final(laptop))[-1]
+        assert status in ("streaming", "complete")
+        for frame in on_tab:
+            if frame["type"] == "ai_response":
+                assert frame["content"] == final["content"]
+        if status == "complete":
+            assert shown["messages"][-1]["content"] == final["content"]
+
+    asyncio.run(scenario())

@@ -235,3 +235,62 @@ def test_a_reply_whose_invocation_died_keeps_its_text_and_its_turn_can_run_again
     # WHEN the client retries the turn THEN it is answered
     chat.send(message="what happened?", clientMessageId="died-1")
     assert _final(chat.frames())["content"].startswith("You said: what happened?")
+
+
+def test_a_stop_ends_the_reply_stopped_while_the_provider_sends_nothing(
+    chat: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a provider that goes silent for 10 s after three tokens, read with a 6 s
+    # timeout (a reasoning model thinking)
+    chat.reload(AI_READ_TIMEOUT="6")
+    chat.model.scenario.tokens = 20
+    chat.model.scenario.stall_after = 3
+    chat.model.scenario.stall_seconds = 10
+    chat.start(message="tell me a long story")
+    _until(lambda: sum(f["type"] == "ai_response_chunk" for f in chat.frames()) >= 1)
+    # WHEN the phone asks to stop it, while the provider says nothing
+    (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
+    assert requested["type"] == "reply_stop_requested"
+    chat.lambdas.wait()
+    # THEN the reply hung up and ended stopped: not at the provider's next token, and
+    # not as a provider error when the read it aborted broke off
+    sent = chat.frames()
+    assert [f for f in sent if f["type"] == "error"] == []
+    final = _final(sent)
+    assert final["finishReason"] == "stopped" and "token" not in final["content"]
+    stored = DynamoChatStore(chat.dynamodb, CHAT_TABLE).history(ADA, CONV, limit=5, before=None)
+    assert stored[0][-1].status is MessageStatus.STOPPED
+
+
+def test_a_tab_whose_token_expires_mid_reply_gets_no_final_frame(slow: Chat) -> None:
+    # GIVEN ada's phone, whose token expires a second from now, as the acknowledgement
+    # finds it
+    put_connection(slow.dynamodb, PHONE, ADA, tokenExpiresAt={"N": str(int(time.time()) + 1)})
+    # WHEN a reply of about three seconds streams
+    slow.send(message="tell me a long story")
+    # THEN the laptop gets the whole answer, the phone nothing after its expiry: no end
+    assert _final(slow.frames())["finishReason"] == "stop"
+    assert "ai_response" not in [f["type"] for f in posted_frames(PHONE)]
+
+
+def test_a_pending_message_resent_from_a_new_tab_gets_the_rest_of_its_reply(
+    slow: Chat, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a reply streaming for the laptop's message
+    slow.start(message="tell me a long story", clientMessageId="c-long")
+    _until(lambda: len(slow.frames()) > 3)
+    # WHEN a new tab, unsure whether it went through, sends the same message again
+    put_connection(slow.dynamodb, "new-tab=", ADA)
+    event = load_event("chat_message")
+    event["requestContext"]["connectionId"] = "new-tab="
+    body = json.loads(event["body"])
+    body["data"] |= {"message": "tell me a long story", "clientMessageId": "c-long"}
+    event["body"] = json.dumps(body)
+    slow.handler.lambda_handler(event, lambda_context)
+    slow.lambdas.wait()
+    # THEN it is acknowledged, and then gets the reply's end like every other tab
+    seen = posted_frames("new-tab=")
+    assert seen[0]["type"] == "message_received" and seen[0]["clientMessageId"] == "c-long"
+    assert _final(seen) == _final(slow.frames())
+    # AND the turn was answered once
+    assert [f["type"] for f in slow.frames()].count("ai_response") == 1

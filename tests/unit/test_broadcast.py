@@ -44,3 +44,28 @@ def test_a_slow_connection_does_not_hold_up_the_others_and_a_gone_one_is_dropped
     sender.release.set()
     broadcast.close()
     assert [n for _, n in sender.sent["stuck"]] == list(range(10))
+
+
+def test_frames_queued_for_a_connection_are_not_sent_once_its_token_has_expired() -> None:
+    # GIVEN a tab live until t=10, whose first post is held up (throttled) at t=9
+    now = [9.0]
+    started, release = threading.Event(), threading.Event()
+    sent: list[int] = []
+
+    class Held:
+        def send(self, connection_id: str, frame: dict[str, Any]) -> None:
+            if frame["n"] == 0:
+                started.set()
+                release.wait(5)
+            sent.append(frame["n"])
+
+    broadcast = Broadcast((), sender=Held(), on_gone=lambda _c: None, clock=lambda: now[0])
+    for n in range(3):
+        broadcast.send("tab", {"n": n}, live_until=10.0)
+    assert started.wait(5)
+    # WHEN its token expires while the later frames wait in its queue
+    now[0] = 10.0
+    release.set()
+    broadcast.close()
+    # THEN the post under way completes, and nothing after it is sent
+    assert sent == [0]

@@ -45,3 +45,44 @@ def test_due_releases_gathered_text_once_the_interval_has_passed() -> None:
     assert c.due(now=0.05) is None
     assert c.due(now=0.1) == "b"
     assert c.due(now=0.5) is None  # nothing gathered
+
+
+def test_after_a_release_at_the_size_cap_gathering_starts_again_from_nothing() -> None:
+    # GIVEN a release forced by the size cap
+    c = Coalescer(interval=10, max_chars=5)
+    c.feed("x", now=0)
+    assert c.feed("abcde", now=0.01) == "abcde"
+    # WHEN a small token follows within the interval THEN it is gathered, not posted
+    assert c.feed("f", now=0.02) is None
+    assert c.feed("ghij", now=0.03) == "fghij"  # the cap counts from the last release
+
+
+def test_an_adaptive_interval_grows_after_each_release_up_to_its_ceiling() -> None:
+    # GIVEN gathering that starts at 125 ms and doubles up to 500 ms
+    c = Coalescer(interval=0.125, max_interval=0.5, growth=2)
+    # THEN the first text goes at once, then gatherings of 125, 250, 500, 500 ms
+    assert c.feed("a", now=0.0) == "a"
+    assert c.feed("b", now=0.0625) is None
+    assert c.feed("c", now=0.125) == "bc"
+    assert c.feed("d", now=0.25) is None
+    assert c.feed("e", now=0.375) == "de"
+    assert c.feed("f", now=0.75) is None
+    assert c.feed("g", now=0.875) == "fg"
+    assert c.due(now=1.25) is None
+    assert c.feed("h", now=1.3125) is None
+    assert c.due(now=1.375) == "h"
+
+
+def test_an_adaptive_interval_still_releases_early_at_the_size_cap() -> None:
+    c = Coalescer(interval=0.1, max_interval=0.4, growth=4, max_chars=5)
+    c.feed("a", now=0.0)
+    c.feed("b", now=0.1)  # released: the next gathering is 400 ms
+    assert c.feed("xyz", now=0.15) is None
+    assert c.feed("uvw", now=0.2) == "xyzuvw"
+
+
+def test_by_default_the_interval_does_not_grow() -> None:
+    c = Coalescer(interval=0.125)
+    c.feed("a", now=0.0)
+    for n in range(1, 6):
+        assert c.feed(str(n), now=n * 0.125) == str(n)

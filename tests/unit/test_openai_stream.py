@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
-from realtime_chat.model import Finished, PromptMessage, TextDelta
+from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
 PROMPT = [PromptMessage("system", "be brief"), PromptMessage("user", "hello there")]
 
@@ -45,6 +48,8 @@ def test_a_stream_yields_deltas_then_one_finish_with_model_and_usage(server: Mod
         {"role": "user", "content": "hello there"},
     ]
     assert (request["stream"], request["max_tokens"], request["temperature"]) == (True, 64, 0.1)
+    # Usage is asked for in the stream: a stopped answer is charged what it cost
+    assert request["stream_options"] == {"include_usage": True}
     assert server.keys == ["k"]
 
 
@@ -103,3 +108,74 @@ def test_a_broken_stream_raises_after_the_text_that_arrived(server: ModelServer)
                 received.append(event.text)
     assert received == ["You said: ", "hello "]
     assert len(server.requests) == 1
+
+
+class _RawSse(BaseHTTPRequestHandler):
+    """Answers every POST with ``body`` exactly as given (a provider's own spacing)."""
+
+    body = b""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_data_lines_without_a_space_after_the_colon_are_read() -> None:
+    # GIVEN a provider writing "data:{...}" (the SSE spec makes the space optional)
+    chunks = [
+        {"model": "m", "choices": [{"delta": {"content": "Hi"}}]},
+        {"model": "m", "choices": [{"delta": {}, "finish_reason": "stop"}]},
+    ]
+    _RawSse.body = b"".join(b"data:" + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    _RawSse.body += b"data:[DONE]\n\n"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RawSse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        model = OpenAICompatibleModel(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+            model="m",
+            max_tokens=8,
+            temperature=0,
+        )
+        events = list(model.stream(PROMPT, api_key="k"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    # THEN its text and its end are read
+    assert events == [TextDelta("Hi"), Finished("stop", "m")]
+
+
+def test_closing_a_stream_from_another_thread_ends_a_read_the_provider_left_hanging(
+    server: ModelServer,
+) -> None:
+    # GIVEN a provider that goes silent for 20 s after two tokens
+    server.scenario.stall_after = 2
+    server.scenario.stall_seconds = 20
+    stream = _model(server, [], read_timeout=30).stream(PROMPT, api_key="k")
+    received: list[ModelEvent] = []
+    ended: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            received.extend(stream)
+            ended.append(None)
+        except ModelUnavailable as err:
+            ended.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while len(received) < 2:
+        reader.join(0.01)
+    # WHEN the stream is closed from here, while the reader waits on the socket
+    stream.close()
+    # THEN the read ends now, not when the provider speaks again (nor at a timeout)
+    reader.join(10)
+    assert not reader.is_alive()
+    assert len(ended) == 1 and received == [TextDelta("You said: "), TextDelta("hello ")]

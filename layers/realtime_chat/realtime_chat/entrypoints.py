@@ -186,7 +186,9 @@ class ChatFunction:
         logger.set_correlation_id(job.request_id)
         logger.append_keys(connection_id=job.connection_id, conversation_id=job.conversation_id)
         reply = self._replies(job)
-        outcome = "deleted" if reply.deleted else (reply.error or "ok")
+        outcome = (
+            "dropped" if reply.dropped else "deleted" if reply.deleted else (reply.error or "ok")
+        )
         count("RepliesStreamed", dimension=("outcome", outcome))
         # Posts per answer and what the model cost: the dashboard's reply figures.
         measure("ReplyPosts", reply.chunks, "Count")

@@ -12,7 +12,9 @@ from typing import Generic, TypeVar
 
 __all__ = [
     "ANONYMOUS_USER_ID",
+    "Attempt",
     "Checkpoint",
+    "Claim",
     "Connection",
     "Conversation",
     "Finished",
@@ -24,6 +26,7 @@ __all__ = [
     "PromptMessage",
     "ReplyJob",
     "Role",
+    "Settled",
     "TextDelta",
     "Turn",
     "TurnState",
@@ -89,6 +92,24 @@ class Checkpoint(StrEnum):
     CONTINUE = "continue"
     STOP = "stop"  # a connection of the user asked to stop it
     GONE = "gone"  # the conversation was deleted
+    LOST = "lost"  # a retry took the turn over from this reply's attempt
+
+
+class Claim(StrEnum):
+    """What a reply job learns from claiming its turn before it asks the model."""
+
+    OWNED = "owned"  # this attempt answers the turn
+    ANSWERED = "answered"  # the turn is no longer pending: nothing to do
+    TAKEN = "taken"  # another attempt owns the turn
+    GONE = "gone"  # the conversation was deleted
+
+
+class Settled(StrEnum):
+    """What a reply's finishing write did."""
+
+    WRITTEN = "written"  # the answer and the turn's end are stored
+    STOP_REQUESTED = "stop_requested"  # a stop came first: nothing was written
+    LOST = "lost"  # another attempt owns the turn: nothing was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +185,16 @@ class Finished:
 
 
 ModelEvent = TextDelta | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a reply job: the question it answers and the id it claimed the turn
+    with. Each run (a redelivered or a late job too) has an id of its own."""
+
+    question: Message
+    attempt_id: str
+    reply: Message | None = None  # the streaming answer it fills, once known
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,14 @@ them with small fakes. Use cases import from here, never from ``adapters``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from realtime_chat.model import (
+    Attempt,
     Checkpoint,
+    Claim,
     Connection,
     Conversation,
     Identity,
@@ -20,6 +22,7 @@ from realtime_chat.model import (
     Page,
     PromptMessage,
     ReplyJob,
+    Settled,
     Turn,
     TurnState,
 )
@@ -137,10 +140,24 @@ class ChatStore(Protocol):
         reply: Message | None,
         state: TurnState,
         started: Message | None = None,
-    ) -> None:
+        attempt: Attempt | None = None,
+        stop_wins: bool = False,
+    ) -> Settled:
         """Store the reply (if any; over its ``started`` streaming self) and the turn's
         final state, atomically, only while the conversation exists: raises
-        ``ConversationNotFound`` once it is deleted."""
+        ``ConversationNotFound`` once it is deleted. With ``attempt``, only while that
+        attempt owns the turn (else ``LOST``); with ``stop_wins``, only while no stop
+        was requested of ``started`` (else ``STOP_REQUESTED``, the reply may then be
+        stored as stopped). Either way nothing is
+        written unless it returns ``WRITTEN``."""
+        ...
+
+    def claim_turn(
+        self, user_id: str, conversation_id: str, attempt: Attempt, *, now: str
+    ) -> Claim:
+        """Make ``attempt`` the one reply that answers its turn: ``OWNED`` only for the
+        first attempt to claim a pending turn (a retry of the turn lets a new attempt
+        claim it, once the old claim is older than a reply may run)."""
         ...
 
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
@@ -168,9 +185,13 @@ class ApiKeySource(Protocol):
 
 
 class ChatModel(Protocol):
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
-        """Text deltas as they arrive, then one ``Finished``. Raises ``ModelRejectedKey``
-        or ``ModelUnavailable``; retries happen inside, and only before the first delta."""
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterable[ModelEvent]:
+        """Text deltas as they arrive (read once), then one ``Finished``. Raises
+        ``ModelRejectedKey`` or ``ModelUnavailable``; retries happen inside, and only
+        before the first delta.
+
+        When the iterator has a ``close()``, a stop calls it from another thread while
+        a read may be blocked: the iteration must then end promptly (raising is fine)."""
         ...
 
 

@@ -25,7 +25,17 @@ from realtime_chat.adapters.dynamodb_items import (
     user_key,
 )
 from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
-from realtime_chat.model import Checkpoint, Message, MessageStatus, Role, Turn, TurnState
+from realtime_chat.model import (
+    Attempt,
+    Checkpoint,
+    Claim,
+    Message,
+    MessageStatus,
+    Role,
+    Settled,
+    Turn,
+    TurnState,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,6 +46,21 @@ __all__ = ["MOVES_FORWARD", "DynamoTurns"]
 # a reply that ends after a newer turn began leaves them at that turn.
 MOVES_FORWARD = "(attribute_not_exists(updatedAt) OR updatedAt <= :now)"
 _OVERTAKEN_ATTEMPTS = 3  # each lost one means yet newer activity was recorded: bounded
+
+# The rules a reply's writes keep atomically, named (placeholders as bound below).
+# A turn is claimed by one attempt, while it is pending and nobody holds it.
+UNCLAIMED_PENDING_TURN = "turn = :pending AND attribute_not_exists(replyOwner)"
+# Only the attempt that claimed a turn finishes it.
+OWNED_BY_ATTEMPT = "attribute_exists(pk) AND replyOwner = :attempt"
+# A reply that ends (normally, or broken by the provider) is stored only while no
+# stop was requested: a stop acknowledged before the finishing write wins.
+NO_STOP_REQUESTED = "attribute_exists(pk) AND attribute_not_exists(stopRequested)"
+# A retry may take a pending turn over only once its claim (if any) is older than a
+# reply may run: the claiming invocation has ended.
+CLAIM_EXPIRED = "(attribute_not_exists(claimedAt) OR claimedAt < :stale)"
+# A streaming reply checkpoints only while no retry took its turn over (the retry
+# marks the reply it displaced ``superseded``).
+NOT_SUPERSEDED = "attribute_not_exists(superseded)"
 
 
 class DynamoTurns:
@@ -126,15 +151,20 @@ class DynamoTurns:
         from botocore.exceptions import ClientError
 
         try:
-            self._client.update_item(
+            old = self._client.update_item(
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, message),
-                UpdateExpression="SET turn = :pending, retriedAt = :now",
+                # The retry's job claims the turn afresh.
+                UpdateExpression=(
+                    "SET turn = :pending, retriedAt = :now "
+                    "REMOVE replyOwner, claimedAt, claimedReplySk"
+                ),
+                ReturnValues="ALL_OLD",
                 # Failed, or pending for longer than a reply may run: its reply died
                 # with its invocation (a timeout, out of memory).
                 ConditionExpression=(
                     "turn = :failed OR (turn = :pending AND #ts < :stale AND "
-                    "(attribute_not_exists(retriedAt) OR retriedAt < :stale))"
+                    f"(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND {CLAIM_EXPIRED})"
                 ),
                 ExpressionAttributeNames={"#ts": "timestamp"},
                 ExpressionAttributeValues={
@@ -148,7 +178,62 @@ class DynamoTurns:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        displaced = old.get("Attributes", {}).get("claimedReplySk", {}).get("S")
+        if displaced and old["Attributes"].get("turn", {}).get("S") == TurnState.PENDING.value:
+            self._supersede(conversation_pk(user_id, conversation_id), displaced)
         return True
+
+    def _supersede(self, pk: str, reply_sk: str) -> None:
+        """Tell a displaced attempt's reply, at its next checkpoint, that it lost its turn."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}, "sk": {"S": reply_sk}},
+                UpdateExpression="SET superseded = :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def claim_turn(
+        self, user_id: str, conversation_id: str, attempt: Attempt, *, now: str
+    ) -> Claim:
+        """Make ``attempt`` the one that answers its pending turn (one conditional
+        write); say why not otherwise."""
+        from botocore.exceptions import ClientError
+
+        values = {
+            ":attempt": {"S": attempt.attempt_id},
+            ":now": {"S": now},
+            ":pending": {"S": TurnState.PENDING.value},
+        }
+        update = "SET replyOwner = :attempt, claimedAt = :now"
+        if attempt.reply is not None:  # so that a retry taking over can tell it
+            update += ", claimedReplySk = :reply"
+            values[":reply"] = {"S": message_sk(attempt.reply)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=message_key(user_id, conversation_id, attempt.question),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND {UNCLAIMED_PENDING_TURN}",
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = cast(dict[str, Any], err.response).get("Item")
+            if not old:
+                return Claim.GONE
+            if old.get("turn", {}).get("S", TurnState.PENDING.value) != TurnState.PENDING.value:
+                return Claim.ANSWERED
+            return Claim.TAKEN
+        return Claim.OWNED
 
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """The reply as a ``streaming`` message, noted on the conversation (so a stop can
@@ -168,8 +253,9 @@ class DynamoTurns:
         self, user_id: str, conversation_id: str, reply: Message, *, seq: int
     ) -> Checkpoint:
         """Store the reply's text so far; the write itself says whether to go on: it
-        fails once a stop was requested (the item says so) or the conversation's
-        messages are being deleted (the item is gone). One write, no read."""
+        fails once a stop was requested (the item says so), a retry took the turn
+        over (the item is ``superseded``) or the conversation's messages are being
+        deleted (the item is gone). One write, no read."""
         from botocore.exceptions import ClientError
 
         try:
@@ -177,7 +263,7 @@ class DynamoTurns:
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, reply),
                 UpdateExpression="SET content = :c, seq = :s",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(stopRequested)",
+                ConditionExpression=f"{NO_STOP_REQUESTED} AND {NOT_SUPERSEDED}",
                 ExpressionAttributeValues={":c": {"S": reply.content}, ":s": {"N": str(seq)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -185,6 +271,8 @@ class DynamoTurns:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             old = cast(dict[str, Any], err.response).get("Item") or {}
+            if "superseded" in old:
+                return Checkpoint.LOST
             return Checkpoint.STOP if "stopRequested" in old else Checkpoint.GONE
         return Checkpoint.CONTINUE
 
@@ -227,7 +315,11 @@ class DynamoTurns:
         reply: Message | None,
         state: TurnState,
         started: Message | None = None,
-    ) -> None:
+        attempt: Attempt | None = None,
+        stop_wins: bool = False,
+    ) -> Settled:
+        """One transaction; with ``attempt``, only while it owns the turn; with
+        ``stop_wins``, only while no stop was requested of ``started``."""
         items: list[Any] = []
         settle: dict[str, Any] = {
             "TableName": self._table,
@@ -236,10 +328,15 @@ class DynamoTurns:
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": {":s": {"S": state.value}},
         }
+        if attempt is not None:
+            settle["ConditionExpression"] = OWNED_BY_ATTEMPT
+            settle["ExpressionAttributeValues"][":attempt"] = {"S": attempt.attempt_id}
         if reply is not None:
             put = self._put_message(user_id, conversation_id, reply)
             if started is not None:  # it replaces its streaming self
-                put["Put"]["ConditionExpression"] = "attribute_exists(pk)"
+                put["Put"]["ConditionExpression"] = (
+                    NO_STOP_REQUESTED if stop_wins else "attribute_exists(pk)"
+                )
             touch = self._touch(user_id, conversation_id, reply.timestamp, "")
             items += [put]
             settle["UpdateExpression"] += ", replySk = :r"
@@ -251,14 +348,13 @@ class DynamoTurns:
                 "UpdateExpression": "SET updatedAt = updatedAt",
             }
             if started is not None:  # nothing was written: the placeholder goes
-                items.append(
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": message_key(user_id, conversation_id, started),
-                        }
-                    }
-                )
+                delete: dict[str, Any] = {
+                    "TableName": self._table,
+                    "Key": message_key(user_id, conversation_id, started),
+                }
+                if stop_wins:
+                    delete["ConditionExpression"] = NO_STOP_REQUESTED
+                items.append({"Delete": delete})
         touch["ConditionExpression"] = LIVE
         if started is not None:
             touch["UpdateExpression"] += " DELETE streamingReplies :started"
@@ -269,8 +365,20 @@ class DynamoTurns:
         if reply is not None or started is not None:
             items.append({"Update": touch})
         items.append({"Update": settle})
-        if self._transact(items) is not None:
+        reasons = self._transact(items)
+        if reasons is None:
+            return Settled.WRITTEN
+        pk = conversation_pk(user_id, conversation_id)
+        if "ConditionalCheckFailed" in reasons[:-1]:  # the reply or the conversation
+            if started is not None and stop_wins:
+                old = self._item(pk, message_sk(started))
+                if old is not None and "stopRequested" in old:
+                    return Settled.STOP_REQUESTED
             raise ConversationNotFound(conversation_id)
+        # The turn: deleted with its conversation, or owned by another attempt.
+        if self._item(pk, message_sk(question)) is None:
+            raise ConversationNotFound(conversation_id)
+        return Settled.LOST
 
     def _transact(self, items: list[Any]) -> list[str] | None:
         """``transact`` (a condition's failure returns the reasons) where the

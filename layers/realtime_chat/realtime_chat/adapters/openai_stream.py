@@ -3,12 +3,17 @@
 Works with OpenRouter, OpenAI, DeepSeek, and local servers such as Ollama or vLLM.
 Retries 429, 5xx and connection failures with backoff, but only before the first
 token: once text has been streamed, a failure ends the answer instead of
-repeating it.
+repeating it. Asks for the usage in the stream (``stream_options.include_usage``;
+providers that do not know it ignore it). A stream's ``close()`` may be called from
+another thread while a read is blocked: it shuts the socket, and the read ends at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,7 +24,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
-__all__ = ["OpenAICompatibleModel"]
+__all__ = ["OpenAICompatibleModel", "SseStream"]
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -49,10 +54,8 @@ class OpenAICompatibleModel:
         self._session = session or requests.Session()
         self._sleep = sleep
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
-        response = self._open(prompt, api_key)
-        with response:
-            yield from self._events(response)
+    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> SseStream:
+        return SseStream(lambda: self._open(prompt, api_key), self._events)
 
     def _open(self, prompt: Sequence[PromptMessage], api_key: str) -> requests.Response:
         body = {
@@ -118,6 +121,44 @@ class OpenAICompatibleModel:
         if reason is None:
             raise ModelUnavailable("stream ended without a finish reason")
         yield Finished(reason=reason, model=model, usage=usage)
+
+
+class SseStream:
+    """One answer's events, read on first iteration; ``close`` hangs up from any thread."""
+
+    def __init__(
+        self,
+        open_: Callable[[], requests.Response],
+        events: Callable[[requests.Response], Iterator[ModelEvent]],
+    ) -> None:
+        self._open = open_
+        self._events = events
+        self._lock = threading.Lock()
+        self._response: requests.Response | None = None
+        self._closed = False
+
+    def __iter__(self) -> Iterator[ModelEvent]:
+        response = self._open()
+        with self._lock:
+            closed, self._response = self._closed, response
+        with response:
+            if not closed:
+                yield from self._events(response)
+
+    def close(self) -> None:
+        """Stop reading: a read blocked on the provider ends now (with an error the
+        caller, who asked for it, ignores), and the provider sees the hang-up."""
+        with self._lock:
+            self._closed = True
+            response = self._response
+        if response is None:
+            return
+        # Closing a socket does not wake a thread blocked reading it; shutting it does.
+        connection = getattr(response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # already closed by the provider
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _lines(response: requests.Response) -> Iterator[str]:

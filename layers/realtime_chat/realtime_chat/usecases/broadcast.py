@@ -2,11 +2,14 @@
 
 Each connection gets its own queue and thread, so frames reach each client in
 order while one slow (throttled) or gone connection never holds up the others.
-A gone connection (410) is reported once through ``on_gone`` and skipped after.
+A gone connection (410) is reported once through ``on_gone`` and skipped after. With
+a ``clock``, a connection given a ``live_until`` gets nothing once it has passed: it
+is checked before each send, not only when the frame was queued.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -14,7 +17,7 @@ from typing import Any
 
 from realtime_chat.errors import ConnectionGone, ConnectionThrottled, FrameTooLarge
 from realtime_chat.observability import logger
-from realtime_chat.ports import FrameSender
+from realtime_chat.ports import Clock, FrameSender
 
 __all__ = ["Broadcast"]
 
@@ -28,9 +31,12 @@ class Broadcast:
         *,
         sender: FrameSender,
         on_gone: Callable[[str], None],
+        clock: Clock | None = None,
     ) -> None:
         self._sender = sender
         self._on_gone = on_gone
+        self._clock = clock
+        self._live_until: dict[str, float] = {}
         self._queues: dict[str, queue.SimpleQueue[Any]] = {}
         self._threads: list[threading.Thread] = []
         self.gone: set[str] = set()
@@ -59,6 +65,13 @@ class Broadcast:
         for q in self._queues.values():
             q.put(frame)
 
+    def send(self, connection_id: str, frame: dict[str, Any], *, live_until: float) -> None:
+        """Queue ``frame`` for one connection (added on first use), to be sent only
+        while the clock is before ``live_until``."""
+        self._live_until[connection_id] = live_until
+        q = self._queues.get(connection_id) or self._add(connection_id)
+        q.put(frame)
+
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued, then stop; waits at most ``timeout`` seconds in all."""
         for q in self._queues.values():
@@ -75,6 +88,9 @@ class Broadcast:
         while (frame := q.get()) is not _DONE:
             if connection_id in self.gone:
                 continue
+            until = self._live_until.get(connection_id, math.inf)
+            if self._clock is not None and self._clock() >= until:
+                continue  # its token or its connection expired: nothing further
             try:
                 self._sender.send(connection_id, frame)
             except ConnectionGone:

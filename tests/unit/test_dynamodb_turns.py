@@ -1,0 +1,154 @@
+"""A reply job's hold on its turn, and its finishing write, against moto: each rule the
+writes keep atomically (``UNCLAIMED_PENDING_TURN``, ``OWNED_BY_ATTEMPT``,
+``NO_STOP_REQUESTED``, ``CLAIM_EXPIRED``), tested once against the port."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.errors import ConversationNotFound
+from realtime_chat.model import (
+    Attempt,
+    Checkpoint,
+    Claim,
+    Message,
+    MessageStatus,
+    Role,
+    Settled,
+    TurnState,
+)
+from tests.support.aws import CHAT_TABLE
+
+QUESTION = Message("q1", Role.USER, "hi", "2026-11-25T20:00:00.000Z")
+ANSWER = Message(
+    "a1", Role.ASSISTANT, "", "2026-11-25T20:00:00.001Z", status=MessageStatus.STREAMING
+)
+CLAIMED = "2026-11-25T20:00:01.000Z"
+FIRST, SECOND = Attempt(QUESTION, "attempt-1", ANSWER), Attempt(QUESTION, "attempt-2")
+
+
+@pytest.fixture
+def store(moto_aws: Any) -> DynamoChatStore:
+    chat = DynamoChatStore(moto_aws, CHAT_TABLE)
+    chat.begin_turn("ada", "c1", QUESTION, title="t", client_message_id="cm-1", reply=ANSWER)
+    return chat
+
+
+def _finish(store: DynamoChatStore, attempt: Attempt, **options: Any) -> Settled:
+    done = replace(ANSWER, content="Hello", status=MessageStatus.COMPLETE)
+    return store.finish_turn(
+        "ada", "c1", QUESTION, reply=done, state=TurnState.ANSWERED, started=ANSWER,
+        attempt=attempt, **options,
+    )  # fmt: skip
+
+
+def _state(store: DynamoChatStore) -> tuple[TurnState, str]:
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None
+    reply = store.history("ada", "c1", limit=5, before=None)[0][-1]
+    return turn.state, reply.status.value
+
+
+def test_only_the_first_attempt_to_claim_a_pending_turn_owns_it(store: DynamoChatStore) -> None:
+    assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.OWNED
+    assert store.claim_turn("ada", "c1", SECOND, now=CLAIMED) is Claim.TAKEN
+    # the same attempt delivered twice is no exception: one run per claim
+    assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.TAKEN
+
+
+def test_an_answered_turn_cannot_be_claimed(store: DynamoChatStore) -> None:
+    store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
+    assert _finish(store, FIRST) is Settled.WRITTEN
+    assert store.claim_turn("ada", "c1", SECOND, now=CLAIMED) is Claim.ANSWERED
+
+
+def test_a_deleted_conversations_turn_cannot_be_claimed(store: DynamoChatStore) -> None:
+    store.delete("ada", "c1")
+    assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.GONE
+
+
+def test_only_the_owner_finishes_the_turn_and_a_loser_writes_nothing(
+    store: DynamoChatStore,
+) -> None:
+    store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
+    assert _finish(store, SECOND) is Settled.LOST
+    assert _state(store) == (TurnState.PENDING, "streaming")
+    assert _finish(store, FIRST) is Settled.WRITTEN
+    assert _state(store) == (TurnState.ANSWERED, "complete")
+
+
+def test_a_normal_end_after_a_stop_request_writes_nothing_and_says_so(
+    store: DynamoChatStore,
+) -> None:
+    store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
+    assert store.request_stop("ada", "c1", stale_before="2000-01-01T00:00:00.000Z") == ["a1"]
+    assert _finish(store, FIRST, stop_wins=True) is Settled.STOP_REQUESTED
+    assert _state(store) == (TurnState.PENDING, "streaming")
+    # the stopped answer is then stored, and a later stop finds nothing
+    stopped = replace(ANSWER, content="Hel", status=MessageStatus.STOPPED)
+    settled = store.finish_turn(
+        "ada", "c1", QUESTION, reply=stopped, state=TurnState.ANSWERED, started=ANSWER,
+        attempt=FIRST,
+    )  # fmt: skip
+    assert settled is Settled.WRITTEN and _state(store) == (TurnState.ANSWERED, "stopped")
+    assert store.request_stop("ada", "c1", stale_before="2000-01-01T00:00:00.000Z") == []
+
+
+def test_a_broken_end_without_text_after_a_stop_request_writes_nothing_and_says_so(
+    store: DynamoChatStore,
+) -> None:
+    store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
+    store.request_stop("ada", "c1", stale_before="2000-01-01T00:00:00.000Z")
+    settled = store.finish_turn(
+        "ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER,
+        attempt=FIRST, stop_wins=True,
+    )  # fmt: skip
+    assert settled is Settled.STOP_REQUESTED
+    assert _state(store) == (TurnState.PENDING, "streaming")
+
+
+def test_a_finishing_write_in_a_deleted_conversation_raises(store: DynamoChatStore) -> None:
+    store.claim_turn("ada", "c1", FIRST, now=CLAIMED)
+    store.delete("ada", "c1")
+    with pytest.raises(ConversationNotFound):
+        _finish(store, FIRST, stop_wins=True)
+
+
+def test_a_retry_takes_a_pending_turn_over_only_once_its_claim_has_expired(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn asked at 20:00 whose job arrived late and claimed it at 20:06
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    # WHEN the user retries at 20:08 (the turn is older than a reply may run, 3 min
+    # here, but its claim is not)
+    early = {"now": "2026-11-25T20:08:00.000Z", "stale_before": "2026-11-25T20:05:00.000Z"}
+    # THEN the running job keeps the turn: nobody else may claim it
+    assert not store.retry_turn("ada", "c1", QUESTION, **early)
+    assert store.claim_turn("ada", "c1", SECOND, now=early["now"]) is Claim.TAKEN
+    # WHEN the claim is older than a reply may run THEN a retry takes the turn over
+    late = {"now": "2026-11-25T20:10:00.000Z", "stale_before": "2026-11-25T20:07:00.000Z"}
+    assert store.retry_turn("ada", "c1", QUESTION, **late)
+    assert store.claim_turn("ada", "c1", SECOND, now=late["now"]) is Claim.OWNED
+    # AND the first job, should it still try, can no longer finish the turn
+    assert _finish(store, FIRST) is Settled.LOST
+
+
+def test_a_reply_whose_turn_a_retry_took_over_learns_it_at_its_next_checkpoint(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a reply streaming under a claim that has outlived a reply's run
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    progress = replace(ANSWER, content="So far")
+    assert store.checkpoint("ada", "c1", progress, seq=0) is Checkpoint.CONTINUE
+    # WHEN a retry takes the turn over
+    late = {"now": "2026-11-25T20:10:00.000Z", "stale_before": "2026-11-25T20:07:00.000Z"}
+    assert store.retry_turn("ada", "c1", QUESTION, **late)
+    # THEN the displaced reply's next checkpoint says it lost its turn, and stores nothing
+    assert (
+        store.checkpoint("ada", "c1", replace(progress, content="More"), seq=1) is Checkpoint.LOST
+    )
+    assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == "So far"

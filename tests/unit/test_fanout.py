@@ -1,0 +1,60 @@
+"""Notifying a user's other connections: gone ones are forgotten, the rest still hear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime_chat.errors import ConnectionThrottled
+from realtime_chat.model import Connection, Identity
+from realtime_chat.usecases.fanout import notify_other_connections
+from tests.support.fakes import MemoryConnections, RecordingSender
+
+NOW = 1_800_000_000.0
+FRAME = {"type": "conversation_renamed", "conversationId": "c1", "title": "t"}
+
+
+def _connection(connection_id: str, kinds: frozenset[str] | None = None) -> Connection:
+    return Connection(connection_id, Identity("ada"), 0, int(NOW) + 600, kinds)
+
+
+def _notify(connections: MemoryConnections, sender: Any) -> int:
+    return notify_other_connections(
+        "ada", FRAME, exclude="laptop", now=NOW, connections=connections, sender=sender
+    )
+
+
+def test_a_connection_found_gone_is_forgotten_and_the_others_still_hear() -> None:
+    # GIVEN ada's laptop (the sender), a closed tab and her phone
+    connections = MemoryConnections(
+        _connection("laptop"), _connection("closed-tab"), _connection("phone")
+    )
+    sender = RecordingSender(gone={"closed-tab"})
+    # WHEN a frame goes to her other connections
+    delivered = _notify(connections, sender)
+    # THEN the closed tab is deleted, the phone got it, the sender did not
+    assert connections.deleted == ["closed-tab"]
+    assert sender.sent["phone"] == [FRAME] and "laptop" not in sender.sent
+    assert delivered == 1
+
+
+class Throttled(RecordingSender):
+    def send(self, connection_id: str, frame: dict[str, Any]) -> None:
+        if connection_id == "busy":
+            raise ConnectionThrottled(connection_id)
+        super().send(connection_id, frame)
+
+
+def test_a_throttled_connection_is_skipped_and_kept() -> None:
+    connections = MemoryConnections(_connection("busy"), _connection("phone"))
+    sender = Throttled()
+    assert _notify(connections, sender) == 1
+    assert connections.deleted == [] and sender.sent["phone"] == [FRAME]
+
+
+def test_only_connections_subscribed_to_the_frames_type_receive_it() -> None:
+    connections = MemoryConnections(
+        _connection("typing-only", frozenset({"typing"})), _connection("everything")
+    )
+    sender = RecordingSender()
+    _notify(connections, sender)
+    assert "typing-only" not in sender.sent and sender.sent["everything"] == [FRAME]
