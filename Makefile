@@ -10,7 +10,7 @@ SAM        := $(TOOLS_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/realtime_chat:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy smoke scale-model clean
+.PHONY: help setup run test lint types unit client validate bench chat token invoke build deploy smoke scale-model clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,7 +48,7 @@ setup: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## 
 run: $(VENV)/.installed  ## run the local stack (gateway, embedded AWS, Cognito, model)
 	$(PY) -m local_stack
 
-test: setup lint types unit validate  ## lint, type check, tests, template validation
+test: setup lint types unit client validate  ## lint, type check, tests, template validation
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
@@ -64,6 +64,10 @@ types: $(VENV)/.installed
 TEST_WORKERS ?= 2
 unit: $(VENV)/.installed
 	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The client library's unit tests: Node's own runner, no network, no packages.
+client:  ## the client library's unit tests (node --test)
+	node --test client/test/unit/
 
 validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## templates, workflows
 	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml deploy/bootstrap.yaml
