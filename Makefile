@@ -65,9 +65,9 @@ TEST_WORKERS ?= 2
 unit: $(VENV)/.installed
 	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# The client library's unit tests: Node's own runner, no network, no packages.
-client:  ## the client library's unit tests (node --test)
-	node --test client/test/unit/
+# The client library's and the console's unit tests: Node's own runner, no network, no packages.
+client:  ## unit tests of client/ and console/ (node --test)
+	node --test client/test/unit/ console/test/
 
 validate: $(VENV)/.installed $(TOOLS_VENV)/.installed $(ACTIONLINT)/.installed  ## templates, workflows
 	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml deploy/bootstrap.yaml
