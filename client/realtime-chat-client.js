@@ -198,13 +198,14 @@ export class RealtimeChatClient {
     this.#everOpened = true;
     this.#setState("open");
     const token = this.#token;
-    this.#emit("open", { token, claims: token ? tokenClaims(token) : null, reconnected });
     const wait = token ? renewalDelay(token, this.options.clock.now(), this.options.renewBeforeExpiryMs) : null;
     if (wait !== null) this.#later(() => this.renew(), wait);
     if (this.options.keepaliveMs) this.#keepalive();
-    // What was waiting, in the order it was asked: resent with the same ids (idempotent).
-    for (const turn of this.#turns.values()) this.#transmit(turn.frame, turn);
-    for (const request of this.#requests) this.#transmit(request.frame, request);
+    // What was waiting, in the order it was asked: resent with the same ids (idempotent),
+    // before listeners of "open" ask anything new (which must go once, not twice).
+    for (const turn of [...this.#turns.values()]) this.#transmit(turn.frame, turn);
+    for (const request of [...this.#requests]) this.#transmit(request.frame, request);
+    this.#emit("open", { token, claims: token ? tokenClaims(token) : null, reconnected });
     this.#firstOpen?.resolve();
     this.#firstOpen = null;
   }

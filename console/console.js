@@ -43,7 +43,8 @@ function applyConfig(config) {
   $("ws-url").value = config.websocketUrl || "";
   $("cognito-endpoint").value = config.cognitoEndpoint || "";
   $("client-id").value = config.userPoolClientId || "";
-  if (config.demoUser && !$("username").value) {
+  // The demo user of this stack (its password is new each time the stack starts).
+  if (config.demoUser && [config.demoUser.username, ""].includes($("username").value)) {
     $("username").value = config.demoUser.username;
     $("password").value = config.demoUser.password;
   }
@@ -83,7 +84,15 @@ async function getToken({ fresh }) {
     }
     if (!$("password").value) throw new SignInError("Your sign-in ended: enter the password and sign in again.");
     notice(fresh ? "Signing in again…" : "Signing in…");
-    result = await signIn({ ...pool(), username: $("username").value.trim(), password: $("password").value });
+    const renewing = Boolean(session.idToken);
+    result = await signIn({ ...pool(), username: $("username").value.trim(), password: $("password").value }).catch(
+      (err) => {
+        // A session that worked is renewed on its own: a pool still starting (a stack
+        // restart) or a blip is tried again with backoff. A first sign-in fails at once.
+        if (renewing) err.retryable = true;
+        throw err;
+      },
+    );
   }
   session.idToken = result.idToken;
   session.refreshToken = result.refreshToken;

@@ -459,6 +459,19 @@ describe("requests", () => {
     assert.equal((await list).conversations.length, 1);
   });
 
+  test("a request asked when the connection opens goes once, beside those that waited", async () => {
+    const env = setup();
+    const first = await connected(env);
+    const waiting = env.client.list();
+    first.serverClose(1006);
+    env.client.on("open", () => env.client.history("c-1"));
+    await env.clock.advance(500);
+    env.last().open();
+    assert.deepEqual(env.last().actions(), ["list_conversations", "chat_history"]);
+    env.last().receive({ type: "conversations", conversations: [] });
+    await waiting;
+  });
+
   test("history gives a streaming reply the freshest text, and its chunks follow the snapshot", async () => {
     const env = setup();
     const socket = await connected(env);
