@@ -189,6 +189,19 @@ export class RealtimeChatClient {
     ws.addEventListener("open", () => ws === this.#ws && this.#onOpen(fresh));
     ws.addEventListener("message", (event) => ws === this.#ws && this.#onMessage(event.data));
     ws.addEventListener("close", (event) => ws === this.#ws && this.#onClose(event, fresh));
+    // Browsers follow "error" with "close" at once; some runtimes (Node 20's) never send
+    // that close after a failed handshake. Without it the client would wait forever.
+    ws.addEventListener("error", () => {
+      this.#later(() => {
+        if (ws !== this.#ws) return;
+        try {
+          ws.close();
+        } catch {
+          // already closing
+        }
+        this.#onClose({ code: 1006, reason: "" }, fresh);
+      }, 0);
+    });
   }
 
   #onOpen() {

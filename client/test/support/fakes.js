@@ -95,6 +95,11 @@ export function fakeWebSocket() {
       this.#fire("close", { code, reason });
     }
 
+    /** An error without the close that should follow it (Node 20 after a refused handshake). */
+    fail() {
+      this.#fire("error", {});
+    }
+
     /** A refused handshake, as a browser sees it. */
     refuse() {
       this.serverClose(1006);

@@ -123,6 +123,22 @@ describe("connecting", () => {
     assert.equal(env.client.state, "open");
   });
 
+  test("an error with no close after it counts as a dropped connection; one with a close counts once", async () => {
+    const env = setup({ getToken: async () => null });
+    env.client.connect();
+    await settle();
+    env.last().fail();
+    await env.clock.advance(0);
+    assert.equal(env.client.state, "connecting");
+    assert.deepEqual(env.clock.pending, [500]);
+    await env.clock.advance(500);
+    env.last().fail();
+    env.last().refuse(); // the close that follows at once in a browser
+    await env.clock.advance(0);
+    assert.equal(env.events.filter(([n]) => n === "close").length, 2);
+    assert.deepEqual(env.clock.pending, [1000]);
+  });
+
   test("getToken failing for good closes the client with an AuthError; a retryable failure backs off", async () => {
     let calls = 0;
     const env = setup({
