@@ -240,6 +240,11 @@ async function loadHistory(id) {
     const page = await client.history(id);
     if (open.id !== id) return; // another conversation was opened meanwhile
     thread.showHistory(page.messages || []);
+    // Own messages still on their way (resent after a reconnect) stay in view.
+    const shown = new Set((page.messages || []).map((m) => m.messageId));
+    for (const turn of client.pendingTurns) {
+      if (turn.conversationId === id && !shown.has(turn.messageId)) thread.addOwn(turn.clientMessageId, turn.message);
+    }
     const current = $("conversations").querySelector(`li[aria-current] button`);
     if (current) $("conversation-title").textContent = current.textContent;
     else if ($("conversation-title").textContent === "Loading…") $("conversation-title").textContent = titleOf(page.messages);

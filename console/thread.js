@@ -7,6 +7,7 @@ import { renderMarkdown } from "./markdown.js";
 import { Typewriter } from "./typewriter.js";
 
 const NEAR_BOTTOM_PX = 48;
+const UP_KEYS = new Set(["ArrowUp", "PageUp", "Home"]);
 
 export class Thread {
   /**
@@ -22,6 +23,11 @@ export class Thread {
     this.animation = null;
     this.lastTick = 0;
     list.addEventListener("scroll", () => this.#setFollowing(this.#atBottom()));
+    // A reader moving up stops the following at once: waiting for the scroll event
+    // would let the next frame of text pull a smooth scroll back to the bottom.
+    list.addEventListener("wheel", (e) => e.deltaY < 0 && this.#setFollowing(false), { passive: true });
+    list.addEventListener("touchmove", () => this.#setFollowing(false), { passive: true });
+    list.addEventListener("keydown", (e) => UP_KEYS.has(e.key) && this.#setFollowing(false));
   }
 
   clear() {

@@ -122,12 +122,16 @@ def test_the_gateway_serves_the_page_its_files_and_this_stacks_settings(stack: S
     # WHEN a browser asks for the page, a script of it and its settings
     page_status, page_headers, html = _get(base + "/")
     script_status, script_headers, _ = _get(base + "/console.js")
+    library_status, library_headers, library = _get(base + "/client/realtime-chat-client.js")
     config_status, _, config = _get(base + "/config.json")
 
     # THEN the page comes with a policy that loads nothing from elsewhere
     assert page_status == 200 and b'<span id="badge"' in html
     assert "script-src 'self'" in page_headers["Content-Security-Policy"]
     assert script_status == 200 and script_headers["Content-Type"].startswith("text/javascript")
+    # ... nor the client library it imports, served beside it
+    assert library_status == 200 and b"export class RealtimeChatClient" in library
+    assert "script-src 'self'" in library_headers["Content-Security-Policy"]
     # ... and the settings name this stack's WebSocket, pool client and demo user
     settings = json.loads(config)
     assert config_status == 200
@@ -138,7 +142,16 @@ def test_the_gateway_serves_the_page_its_files_and_this_stacks_settings(stack: S
 
 def test_only_the_consoles_own_files_are_served(stack: Stack) -> None:
     base = _http(stack)
-    for path in ("/stack.py", "/..%2Ftemplate.yaml", "/Makefile", "/nope.js"):
+    for path in (
+        "/stack.py",
+        "/..%2Ftemplate.yaml",
+        "/Makefile",
+        "/nope.js",
+        "/client/README.md",
+        "/client/realtime-chat-client.d.ts",
+        "/client/..%2FMakefile",
+        "/client/test/unit/client.test.js",
+    ):
         status, _, _ = _get(base + path)
         assert status in (403, 404), path  # 403: API Gateway's answer for a wrong stage
     # A non-browser GET of the stage is still API Gateway's "expected an upgrade"
