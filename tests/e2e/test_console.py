@@ -176,6 +176,8 @@ def test_an_anonymous_connection_is_real_time_and_chat_says_to_sign_in(page: Pag
     expect(error).to_contain_text("AUTH_REQUIRED", timeout=WAIT_MS)
     expect(error).to_contain_text("Sign in")
     expect(page.locator(".message.user")).to_have_attribute("data-status", "error")
+    # ... and the refused text is back in the box, to send again after signing in
+    expect(page.locator("#message")).to_have_value("hello?")
 
 
 def test_a_signed_in_chat_shows_the_reply_growing_as_it_streams(page: Page, stack: Stack) -> None:
