@@ -4,10 +4,12 @@
 // are resent with the same clientMessageId after a reconnect, replies put in `seq`
 // order, requests matched to their answers, and typed errors. No dependencies.
 
-import { AuthError, ConnectionError, InputError, ServerError, explainClose } from "./chat-errors.js";
+import { ConnectionError, InputError, ServerError } from "./chat-errors.js";
 import { LIMITS, checkFrame, checkId, checkMessage } from "./checks.js";
+import { Connection } from "./connection.js";
 import { ReplyStore } from "./reply-store.js";
-import { BACKOFF, backoffDelay, renewalDelay, tokenClaims } from "./timing.js";
+import { Requests } from "./requests.js";
+import { BACKOFF } from "./timing.js";
 import { Turn } from "./turn.js";
 
 export * from "./chat-errors.js";
@@ -17,19 +19,6 @@ export { BACKOFF, backoffDelay, tokenClaims } from "./timing.js";
 export { Turn } from "./turn.js";
 
 const REPLY_FRAMES = new Set(["ai_response_chunk", "ai_response_snapshot", "ai_response"]);
-// The frame that answers each request, and whether it names the conversation.
-const ANSWERS = {
-  ping: ["pong", false],
-  debug_status: ["debug_status", false],
-  chat_history: ["chat_history", true],
-  list_conversations: ["conversations", false],
-  rename_conversation: ["conversation_renamed", true],
-  delete_conversation: ["conversation_deleted", true],
-  stop_reply: ["reply_stop_requested", true],
-  chat_typing: ["typing_acknowledged", true],
-  user_status: ["status_updated", false],
-  subscribe_notifications: ["notifications_subscribed", false],
-};
 const SYSTEM_CLOCK = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -51,17 +40,11 @@ export class RealtimeChatClient {
   #listeners = new Map();
   #replies = new ReplyStore();
   #turns = new Map(); // clientMessageId -> Turn not yet finished
-  #requests = []; // {action, data, answer, conversationId, resolve, reject, timer, sentOn}
-  #ws = null;
-  #opened = false;
-  #token = null;
-  #attempt = 0;
-  #timers = new Set();
+  #requests; // waiting for their answers
+  #connection;
   #lastSent = null; // the turn or request whose frame went out last
-  #everOpened = false;
   #firstOpen = null;
   #ids = 0;
-  #generation = 0; // each attempt to open; a newer one makes an older one moot
 
   /**
    * @param {object} options see realtime-chat-client.d.ts
@@ -85,9 +68,32 @@ export class RealtimeChatClient {
         { code: "NO_WEBSOCKET" },
       );
     }
-    Object.assign(this, { url: String(url), getToken });
-    this.options = { Socket, clock, random, backoff, limits, renewBeforeExpiryMs, requestTimeoutMs, keepaliveMs };
-    this.state = "idle";
+    this.url = String(url);
+    this.options = { clock, random, limits };
+    this.#requests = new Requests({ clock, timeoutMs: requestTimeoutMs });
+    this.#connection = new Connection({
+      url: this.url,
+      getToken,
+      Socket,
+      clock,
+      random,
+      backoff,
+      renewBeforeExpiryMs,
+      keepaliveMs,
+      handlers: {
+        state: (state, attempt) => this.#emit("state", { state, attempt }),
+        open: (opened) => this.#onOpen(opened),
+        message: (data) => this.#onMessage(data),
+        close: (closed) => this.#onClose(closed),
+        giveUp: (error) => this.#giveUp(error),
+        keepalive: () => this.ping().catch(() => {}),
+      },
+    });
+  }
+
+  /** "idle" | "connecting" | "open" | "closed" */
+  get state() {
+    return this.#connection.state;
   }
 
   // ------------------------------------------------------------------ events
@@ -122,147 +128,39 @@ export class RealtimeChatClient {
       promise.catch(() => {});
       this.#firstOpen = { promise, resolve, reject };
     }
-    if (this.state === "idle" || this.state === "closed") {
-      this.#attempt = 0;
-      this.#open({ fresh: false });
-    }
+    if (this.state === "idle" || this.state === "closed") this.#connection.start();
     return this.#firstOpen.promise;
   }
 
   /** Closes for good (until connect() again); waiting turns and requests are rejected. */
   close() {
-    this.#generation += 1;
-    this.#clearTimers();
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) ws.close(1000, "closed by the client");
+    this.#connection.stop();
     this.#failEverything(new ConnectionError("The client was closed.", { code: "CLOSED" }));
-    this.#setState("closed");
   }
 
   /** Reconnects at once with a fresh token (as after TOKEN_EXPIRED). */
   renew() {
-    if (this.state === "idle" || this.state === "closed") return;
-    this.#clearTimers();
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) ws.close(1000, "renewing the token");
-    this.#open({ fresh: true });
+    this.#connection.renew();
   }
 
-  async #open({ fresh }) {
-    const generation = ++this.#generation;
-    this.#setState("connecting");
-    let token;
-    try {
-      token = await this.getToken({ fresh });
-    } catch (err) {
-      if (generation !== this.#generation) return; // closed or renewed meanwhile
-      const error = new AuthError(err?.message || "Could not get a token.", {
-        code: "SIGN_IN_FAILED",
-        retryable: Boolean(err?.retryable),
-        cause: err,
-      });
-      if (error.retryable) {
-        const retryInMs = this.#nextDelay();
-        this.#emit("close", { code: 0, reason: error.message, opened: false, error, retryInMs });
-        this.#later(() => this.#open({ fresh }), retryInMs);
-      } else {
-        this.#emit("close", { code: 0, reason: error.message, opened: false, error, retryInMs: null });
-        this.#giveUp(error);
-      }
-      return;
-    }
-    if (generation !== this.#generation) return;
-    const url = new URL(this.url);
-    if (token) url.searchParams.set("token", token);
-    let ws;
-    try {
-      ws = new this.options.Socket(url.href);
-    } catch (err) {
-      this.#giveUp(new ConnectionError(`Cannot open ${this.url}: ${err.message}`, { code: "INVALID_URL", cause: err }));
-      return;
-    }
-    this.#ws = ws;
-    this.#opened = false;
-    this.#token = token || null;
-    ws.addEventListener("open", () => ws === this.#ws && this.#onOpen(fresh));
-    ws.addEventListener("message", (event) => ws === this.#ws && this.#onMessage(event.data));
-    ws.addEventListener("close", (event) => ws === this.#ws && this.#onClose(event, fresh));
-    // Browsers follow "error" with "close" at once; some runtimes (Node 20's) never send
-    // that close after a failed handshake. Without it the client would wait forever.
-    ws.addEventListener("error", () => {
-      this.#later(() => {
-        if (ws !== this.#ws) return;
-        try {
-          ws.close();
-        } catch {
-          // already closing
-        }
-        this.#onClose({ code: 1006, reason: "" }, fresh);
-      }, 0);
-    });
-  }
-
-  #onOpen() {
-    this.#opened = true;
-    this.#attempt = 0;
-    const reconnected = this.#everOpened;
-    this.#everOpened = true;
-    this.#setState("open");
-    const token = this.#token;
-    const wait = token ? renewalDelay(token, this.options.clock.now(), this.options.renewBeforeExpiryMs) : null;
-    if (wait !== null) this.#later(() => this.renew(), wait);
-    if (this.options.keepaliveMs) this.#keepalive();
+  #onOpen(opened) {
     // What was waiting, in the order it was asked: resent with the same ids (idempotent),
     // before listeners of "open" ask anything new (which must go once, not twice).
     for (const turn of [...this.#turns.values()]) this.#transmit(turn.frame, turn);
-    for (const request of [...this.#requests]) this.#transmit(request.frame, request);
-    this.#emit("open", { token, claims: token ? tokenClaims(token) : null, reconnected });
+    for (const request of this.#requests.all()) this.#transmit(request.frame, request);
+    this.#emit("open", opened);
     this.#firstOpen?.resolve();
     this.#firstOpen = null;
   }
 
-  #keepalive() {
-    this.#later(() => {
-      if (this.state !== "open") return;
-      this.ping().catch(() => {});
-      this.#keepalive();
-    }, this.options.keepaliveMs);
-  }
-
-  #onClose(event, fresh) {
-    this.#ws = null;
-    this.#clearTimers();
-    const opened = this.#opened;
-    const hadToken = Boolean(this.#token);
-    const code = event.code;
-    const error = new ConnectionError(explainClose({ code, opened, hadToken }), {
-      code: code === 1009 ? "FRAME_TOO_LARGE" : "CLOSED",
-      closeCode: code,
-      retryable: true,
-    });
-    if (code === 1009 && this.#lastSent) {
-      // The gateway refused the last frame: fail it, never send it again.
-      this.#lastSent.fail(error);
-    }
-    // A handshake refused with a token: sign in again, at once the first time.
-    const refused = !opened && hadToken;
-    const retryInMs = refused && !fresh ? 0 : this.#nextDelay();
-    this.#emit("close", { code, reason: event.reason || "", opened, error, retryInMs });
-    this.#setState("connecting");
-    this.#later(() => this.#open({ fresh: refused }), retryInMs);
-  }
-
-  #nextDelay() {
-    return backoffDelay(this.#attempt++, this.options.backoff, this.options.random);
+  #onClose(closed) {
+    // The gateway refused the last frame (over 32 KB): fail it, never send it again.
+    if (closed.code === 1009) this.#lastSent?.fail(closed.error);
+    this.#emit("close", closed);
   }
 
   #giveUp(error) {
-    this.#clearTimers();
-    this.#ws = null;
     this.#failEverything(error);
-    this.#setState("closed");
     this.#emit("error", error);
     this.#firstOpen?.reject(error);
     this.#firstOpen = null;
@@ -270,13 +168,7 @@ export class RealtimeChatClient {
 
   #failEverything(error) {
     for (const turn of [...this.#turns.values()]) turn.fail(error);
-    for (const request of [...this.#requests]) request.fail(error);
-  }
-
-  #setState(state) {
-    if (this.state === state) return;
-    this.state = state;
-    this.#emit("state", { state, attempt: this.#attempt });
+    this.#requests.failAll(error);
   }
 
   // ------------------------------------------------------------------ frames in
@@ -299,7 +191,7 @@ export class RealtimeChatClient {
       return this.#emit("error", error);
     }
     if (type === "conversation_deleted") this.#replies.forget(frame.conversationId);
-    this.#answer(frame);
+    this.#requests.answer(frame);
     if (type) this.#emit(type, frame);
   }
 
@@ -321,28 +213,18 @@ export class RealtimeChatClient {
     if (frame.code === "TOKEN_EXPIRED") {
       // Whatever it refused stays waiting and goes again on the renewed connection.
       this.#emit("error", error);
-      if (this.#token) this.renew();
+      if (this.#connection.token) this.renew();
       return;
     }
     const turn = frame.clientMessageId && this.#turns.get(frame.clientMessageId);
     if (turn) return turn.fail(error);
-    const request = frame.action && this.#requests.find((r) => r.action === frame.action);
-    if (request) return request.fail(error);
-    this.#emit("error", error);
-  }
-
-  #answer(frame) {
-    const request = this.#requests.find(
-      (r) => r.answer === frame.type && (!r.conversationId || r.conversationId === frame.conversationId),
-    );
-    request?.succeed(frame);
+    if (!this.#requests.refuse(frame.action, error)) this.#emit("error", error);
   }
 
   // ------------------------------------------------------------------ frames out
   #transmit(frame, owner) {
-    if (this.state !== "open" || !this.#ws) return false;
     const raw = JSON.stringify(frame);
-    this.#ws.send(raw);
+    if (!this.#connection.send(raw)) return false;
     this.#lastSent = owner || null;
     owner?.sent?.();
     this.#emit("sent", { frame, raw });
@@ -397,33 +279,10 @@ export class RealtimeChatClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    const [answer, named] = ANSWERS[action] || [null, false];
-    return new Promise((resolve, reject) => {
-      const request = {
-        action,
-        frame,
-        answer,
-        conversationId: named ? data?.conversationId : undefined,
-        succeed: (value) => done() && resolve(value),
-        fail: (error) => done() && reject(error),
-      };
-      const done = () => {
-        const index = this.#requests.indexOf(request);
-        if (index < 0) return false;
-        this.#requests.splice(index, 1);
-        this.options.clock.clearTimeout(request.timer);
-        return true;
-      };
-      if (this.options.requestTimeoutMs) {
-        request.timer = this.options.clock.setTimeout(
-          () => request.fail(new ConnectionError(`No answer to ${action} in time.`, { code: "TIMEOUT", retryable: true })),
-          this.options.requestTimeoutMs,
-        );
-      }
-      this.#requests.push(request);
-      this.#transmit(frame, request);
-      if (!answer) request.succeed(undefined); // an action whose answer we cannot tell
-    });
+    const { request, promise } = this.#requests.add(frame);
+    this.#transmit(frame, request);
+    if (!request.answer) request.succeed(undefined); // an action whose answer we cannot tell
+    return promise;
   }
 
   /** Asks the reply streaming in a conversation to stop; the reply ends as "stopped". */
@@ -484,20 +343,6 @@ export class RealtimeChatClient {
   /** The turns sent and not yet finished (their reply not final). */
   get pendingTurns() {
     return [...this.#turns.values()];
-  }
-
-  // ------------------------------------------------------------------ timers
-  #later(fn, ms) {
-    const timer = this.options.clock.setTimeout(() => {
-      this.#timers.delete(timer);
-      fn();
-    }, ms);
-    this.#timers.add(timer);
-  }
-
-  #clearTimers() {
-    for (const timer of this.#timers) this.options.clock.clearTimeout(timer);
-    this.#timers.clear();
   }
 }
 
