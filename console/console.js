@@ -1,18 +1,15 @@
-// The console page: wires the client library (../client/), sign-in, the thread and the
-// debug panel to the elements of index.html. Settings come from config.json when the
-// page is served by the local stack (or placed beside it), else from what was typed
-// last. The session (how it connected, its tokens, the open conversation) survives a
-// reload of the tab.
+// The console page: wires the client library (../client/), the credentials, the thread
+// and the debug panel to the elements of index.html. The session (how it connected,
+// its tokens, the open conversation) survives a reload of the tab.
 
-import { InputError, RealtimeChatClient, tokenClaims } from "../client/realtime-chat-client.js";
-import { SignInError, refresh, signIn } from "./cognito.js";
+import { InputError, RealtimeChatClient } from "../client/realtime-chat-client.js";
+import { loadSettings, saveSettings, tokenSource } from "./credentials.js";
 import { clearSession, loadSession, saveSession } from "./session.js";
 import { Thread } from "./thread.js";
 import { maskTokens } from "./token.js";
 
 const FRAMES_KEPT = 50;
 const PINGS_KEPT = 10;
-const SETTINGS = ["ws-url", "cognito-endpoint", "client-id", "username"];
 const TITLE_CHARS = 60; // the server's own title: the first message, up to 60 characters
 
 const $ = (id) => document.getElementById(id);
@@ -22,82 +19,8 @@ let client = null;
 // The open conversation: its id, and whether the server has it (a new one does not yet).
 const open = { id: null, stored: false };
 
-// ------------------------------------------------------------------ settings
-async function loadSettings() {
-  const config = await readConfig();
-  session.servedConfig = Boolean(config);
-  if (config) applyConfig(config);
-  else for (const id of SETTINGS) $(id).value = localStorage.getItem(`console.${id}`) || "";
-}
-
-async function readConfig() {
-  try {
-    const response = await fetch("config.json", { cache: "no-store" });
-    return response.ok ? await response.json() : null;
-  } catch {
-    return null;
-  }
-}
-
-function applyConfig(config) {
-  $("ws-url").value = config.websocketUrl || "";
-  $("cognito-endpoint").value = config.cognitoEndpoint || "";
-  $("client-id").value = config.userPoolClientId || "";
-  // The demo user of this stack (its password is new each time the stack starts).
-  if (config.demoUser && [config.demoUser.username, ""].includes($("username").value)) {
-    $("username").value = config.demoUser.username;
-    $("password").value = config.demoUser.password;
-  }
-}
-
-function saveSettings() {
-  for (const id of SETTINGS) localStorage.setItem(`console.${id}`, $(id).value);
-}
-
 function remember() {
   saveSession({ ...session, conversationId: open.stored ? open.id : null });
-}
-
-// ------------------------------------------------------------------ credentials
-/** The client library's getToken: the session's token, renewed when it must be. */
-async function getToken({ fresh }) {
-  if (session.mode === "anonymous") return null;
-  if (session.mode === "token") {
-    if (fresh) throw new SignInError("The server refused the token (or it expired): sign in again, or paste a fresh one.");
-    return session.idToken;
-  }
-  const exp = session.idToken ? tokenClaims(session.idToken).exp : 0;
-  if (!fresh && exp * 1000 > Date.now() + 60_000) return session.idToken;
-  const pool = () => ({ endpoint: $("cognito-endpoint").value.trim(), clientId: $("client-id").value.trim() });
-  let result = null;
-  if (session.refreshToken) {
-    result = await refresh({ ...pool(), refreshToken: session.refreshToken }).catch((err) => {
-      if (err.retryable) throw err; // Cognito unreachable: the client backs off and asks again
-      return null; // refused (a new user pool after a stack restart): sign in below
-    });
-  }
-  if (!result) {
-    if (session.servedConfig) {
-      // The local stack makes a new user pool each time it starts: take its new ids.
-      const config = await readConfig();
-      if (config) applyConfig(config);
-    }
-    if (!$("password").value) throw new SignInError("Your sign-in ended: enter the password and sign in again.");
-    notice(fresh ? "Signing in again…" : "Signing in…");
-    const renewing = Boolean(session.idToken);
-    result = await signIn({ ...pool(), username: $("username").value.trim(), password: $("password").value }).catch(
-      (err) => {
-        // A session that worked is renewed on its own: a pool still starting (a stack
-        // restart) or a blip is tried again with backoff. A first sign-in fails at once.
-        if (renewing) err.retryable = true;
-        throw err;
-      },
-    );
-  }
-  session.idToken = result.idToken;
-  session.refreshToken = result.refreshToken;
-  remember();
-  return result.idToken;
 }
 
 // ------------------------------------------------------------------ connection
@@ -115,7 +38,7 @@ function connect(mode, { idToken = null, refreshToken = null, conversationId = n
   }
   remember();
   try {
-    client = new RealtimeChatClient({ url, getToken });
+    client = new RealtimeChatClient({ url, getToken: tokenSource(session, { notice, saved: remember }) });
   } catch (err) {
     notice(err.message, "error");
     return;
@@ -421,7 +344,7 @@ function wire() {
 
 wire();
 updateControls();
-await loadSettings();
+session.servedConfig = await loadSettings();
 const saved = loadSession();
 if (saved) connect(saved.mode, saved); // a reload: carry on where the tab was
 document.body.dataset.ready = "true";
