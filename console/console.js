@@ -203,6 +203,7 @@ function onReply(update) {
 function sendMessage() {
   const box = $("message");
   const text = box.value;
+  if (!text.trim()) return; // nothing to send: not an error
   if (!client || client.state !== "open") {
     showError({ code: "NOT_CONNECTED", message: "Not connected: connect first (your text is kept)." });
     return;
@@ -235,7 +236,7 @@ function sendMessage() {
   turn.done.catch((err) => {
     if (turn.conversationId !== open.id) return;
     thread.ownStatus(turn.clientMessageId, turn.messageId ? "complete" : "error");
-    showError(err);
+    if (err.code !== "CLOSED") showError(err); // CLOSED: the developer disconnected
     if (!turn.messageId && !box.value) box.value = text; // refused: the text comes back to edit
     updateControls();
   });
