@@ -10,7 +10,7 @@ SAM        := $(TOOLS_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/realtime_chat:$(CURDIR)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help setup run test lint types unit validate bench chat token invoke build deploy deploy-built smoke scale-model clean
+.PHONY: help setup run test lint types unit client validate bench chat token invoke build deploy deploy-built smoke scale-model clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ setup: $(VENV)/.installed $(TOOLS_VENV)/.installed $(SCAN_VENV)/.installed $(ACT
 run: $(VENV)/.installed  ## run the local stack (gateway, embedded AWS, Cognito, model)
 	$(PY) -m local_stack
 
-test: setup lint types unit validate  ## lint, type check, tests, template validation
+test: setup lint types unit client validate  ## lint, type check, tests, template validation
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
@@ -73,6 +73,10 @@ types: $(VENV)/.installed
 TEST_WORKERS ?= 2
 unit: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	CHROMIUM="$$(scripts/find-chromium.sh)" $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The client library's and the console's unit tests: Node's own runner, no network, no packages.
+client:  ## unit tests of client/ and console/ (node --test)
+	node --test client/test/unit/ console/test/
 
 # checkov and zizmor run offline, with 0 findings: .checkov.yaml and .github/zizmor.yml
 # list what each skips and why. The template tests (tests/template/, in `unit`) read the
