@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import Stack, free_port, start_stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +97,10 @@ def test_each_refused_handshake_logs_one_line_and_no_traceback(stack: Stack) -> 
 
     before = stack.log.read_text()
     asyncio.run(scenario())
-    time.sleep(0.3)
+    eventually(
+        lambda: "handshake refused" in stack.log.read_text()[len(before) :],
+        what="the refused handshake's line",
+    )
     added = stack.log.read_text()[len(before) :]
     assert "Traceback" not in added
     assert [line for line in added.splitlines() if "handshake refused" in line]
@@ -292,11 +295,11 @@ def test_disconnect_removes_the_connection_item(stack: Stack) -> None:
         return connection_id
 
     connection_id = asyncio.run(scenario())
-    deadline = time.monotonic() + 10
     key = {"connectionId": {"S": connection_id}}
-    while "Item" in dynamodb.get_item(TableName=table, Key=key):
-        assert time.monotonic() < deadline, "$disconnect did not remove the item"
-        time.sleep(0.1)
+    eventually(
+        lambda: "Item" not in dynamodb.get_item(TableName=table, Key=key),
+        what="$disconnect removed the item",
+    )
 
 
 def test_a_frame_over_32_kb_closes_the_connection_with_1009(stack: Stack) -> None:
@@ -480,7 +483,7 @@ def test_the_stack_prints_one_readable_line_per_event_and_no_secrets(stack: Stac
             return str(frames[0]["conversationId"])
 
     asyncio.run(scenario())
-    time.sleep(0.5)  # the close and $disconnect lines
+    eventually(lambda: "closed: 1000" in stack.log.read_text()[before:], what="the close's line")
     added = stack.log.read_text()[before:].splitlines()
     gateway = [line for line in added if " gateway " in line]
     assert any("connected as" in line for line in gateway)
