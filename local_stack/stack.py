@@ -12,23 +12,17 @@ import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from local_stack import event_loop
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.api_gateway.api_model import api_model
 from local_stack.api_gateway.console_site import ConsoleSite
 from local_stack.api_gateway.gateway import Gateway, Limits
-from local_stack.lambda_runtime.workers import (
-    FunctionSpec,
-    Invocation,
-    WorkerPool,
-    preload_libraries,
-)
+from local_stack.lambda_runtime.workers import FunctionSpec, Invocation, WorkerPool
 from local_stack.log_view import configure_gateway_log, readable
 from local_stack.provisioning.embedded_aws import EmbeddedAws
 from local_stack.provisioning.intrinsics import Resolver
@@ -51,11 +45,6 @@ __all__ = [
 ]
 
 ROOT = TEMPLATE.parent
-ASYNC_NICENESS = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
-# A reply's start (reading the history, asking the model, posting the first chunk) is
-# what its user waits for: it runs at the normal priority; what streams after this
-# many seconds runs in the lane (docs/local-stack.md has the measurements).
-ASYNC_NICE_AFTER_SECONDS = 0.3
 LAYER = ROOT / "layers" / "realtime_chat"
 log = logging.getLogger("local_stack")
 
@@ -188,7 +177,6 @@ def function_specs(
                 environment=environment,
                 python_path=(str(LAYER),),
                 readable_logs=readable_logs,
-                asynchronous="EventInvokeConfig" in props,
             )
         )
     return specs
@@ -216,7 +204,6 @@ class _Running:
         self.aws: EmbeddedAws | None = None
         self.model: ModelServer | None = None
         self.pools: dict[str, WorkerPool] = {}
-        self.async_pools: dict[str, WorkerPool] = {}
         self.executors: list[ThreadPoolExecutor] = []
 
     def stop(self) -> None:
@@ -224,7 +211,7 @@ class _Running:
         once: one after another they took 1.7 s of the 3 s a Ctrl-C may take under load
         (the embedded AWS alone 0.7 s to exit). The embedded AWS stops after the
         workers, so no worker's last request meets it gone."""
-        pools = [*self.pools.values(), *self.async_pools.values()]
+        pools = list(self.pools.values())
         with ThreadPoolExecutor(max_workers=max(1, len(pools))) as stopping:
             list(stopping.map(WorkerPool.close, pools))
         for executor in self.executors:
@@ -245,7 +232,7 @@ def run(config: StackConfig) -> None:
     configure_gateway_log(readable_view=config.readable_logs)
     running = _Running()
     try:
-        event_loop.run(_serve(config, running, parameters))
+        asyncio.run(_serve(config, running, parameters))
     finally:
         running.stop()
         # Tools read this file to find the stack: it must not outlive it.
@@ -295,30 +282,10 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     specs = function_specs(
         template, resolver, local_environment(state), readable_logs=config.readable_logs
     )
-    preload_libraries()
     running.pools = {
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
     }
-    # Asynchronous invocations (a reply streaming for seconds) in a lane of their own,
-    # at a lower priority once started: on a laptop's few cores twenty streaming replies
-    # would otherwise slow every acknowledgement and ping, which in Lambda have CPUs of
-    # their own, and the embedded DynamoDB, which serves everyone at once in AWS.
-    # Their requests to the embedded DynamoDB go through its background lane too.
-    background = {"AWS_ENDPOINT_URL": running.aws.background_url}
-    running.async_pools = {
-        spec.logical_id: WorkerPool(
-            replace(
-                spec,
-                nice=ASYNC_NICENESS,
-                nice_after=ASYNC_NICE_AFTER_SECONDS,
-                environment={**spec.environment, **background},
-            ),
-            max_workers=config.max_workers,
-        )
-        for spec in specs
-        if spec.asynchronous
-    }
-    warm = [*running.pools.values(), *running.async_pools.values()]
+    warm = list(running.pools.values())
     with ThreadPoolExecutor(max_workers=len(warm)) as warmers:
         list(warmers.map(lambda pool: pool.warm(), warm))
 
@@ -332,9 +299,9 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     }
     running.executors = list(executors.values())
 
-    async def invoke(logical_id: str, event: dict[str, Any], asynchronous: bool) -> Invocation:
-        pool = (asynchronous and running.async_pools.get(logical_id)) or running.pools[logical_id]
-        return await pool.invoke_async(event, executors[pool])
+    async def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
+        pool = running.pools[logical_id]
+        return await loop.run_in_executor(executors[pool], pool.invoke, event)
 
     gateway = Gateway(
         model,
@@ -374,9 +341,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    trimmer = asyncio.ensure_future(_give_memory_back(gateway))
     await stop.wait()
-    trimmer.cancel()
     print("\nStopping the local stack...", flush=True)
     await runner.cleanup()
 
@@ -410,27 +375,6 @@ def _state(
         "aiModel": ai_model,
         "resources": resources.refs,
     }
-
-
-async def _give_memory_back(gateway: Gateway, every: float = 5.0) -> None:
-    """After connections close, hand the heap they freed back to the system. glibc
-    keeps freed memory for reuse, so a stack run all day would hold its busiest
-    hour's memory; ``malloc_trim`` returns it (a few ms, only when connections went)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return  # not glibc: nothing to do
-    before = 0
-    while True:
-        await asyncio.sleep(every)
-        now = len(gateway.connections)
-        if now < before:
-            trim(0)
-        before = now
 
 
 def _console_config(state: dict[str, Any]) -> dict[str, Any]:

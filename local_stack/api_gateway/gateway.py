@@ -9,9 +9,8 @@ import contextlib
 import json
 import logging
 import re
-import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +26,9 @@ __all__ = ["Gateway", "Limits"]
 
 log = logging.getLogger("local_stack.api_gateway.gateway")
 
-# (function logical id, event, asynchronous) -> its outcome. The Lambda runtime behind
-# it runs each function on threads of its own, so a flood of one function never starves
-# another; asynchronous invocations (InvocationType=Event) run in a lane of their own.
-Invoke = Callable[[str, dict[str, Any], bool], Awaitable[Invocation]]
+# (function logical id, event) -> its outcome. The Lambda runtime behind it runs each
+# function on threads of its own, so a flood of one function never starves another.
+Invoke = Callable[[str, dict[str, Any]], Awaitable[Invocation]]
 
 
 @dataclass(frozen=True)
@@ -84,10 +82,8 @@ class Gateway:
         return app
 
     # ------------------------------------------------------------ invoking functions
-    async def call(
-        self, logical_id: str, event: dict[str, Any], *, asynchronous: bool = False
-    ) -> Invocation:
-        return await self._invoke(logical_id, event, asynchronous)
+    async def call(self, logical_id: str, event: dict[str, Any]) -> Invocation:
+        return await self._invoke(logical_id, event)
 
     async def _integration(self, logical_id: str, event: dict[str, Any]) -> Invocation | None:
         """Invoke within the 29 s integration timeout; None when it ran out (the
@@ -153,7 +149,7 @@ class Gateway:
                         if message.type == WSMsgType.TEXT
                         else message.data.decode("utf-8", errors="replace")
                     )
-                    self._keep(_started_at_once(self._route_safely(connection, body)))
+                    self._keep(asyncio.ensure_future(self._route_safely(connection, body)))
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
@@ -367,7 +363,7 @@ class Gateway:
         )
 
     async def _async_invoke(self, logical_id: str, payload: dict[str, Any]) -> None:
-        result = await self.call(logical_id, payload, asynchronous=True)
+        result = await self.call(logical_id, payload)
         if not result.ok:  # MaximumRetryAttempts: 0 -- reported, not retried
             log.error("async %s failed: %s: %s", logical_id, result.error_type, result.error)
 
@@ -377,15 +373,6 @@ class _Deadline:
     """A frame's integration timeout: once it expires, API Gateway has answered."""
 
     expired: bool = False
-
-
-def _started_at_once(frame: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    """A frame's task, run at once up to its first wait (Python 3.12+), so its event
-    reaches the function in the same loop turn it arrived in (a ping 20 us sooner)."""
-    loop = asyncio.get_running_loop()
-    if sys.version_info >= (3, 12):
-        return asyncio.Task(frame, loop=loop, eager_start=True)
-    return loop.create_task(frame)
 
 
 def _ms(since: float) -> float:

@@ -86,7 +86,7 @@ async def gateway(
         two_way=two_way,
     )
 
-    async def invoke(function: str, event: dict[str, Any], _asynchronous: bool) -> Invocation:
+    async def invoke(function: str, event: dict[str, Any]) -> Invocation:
         if seen is not None:
             seen.append({"function": function, **event})
         return await asyncio.to_thread(script[function], event)
