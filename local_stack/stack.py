@@ -4,6 +4,7 @@ local model endpoint, a warm worker pool per function, and the gateway in front.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -11,7 +12,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ from local_stack.provisioning.template import (
 )
 
 __all__ = [
+    "AlreadyRunning",
+    "BadSetting",
     "PortInUse",
     "StackConfig",
     "function_specs",
@@ -51,6 +56,14 @@ log = logging.getLogger("local_stack")
 
 class PortInUse(Exception):
     pass
+
+
+class BadSetting(ValueError):
+    """An environment variable of ``make run`` that is not what it must be."""
+
+
+class AlreadyRunning(Exception):
+    """Another stack runs with the same state directory."""
 
 
 @dataclass
@@ -76,13 +89,30 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> StackConfig:
+        """The settings ``make run`` takes from its environment; ``BadSetting`` names
+        the first one that is not a number of its kind."""
+
         def number(name: str, default: float) -> float:
-            return float(env[name]) if env.get(name) else default
+            try:
+                value = float(env[name]) if env.get(name) else default
+            except ValueError:
+                raise BadSetting(f"{name}={env[name]} is not a number.") from None
+            if not value >= 0:
+                raise BadSetting(f"{name}={env[name]} must be 0 or more.")
+            return value
+
+        def whole(name: str, default: int, lowest: int = 1, highest: int = 1 << 31) -> int:
+            value = number(name, default)
+            if value != int(value) or not lowest <= value <= highest:
+                raise BadSetting(
+                    f"{name}={env[name]} must be a whole number from {lowest} to {highest}."
+                )
+            return int(value)
 
         return cls(
-            ws_port=int(env.get("WS_PORT") or 3001),
-            aws_port=int(env.get("AWS_PORT") or 4566),
-            model_port=int(env.get("MODEL_PORT") or 0),
+            ws_port=whole("WS_PORT", 3001, highest=65535),
+            aws_port=whole("AWS_PORT", 4566, highest=65535),
+            model_port=whole("MODEL_PORT", 0, lowest=0, highest=65535),
             state_dir=Path(env.get("LOCAL_STATE_DIR") or ROOT / ".local"),
             limits=Limits(
                 idle_seconds=number("IDLE_TIMEOUT_SECONDS", 600),
@@ -93,8 +123,8 @@ class StackConfig:
             ai_api_key=env.get("AI_API_KEY") or None,
             ai_model=env.get("AI_MODEL") or None,
             model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
-            model_tokens=int(env.get("MODEL_TOKENS") or 40),
-            max_workers=int(env.get("MAX_WORKERS") or 32),
+            model_tokens=whole("MODEL_TOKENS", 40, lowest=0),
+            max_workers=whole("MAX_WORKERS", 32),
             parameter_overrides=env.get("PARAMETER_OVERRIDES", ""),
             readable_logs=readable(env),
         )
@@ -224,20 +254,40 @@ class _Running:
 
 def run(config: StackConfig) -> None:
     parameters = parameter_overrides(config.parameter_overrides, load_template())
-    _check_port(config.ws_port, "WS_PORT")
-    _check_port(config.aws_port, "AWS_PORT")
-    if config.model_port:
-        _check_port(config.model_port, "MODEL_PORT")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    configure_gateway_log(readable_view=config.readable_logs)
-    running = _Running()
-    try:
-        asyncio.run(_serve(config, running, parameters))
-    finally:
-        running.stop()
-        # Tools read this file to find the stack: it must not outlive it.
-        (config.state_dir / "stack.json").unlink(missing_ok=True)
-        (config.state_dir / "sam-env.json").unlink(missing_ok=True)
+    with _the_only_stack_in(config.state_dir):
+        _check_port(config.ws_port, "WS_PORT")
+        _check_port(config.aws_port, "AWS_PORT")
+        if config.model_port:
+            _check_port(config.model_port, "MODEL_PORT")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        configure_gateway_log(readable_view=config.readable_logs)
+        running = _Running()
+        try:
+            asyncio.run(_serve(config, running, parameters))
+        finally:
+            running.stop()
+            # Tools read this file to find the stack: it must not outlive it.
+            (config.state_dir / "stack.json").unlink(missing_ok=True)
+            (config.state_dir / "sam-env.json").unlink(missing_ok=True)
+
+
+@contextmanager
+def _the_only_stack_in(state_dir: Path) -> Iterator[None]:
+    """Hold ``state_dir`` for this stack, or raise ``AlreadyRunning``: a second stack
+    must not overwrite the first one's ``stack.json``, nor delete it when it stops.
+    The lock is the operating system's, so a stack killed with ``kill -9`` holds it
+    no longer."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "stack.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(
+                f"another local stack is running with its state in {state_dir}. Stop it "
+                "first, or give this one a state directory of its own "
+                "(LOCAL_STATE_DIR=.local/second WS_PORT=3002 AWS_PORT=4567 make run)."
+            ) from None
+        yield
 
 
 async def _serve(config: StackConfig, running: _Running, parameters: dict[str, str]) -> None:
@@ -439,7 +489,11 @@ Ctrl-C stops everything.""",
 
 
 def main() -> int:
-    config = StackConfig.from_env(dict(os.environ))
+    try:
+        config = StackConfig.from_env(dict(os.environ))
+    except BadSetting as err:
+        print(f"make run: {err}", file=sys.stderr)
+        return 2
     if config.ai_base_url and not config.ai_api_key:
         print(
             "make run: AI_BASE_URL is set without AI_API_KEY: the local secret gets a "
@@ -449,7 +503,7 @@ def main() -> int:
         )
     try:
         run(config)
-    except (PortInUse, BadParameter) as err:
+    except (PortInUse, BadParameter, AlreadyRunning) as err:
         print(f"make run: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,9 @@ gateway's event loop. moto's own server (werkzeug's development server) closes t
 connection after every response, so each SDK call paid a new TCP connection and a
 new server thread.
 
-``python -m local_stack.provisioning.embedded_aws --port N`` serves until SIGTERM or Ctrl-C.
+``python -m local_stack.provisioning.embedded_aws --port N`` serves until SIGTERM or Ctrl-C
+(with ``--until-stdin-closes``, also until its standard input closes: the local stack
+holds the other end, so the embedded AWS never outlives it, even a ``kill -9``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class EmbeddedAws:
                 "local_stack.provisioning.embedded_aws",
                 "--port",
                 str(self.port),
+                "--until-stdin-closes",
             ],
+            stdin=subprocess.PIPE,  # closed when we exit, however we exit
             start_new_session=True,  # Ctrl-C is the stack's to handle, then it stops us
         )
         deadline = time.monotonic() + timeout
@@ -58,14 +62,17 @@ class EmbeddedAws:
         self.stop()
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
+        if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(2)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(2)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
 
 
 def _answers(port: int) -> bool:
@@ -76,8 +83,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def serve(port: int) -> None:
-    """Serve moto on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
+def serve(port: int, *, until_closes: int | None = None) -> None:
+    """Serve moto on 127.0.0.1:``port`` until SIGTERM or SIGINT, or until the file
+    descriptor ``until_closes`` reaches its end."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local_stack.provisioning import one_thread_wsgi
@@ -86,14 +94,17 @@ def serve(port: int) -> None:
 
     make_dynamodb_faithful()
     query_partitions_only()
-    one_thread_wsgi.serve(DomainDispatcherApplication(create_backend_app), port=port)
+    one_thread_wsgi.serve(
+        DomainDispatcherApplication(create_backend_app), port=port, until_closes=until_closes
+    )
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="python -m local_stack.provisioning.embedded_aws")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--until-stdin-closes", action="store_true")
     args = parser.parse_args(argv)
-    serve(args.port)
+    serve(args.port, until_closes=sys.stdin.fileno() if args.until_stdin_closes else None)
     # Served and closed: the data is thrown away whole, as the stack promises. The
     # interpreter's teardown of moto's modules and objects took 0.6 s of the stack's
     # Ctrl-C; exiting here skips it (nothing of ours waits on a finalizer).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -94,8 +95,15 @@ def _call(app: WsgiApp, environ: dict[str, Any]) -> web.Response:
     return response
 
 
-def serve(app: WsgiApp, *, port: int) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` until SIGTERM or SIGINT."""
+def _stop_at_the_end(loop: asyncio.AbstractEventLoop, fd: int, stopped: asyncio.Event) -> None:
+    if not os.read(fd, 4096):  # the other end closed: whoever started us is gone
+        loop.remove_reader(fd)
+        stopped.set()
+
+
+def serve(app: WsgiApp, *, port: int, until_closes: int | None = None) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` until SIGTERM or SIGINT, or until the file
+    descriptor ``until_closes`` (a pipe from the process that started us) ends."""
 
     async def main() -> None:
         # Idle keep-alive connections stay open, as SDKs expect of AWS's endpoints.
@@ -107,6 +115,8 @@ def serve(app: WsgiApp, *, port: int) -> None:
         stopped = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopped.set)
+        if until_closes is not None:
+            loop.add_reader(until_closes, _stop_at_the_end, loop, until_closes, stopped)
         await stopped.wait()
         listening.close()
         # Each idle keep-alive connection holds the whole timeout, and the stack stops

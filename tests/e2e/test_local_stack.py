@@ -361,6 +361,55 @@ def test_the_stack_starts_again_on_the_same_ports_right_after_it_stopped(
         second.stop()
 
 
+def test_a_second_stack_on_the_same_state_refuses_and_leaves_the_first_alone(
+    stack: Stack,
+) -> None:
+    # GIVEN a running stack WHEN another starts with the same state directory (other ports)
+    state = stack.log.parent / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    second = subprocess.run(
+        [sys.executable, "-m", "local_stack"],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "LOCAL_STATE_DIR": str(state),
+            "WS_PORT": str(free_port()),
+            "AWS_PORT": str(free_port()),
+        },
+        timeout=120,
+        check=False,
+    )
+    # THEN it refuses in a line, and the first one's state is untouched and still true
+    assert second.returncode == 2, second.stderr
+    assert "another local stack is running" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert json.loads((state / "stack.json").read_text())["websocketUrl"] == stack.url
+
+
+def test_a_stack_killed_with_sigkill_leaves_no_process_on_its_ports(tmp_path: Path) -> None:
+    # GIVEN a running stack
+    running = start_stack(tmp_path)
+    ports = [
+        int(running.state[key].rsplit(":", 1)[1]) for key in ("websocketUrl", "awsEndpointUrl")
+    ]
+    # WHEN it is killed without a chance to clean up
+    running.process.kill()
+    running.process.wait()
+    # THEN nothing of it keeps its ports, and a new stack may start on them
+    eventually(lambda: all(_free(port) for port in ports), what="the stack's ports freed")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @pytest.mark.parametrize(
     "module", ["local_stack.tools.token", "local_stack.tools.invoke", "local_stack.tools.chat"]
 )

@@ -4,8 +4,12 @@ they touched, and a server process that starts and stops, answering on one threa
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +20,9 @@ from local_stack.provisioning import one_thread_wsgi
 from local_stack.provisioning.embedded_aws import EmbeddedAws
 from tests.e2e.conftest import free_port
 from tests.support.aws import CHAT_TABLE, create_tables
+from tests.support.waiting import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _scan(client: Any) -> list[dict[str, Any]]:
@@ -113,9 +120,7 @@ def test_the_embedded_aws_serves_from_its_own_process_until_stopped() -> None:
     finally:
         aws.stop()
     # AND once stopped, its port is free again
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(("127.0.0.1", aws.port))
+    assert _free(aws.port)
 
 
 async def _serving(app: Any, port: int) -> asyncio.Server:
@@ -158,3 +163,45 @@ def test_a_request_the_application_fails_gets_a_500_and_the_next_is_served() -> 
     # THEN the first gets a 500 and the server goes on
     assert failed.startswith(b"HTTP/1.1 500")
     assert served.startswith(b"HTTP/1.1 200")
+
+
+def test_the_embedded_aws_stops_when_the_process_that_started_it_is_gone(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a process that starts the embedded AWS and is then killed with SIGKILL,
+    # leaving it no chance to stop its child
+    port = free_port()
+    starter = subprocess.Popen(  # noqa: S603 (our own module)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from local_stack.provisioning.embedded_aws import EmbeddedAws\n"
+            f"EmbeddedAws({port}).start()\n"
+            "print('started', flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert starter.stdout is not None and starter.stdout.readline() == b"started\n"
+        # WHEN it dies
+        starter.kill()
+        starter.wait()
+    finally:
+        if starter.stdout is not None:
+            starter.stdout.close()
+    # THEN the embedded AWS stops too, and its port is free again
+    eventually(lambda: _free(port), what="the embedded AWS's port freed")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
