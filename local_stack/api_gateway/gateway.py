@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from local_stack.api_gateway import events
 from local_stack.api_gateway.api_model import ApiModel
@@ -48,6 +48,9 @@ class _Connection:
     last_active: float = field(default_factory=time.monotonic)
     opened: float = field(default_factory=time.monotonic)
     close_reason: str = ""
+    # The code the gateway closed with, when it did: what the client got (aiohttp's
+    # close_code is what came back, which after a broken frame is 1006).
+    close_code: int | None = None
 
 
 class Gateway:
@@ -151,11 +154,13 @@ class Gateway:
                     )
                     self._keep(asyncio.ensure_future(self._route_safely(connection, body)))
                 elif message.type == WSMsgType.ERROR:
+                    if isinstance(message.data, WebSocketError):  # aiohttp closed with its code
+                        connection.close_code = message.data.code
                     break
         finally:
             watchdog.cancel()
             self.connections.pop(facts.connection_id, None)
-            code = ws.close_code or WSCloseCode.ABNORMAL_CLOSURE
+            code = connection.close_code or ws.close_code or WSCloseCode.ABNORMAL_CLOSURE
             reason = connection.close_reason or _close_reason(code)
             log.info("%s closed: %s %s", facts.connection_id, int(code), reason)
             if "$disconnect" in self.model.routes:
@@ -301,6 +306,7 @@ class Gateway:
                 connection.close_reason = "Idle timeout exceeded"
             else:
                 continue
+            connection.close_code = WSCloseCode.GOING_AWAY
             await connection.ws.close(
                 code=WSCloseCode.GOING_AWAY, message=connection.close_reason.encode()
             )
@@ -309,6 +315,7 @@ class Gateway:
     async def _close_all(self, _app: web.Application) -> None:
         for connection in list(self.connections.values()):
             connection.close_reason = "Server shutting down"
+            connection.close_code = WSCloseCode.GOING_AWAY
             await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
 
     # ------------------------------------------------------------ @connections
@@ -339,6 +346,7 @@ class Gateway:
             )
         if request.method == "DELETE":
             connection.close_reason = "Connection deleted through @connections"
+            connection.close_code = WSCloseCode.OK
             await connection.ws.close(code=WSCloseCode.OK, message=b"")
             return web.Response(status=204)
         return _error(405, "MethodNotAllowed", "Use POST, GET or DELETE")

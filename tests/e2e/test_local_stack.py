@@ -303,15 +303,22 @@ def test_disconnect_removes_the_connection_item(stack: Stack) -> None:
 
 
 def test_a_frame_over_32_kb_closes_the_connection_with_1009(stack: Stack) -> None:
-    async def scenario() -> None:
+    async def scenario() -> str:
         async with connect(stack.url, max_size=None) as ws:
+            pong = await _ask(ws, {"action": "ping"})
             await ws.send(json.dumps({"action": "ping", "pad": "x" * 33_000}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009
+        return str(pong["connectionId"])
 
-    asyncio.run(scenario())
+    connection_id = asyncio.run(scenario())
+    # AND the gateway's line says the code the client got
+    eventually(
+        lambda: f"{connection_id} closed: 1009" in stack.log.read_text(),
+        what=f"the gateway's line for {connection_id}: closed: 1009",
+    )
 
 
 def test_an_idle_connection_is_closed_after_the_idle_timeout(stack: Stack) -> None:
