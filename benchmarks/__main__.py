@@ -133,7 +133,6 @@ BUDGETS: list[tuple[str, float]] = [
     # A turn with 10,000 stored messages against one on an empty table.
     ("ack_stored_vs_empty_p50", 1.5),
     ("first_chunk_stored_vs_empty_p50", 1.5),
-    ("gateway_rss_growth_mb", 50),  # after 500 connections came and went
     ("stop_seconds_under_load", 3),  # Ctrl-C while every user's reply streams
     # A turn's DynamoDB requests, those that do not grow with the answer's length
     # (docs/scaling.md itemises them); and per second of streaming, one checkpoint

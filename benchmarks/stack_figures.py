@@ -1,8 +1,8 @@
 """Figures measured against a running local stack (``python -m local_stack``): counts
 and same-run ratios that mean something on AWS (pings lost, latency with 10,000 stored
-messages against an empty table, the gateway's memory, Ctrl-C under load), and the
-latencies of this machine (pings, the chat load, stop and join), reported with their
-spread and never judged."""
+messages against an empty table, Ctrl-C under load), and what times or sizes this
+machine (pings, the chat load, stop and join, the local gateway's memory), reported
+and never judged."""
 
 from __future__ import annotations
 
