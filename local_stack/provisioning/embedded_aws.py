@@ -1,6 +1,5 @@
 """The embedded AWS: moto's services in a process of their own, with DynamoDB made
-faithful (``dynamodb_fidelity``) and its table queries reading only their partition
-(``partition_queries``), answered on one thread over keep-alive HTTP
+faithful (``dynamodb_fidelity``), answered on one thread over keep-alive HTTP
 (``one_thread_wsgi``).
 
 Out of the gateway's process, moto's work (and its memory) never stalls the
@@ -90,10 +89,8 @@ def serve(port: int, *, until_closes: int | None = None) -> None:
 
     from local_stack.provisioning import one_thread_wsgi
     from local_stack.provisioning.dynamodb_fidelity import make_dynamodb_faithful
-    from local_stack.provisioning.partition_queries import query_partitions_only
 
     make_dynamodb_faithful()
-    query_partitions_only()
     one_thread_wsgi.serve(
         DomainDispatcherApplication(create_backend_app), port=port, until_closes=until_closes
     )
