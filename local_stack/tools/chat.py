@@ -59,7 +59,7 @@ def _show(frame: dict[str, Any], streamed: set[str] | None = None) -> None:
             print(f"(resumed) assistant> {_safe(frame['content'])}", end="", flush=True)
         usage = frame.get("usage") or {}
         print(
-            f"\n  [{frame.get('model')}, {frame.get('finishReason')}, "
+            f"\n  [{_safe(frame.get('model'))}, {_safe(frame.get('finishReason'))}, "
             f"{usage.get('totalTokens', '?')} tokens]",
             flush=True,
         )

@@ -18,6 +18,7 @@ HOSTILE = "\x1b[2J\x1b[31mRED\x07\x9b1m\u202etxet\x00"
         {"type": "ai_response_chunk", "delta": HOSTILE},
         {"type": "ai_response_snapshot", "content": HOSTILE},
         {"type": "ai_response", "messageId": "r1", "content": HOSTILE, "finishReason": "stop"},
+        {"type": "ai_response", "messageId": "r1", "content": "", "model": HOSTILE},
         {"type": "chat_history", "messages": [{"role": "assistant", "content": HOSTILE}]},
         {"type": "conversations", "conversations": [{"conversationId": "c1", "title": HOSTILE}]},
         {"type": "error", "code": "NOT_FOUND", "message": HOSTILE},
