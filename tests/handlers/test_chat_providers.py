@@ -1,0 +1,85 @@
+"""A chat turn through each provider and through failover, by the real chat_message
+handler: Bedrock's side is the local ConverseStream endpoint on 127.0.0.1 (the same
+server, the same scripted answers, as the OpenAI-compatible side)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from local_stack.ai_upstream.model_server import MODEL_NAME
+from tests.conftest import load_event
+from tests.handlers.conftest import CONN, Chat
+from tests.support.aws import frames_answered
+
+BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+def _routes(chat: Chat, routes: str) -> None:
+    """A new container of the chat function with these AI routes."""
+    chat.reload(AI_ROUTES=routes, AWS_ENDPOINT_URL_BEDROCK_RUNTIME=chat.model.bedrock_url)
+
+
+def _history(chat: Chat) -> list[dict[str, Any]]:
+    frames = frames_answered(chat.load("default"), load_event("chat_history"), chat.context, CONN)
+    (frame,) = [f for f in frames if f["type"] == "chat_history"]
+    messages: list[dict[str, Any]] = frame["messages"]
+    return messages
+
+
+def test_a_turn_through_bedrock_is_answered_alike_and_history_names_the_provider(
+    chat: Chat,
+) -> None:
+    # GIVEN the chat function configured with Bedrock only (no key is read)
+    _routes(chat, f"bedrock:{BEDROCK_MODEL}")
+    chat.put_secret({})
+    # WHEN ada sends a message
+    chat.send(message="What is a WebSocket?")
+    final = chat.frames()[-1]
+    # THEN Bedrock answers as the other provider would, and the answer says who wrote it
+    assert final["type"] == "ai_response"
+    assert final["content"].startswith("You said: What is a WebSocket? token0 ")
+    assert (final["model"], final["provider"], final["finishReason"]) == (
+        BEDROCK_MODEL,
+        "bedrock",
+        "stop",
+    )
+    assert final["usage"]["totalTokens"] > 0
+    (request,) = chat.model.requests
+    assert request["messages"][-1] == {
+        "role": "user",
+        "content": [{"text": "What is a WebSocket?"}],
+    }
+    # AND history shows the model and the provider beside the answer
+    answer = _history(chat)[-1]
+    assert (answer["model"], answer["provider"]) == (BEDROCK_MODEL, "bedrock")
+
+
+def test_bedrock_throttling_before_the_first_token_passes_the_turn_to_the_next_route(
+    chat: Chat,
+) -> None:
+    # GIVEN Bedrock first, throttling, then the OpenAI-compatible provider
+    _routes(chat, f"bedrock:{BEDROCK_MODEL},openai:{MODEL_NAME}")
+    chat.model.scenario.statuses = [429]
+    # WHEN a turn is sent
+    chat.send(message="Hello?")
+    final = chat.frames()[-1]
+    # THEN the next route answered it at once, and is stored as the one that did
+    assert (final["type"], final["provider"], final["model"]) == (
+        "ai_response",
+        "openai",
+        MODEL_NAME,
+    )
+    assert len(chat.model.requests) == 2  # Bedrock was not retried: the next route is the retry
+    assert (chat.stored()[-1].provider, chat.stored()[-1].model) == ("openai", MODEL_NAME)
+
+
+def test_bedrock_refusing_model_access_says_what_an_operator_must_do(chat: Chat) -> None:
+    _routes(chat, f"bedrock:{BEDROCK_MODEL},openai:{MODEL_NAME}")
+    chat.model.scenario.statuses = [403]
+    chat.send(message="Hello?")
+    error = chat.frames()[-1]
+    assert error["code"] == "AI_NOT_CONFIGURED"
+    assert "enable access to the model" in error["message"]
+    assert BEDROCK_MODEL not in json.dumps(error)
+    assert len(chat.model.requests) == 1  # a configuration problem is not failed over
