@@ -56,17 +56,25 @@ class RoutedModel:
         self._routes = tuple(routes)
         self._breaker = breaker
         self._clock = clock
+        self._lock = threading.Lock()  # answers of one container may overlap
 
     def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> RoutedStream:
         return RoutedStream(self, prompt, api_key)
 
-    def _candidates(self) -> tuple[ModelRoute, ...]:
+    def candidates(self) -> tuple[ModelRoute, ...]:
+        """The routes to try now, in order: those not cooling down, or all if none is."""
         now = self._clock()
-        healthy = tuple(r for r in self._routes if self._breaker.allows(r.name, now))
+        with self._lock:
+            healthy = tuple(r for r in self._routes if self._breaker.allows(r.name, now))
         return healthy or self._routes
 
-    def _failed(self, route: ModelRoute, err: ModelUnavailable, *, next_route: str | None) -> None:
-        opened = self._breaker.failed(route.name, self._clock())
+    def route_failed(
+        self, route: ModelRoute, err: ModelUnavailable, *, next_route: str | None
+    ) -> None:
+        """Count, log and remember a failure of ``route`` (``next_route``: where the
+        turn goes now, if anywhere)."""
+        with self._lock:
+            opened = self._breaker.failed(route.name, self._clock())
         logger.warning(
             "AI route failed",
             extra={
@@ -78,8 +86,10 @@ class RoutedModel:
         )
         count(FAILURE_METRIC, dimension=("route", route.provider))
 
-    def _succeeded(self, route: ModelRoute) -> None:
-        self._breaker.succeeded(route.name)
+    def route_answered(self, route: ModelRoute) -> None:
+        """``route`` finished an answer: its earlier failures no longer count."""
+        with self._lock:
+            self._breaker.succeeded(route.name)
 
 
 class RoutedStream:
@@ -95,7 +105,7 @@ class RoutedStream:
         self._closed = False
 
     def __iter__(self) -> Iterator[ModelEvent]:
-        routes = self._model._candidates()
+        routes = self._model.candidates()
         for index, route in enumerate(routes):
             events = route.chat_model.stream(self._prompt, api_key=self._api_key)
             with self._lock:
@@ -107,7 +117,7 @@ class RoutedStream:
             try:
                 for event in events:
                     if isinstance(event, Finished):
-                        self._model._succeeded(route)
+                        self._model.route_answered(route)
                         yield replace(
                             event,
                             model=event.model or route.model,
@@ -120,7 +130,7 @@ class RoutedStream:
                 if self._closed:
                     raise  # our own hang-up: not the route's failure
                 switch = not started and following is not None
-                self._model._failed(route, err, next_route=following if switch else None)
+                self._model.route_failed(route, err, next_route=following if switch else None)
                 if not switch:
                     raise
             finally:
