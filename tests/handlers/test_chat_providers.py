@@ -8,9 +8,11 @@ import json
 from typing import Any
 
 from local_stack.ai_upstream.model_server import MODEL_NAME
+from realtime_chat.model import MessageStatus
 from tests.conftest import load_event
-from tests.handlers.conftest import CONN, Chat
+from tests.handlers.conftest import CONN, CONV, PHONE, Chat
 from tests.support.aws import frames_answered
+from tests.support.waiting import eventually
 
 BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -83,3 +85,27 @@ def test_bedrock_refusing_model_access_says_what_an_operator_must_do(chat: Chat)
     assert "enable access to the model" in error["message"]
     assert BEDROCK_MODEL not in json.dumps(error)
     assert len(chat.model.requests) == 1  # a configuration problem is not failed over
+
+
+def test_a_stop_hangs_up_on_bedrock_while_it_sends_nothing(chat: Chat) -> None:
+    # GIVEN Bedrock going silent for 10 s after three tokens, read with a 6 s timeout
+    _routes(chat, f"bedrock:{BEDROCK_MODEL}")
+    chat.reload(AI_READ_TIMEOUT="6")
+    chat.model.scenario.tokens = 20
+    chat.model.scenario.stall_after = 3
+    chat.model.scenario.stall_seconds = 10
+    chat.start(message="tell me a long story")
+    eventually(lambda: any(f["type"] == "ai_response_chunk" for f in chat.frames()), what="a chunk")
+    # WHEN the phone asks to stop it
+    event = load_event("user_status")
+    event["requestContext"]["connectionId"] = PHONE
+    event["body"] = json.dumps({"action": "stop_reply", "data": {"conversationId": CONV}})
+    chat.load("default").lambda_handler(event, chat.context)
+    chat.lambdas.wait()
+    # THEN the reply hung up on Bedrock and ended stopped at once, not as a provider error
+    # (nor as a failure of the route)
+    sent = chat.frames()
+    assert [f for f in sent if f["type"] == "error"] == []
+    final = [f for f in sent if f["type"] == "ai_response"][-1]
+    assert final["finishReason"] == "stopped" and "token" not in final["content"]
+    assert chat.stored()[-1].status is MessageStatus.STOPPED
