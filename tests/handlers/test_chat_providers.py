@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from local_stack.ai_upstream.model_server import MODEL_NAME
 from realtime_chat.model import MessageStatus
 from tests.conftest import load_event
@@ -58,7 +60,7 @@ def test_a_turn_through_bedrock_is_answered_alike_and_history_names_the_provider
 
 
 def test_bedrock_throttling_before_the_first_token_passes_the_turn_to_the_next_route(
-    chat: Chat,
+    chat: Chat, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN Bedrock first, throttling, then the OpenAI-compatible provider
     _routes(chat, f"bedrock:{BEDROCK_MODEL},openai:{MODEL_NAME}")
@@ -74,6 +76,15 @@ def test_bedrock_throttling_before_the_first_token_passes_the_turn_to_the_next_r
     )
     assert len(chat.model.requests) == 2  # Bedrock was not retried: the next route is the retry
     assert (chat.stored()[-1].provider, chat.stored()[-1].model) == ("openai", MODEL_NAME)
+    # AND the failure is logged with its route and counted for its provider
+    (failed,) = [r for r in caplog.records if r.getMessage() == "AI route failed"]
+    assert (failed.route, failed.next_route) == (  # type: ignore[attr-defined]
+        f"bedrock:{BEDROCK_MODEL}",
+        f"openai:{MODEL_NAME}",
+    )
+    out = capfd.readouterr().out.splitlines()
+    (metric,) = [json.loads(line) for line in out if "ModelRouteFailed" in line]
+    assert metric["route"] == "bedrock"
 
 
 def test_bedrock_refusing_model_access_says_what_an_operator_must_do(chat: Chat) -> None:
@@ -87,7 +98,9 @@ def test_bedrock_refusing_model_access_says_what_an_operator_must_do(chat: Chat)
     assert len(chat.model.requests) == 1  # a configuration problem is not failed over
 
 
-def test_a_stop_hangs_up_on_bedrock_while_it_sends_nothing(chat: Chat) -> None:
+def test_a_stop_hangs_up_on_bedrock_while_it_sends_nothing(
+    chat: Chat, capfd: pytest.CaptureFixture[str]
+) -> None:
     # GIVEN Bedrock going silent for 10 s after three tokens, read with a 6 s timeout
     _routes(chat, f"bedrock:{BEDROCK_MODEL}")
     chat.reload(AI_READ_TIMEOUT="6")
@@ -109,3 +122,4 @@ def test_a_stop_hangs_up_on_bedrock_while_it_sends_nothing(chat: Chat) -> None:
     final = [f for f in sent if f["type"] == "ai_response"][-1]
     assert final["finishReason"] == "stopped" and "token" not in final["content"]
     assert chat.stored()[-1].status is MessageStatus.STOPPED
+    assert "ModelRouteFailed" not in capfd.readouterr().out
