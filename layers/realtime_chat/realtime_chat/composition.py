@@ -25,10 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from realtime_chat.adapters.bedrock_converse import BedrockRuntime
     from realtime_chat.model import ReplyJob
     from realtime_chat.ports import ApiKeySource, ChatModel, FrameSender
-    from realtime_chat.settings import AiRoute, AiSettings
     from realtime_chat.usecases.reply import Reply
 
 __all__ = [
@@ -155,67 +153,6 @@ class ApiGatewaySenders:
         return sender
 
 
-class _NoApiKey:
-    """The key source of a deployment whose every route is Bedrock's."""
-
-    def api_key(self, *, refresh: bool = False) -> str:
-        return ""
-
-
-def _routed_model(ai: AiSettings, region: str) -> ChatModel:
-    """The configured routes as one model that fails over between them. A route with
-    another after it does not retry: the next route is the retry."""
-    from realtime_chat.adapters.model_routes import ModelRoute, RoutedModel
-    from realtime_chat.breaker import CircuitBreaker
-
-    routes = []
-    for index, route in enumerate(ai.routes):
-        retries = ai.retries if index == len(ai.routes) - 1 else 0
-        routes.append(
-            ModelRoute(route.provider, route.model, _route_model(ai, route, retries, region))
-        )
-    return RoutedModel(routes, breaker=CircuitBreaker(), clock=time.monotonic)
-
-
-def _route_model(ai: AiSettings, route: AiRoute, retries: int, region: str) -> ChatModel:
-    if route.provider == "bedrock":
-        from realtime_chat.adapters.bedrock_converse import BedrockConverseModel
-
-        return BedrockConverseModel(
-            lambda: _bedrock(ai, retries, region),
-            model_id=route.model,
-            max_tokens=ai.max_tokens,
-            temperature=ai.temperature,
-        )
-    from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
-
-    return OpenAICompatibleModel(
-        base_url=ai.base_url,
-        model=route.model,
-        max_tokens=ai.max_tokens,
-        temperature=ai.temperature,
-        connect_timeout=ai.connect_timeout,
-        read_timeout=ai.read_timeout,
-        retries=retries,
-    )
-
-
-@cache
-def _bedrock(ai: AiSettings, retries: int, region: str) -> BedrockRuntime:
-    """One bedrock-runtime client per container (and retry count); boto3 honours
-    ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, which the local stack sets."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=ai.connect_timeout,
-        read_timeout=ai.read_timeout,
-        retries={"total_max_attempts": retries + 1, "mode": "standard"},
-    )
-    client: BedrockRuntime = boto3.client("bedrock-runtime", region_name=region, config=config)
-    return client
-
-
 def build_default(env: Mapping[str, str] = os.environ) -> FrameHandler:
     """Every action but ``chat_message``."""
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
@@ -273,7 +210,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
         cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age
     )
     if all(route.provider == "bedrock" for route in ai.routes):
-        keys = _NoApiKey()  # IAM signs Bedrock's requests: no secret to read
+        from realtime_chat.ai_models import NoApiKey
+
+        keys = NoApiKey()  # IAM signs Bedrock's requests: no secret to read
     limiter = DynamoRateLimiter(
         client,
         settings.chat_table,
@@ -284,7 +223,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     @cache
     def model() -> ChatModel:
         # Built on the first reply: the accepting path never pays for importing requests.
-        return _routed_model(ai, settings.region)
+        from realtime_chat.ai_models import routed_model
+
+        return routed_model(ai, settings.region)
 
     route = authenticated(
         "chat_message",
