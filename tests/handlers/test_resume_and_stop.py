@@ -190,6 +190,31 @@ def test_a_stop_sent_before_the_reply_has_started_stops_it(
     assert f"token{TOKENS - 1}" not in final["content"]
 
 
+def test_a_stop_sent_right_after_a_retry_stops_the_retried_reply(
+    slow: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a turn whose reply failed (the provider refused every attempt)
+    slow.model.scenario.statuses = [503, 503, 503]
+    slow.send(message="tell me a long story")
+    assert slow.frames()[-1]["code"] == "AI_UNAVAILABLE"
+    # AND its retry acknowledged, the retried reply's job not started yet (held)
+    gate = threading.Event()
+    reply = slow.lambdas.functions["chat-message"]
+    slow.lambdas.functions["chat-message"] = lambda event: gate.wait(10) and reply(event)
+    slow.start(message="tell me a long story")
+    assert slow.frames()[-1]["type"] == "message_received"
+    # WHEN the phone asks to stop it at once
+    (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
+    # THEN the stop is accepted for the retry's answer
+    assert requested["type"] == "reply_stop_requested"
+    # AND once the reply runs, it ends stopped, well before the whole answer
+    gate.set()
+    slow.lambdas.wait()
+    final = _final(slow.frames())
+    assert (final["messageId"], final["finishReason"]) == (requested["messageId"], "stopped")
+    assert f"token{TOKENS - 1}" not in final["content"]
+
+
 def test_another_user_cannot_stop_the_reply(
     slow: Chat, default: ModuleType, lambda_context: LambdaContext
 ) -> None:

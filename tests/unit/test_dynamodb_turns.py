@@ -187,8 +187,23 @@ def test_a_retry_of_a_failed_turn_sent_again_by_botocore_still_runs_it_once(
     store.finish_turn("ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER)
     when = {"now": "2026-11-25T21:00:00.000Z", "stale_before": "2026-11-25T20:30:00.000Z"}
     # WHEN its retry lands but its answer is lost, so botocore sends it again
-    _answer_lost_once(moto_aws, "UpdateItem")
+    _answer_lost_once(moto_aws, "TransactWriteItems")
     # THEN the retry runs the reply (it is not told someone else retried)
     assert store.retry_turn("ada", "c1", QUESTION, **when) is True
     # AND a second retry at the same instant still waits on it
     assert store.retry_turn("ada", "c1", QUESTION, **when) is False
+
+
+def test_a_retry_stores_its_streaming_answer_in_its_own_write_so_a_stop_finds_it(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a failed turn (its first answer gone with it)
+    store.finish_turn("ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER)
+    when = {"now": "2026-11-25T21:00:00.000Z", "stale_before": "2026-11-25T20:30:00.000Z"}
+    retried = Message(
+        "a2", Role.ASSISTANT, "", "2026-11-25T21:00:00.001Z", status=MessageStatus.STREAMING
+    )
+    # WHEN it is retried with a new answer, before that answer's job has started
+    assert store.retry_turn("ada", "c1", QUESTION, **when, reply=retried)
+    # THEN a stop requested at once finds that answer
+    assert store.request_stop("ada", "c1", stale_before=when["stale_before"]) == ["a2"]

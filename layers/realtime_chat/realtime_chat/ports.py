@@ -125,10 +125,19 @@ class ChatStore(Protocol):
         ...
 
     def retry_turn(
-        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        now: str,
+        stale_before: str,
+        reply: Message | None = None,
     ) -> bool:
         """Move a FAILED turn, or one PENDING since before ``stale_before`` (its reply died
-        with its invocation), back to PENDING; True only for the one caller that did."""
+        with its invocation), back to PENDING; True only for the one caller that did.
+        With ``reply``, the retry's streaming answer is stored in the same write (so a
+        stop finds it at once), as ``begin_turn`` stores a new turn's."""
         ...
 
     def finish_turn(

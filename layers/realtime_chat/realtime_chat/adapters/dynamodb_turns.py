@@ -147,47 +147,71 @@ class DynamoTurns:
         return Turn(conversation_id, question, state, reply, duplicate=True)
 
     def retry_turn(
-        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        now: str,
+        stale_before: str,
+        reply: Message | None = None,
     ) -> bool:
-        from botocore.exceptions import ClientError
-
+        """One transaction: the turn back to pending and, when given, the retry's
+        streaming answer noted on the conversation (as ``begin_turn`` stores a new
+        turn's), so that a stop finds it before the retry's job has started."""
+        pk = conversation_pk(user_id, conversation_id)
+        # What the retry displaces: a claim that outlived its invocation, told below.
+        before = self._item(pk, message_sk(message)) or {}
         retry = uuid.uuid4().hex  # this call's own: tells its write, sent again, from others'
-        try:
-            old = self._client.update_item(
-                TableName=self._table,
-                Key=message_key(user_id, conversation_id, message),
-                # The retry's job claims the turn afresh.
-                UpdateExpression=(
-                    "SET turn = :pending, retriedAt = :now, retriedBy = :retry "
-                    "REMOVE replyOwner, claimedAt, claimedReplySk"
-                ),
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                # Failed, or pending for longer than a reply may run: its reply died
-                # with its invocation (a timeout, out of memory).
-                ConditionExpression=(
-                    "turn = :failed OR (turn = :pending AND #ts < :stale AND "
-                    f"(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND {CLAIM_EXPIRED})"
-                ),
-                ExpressionAttributeNames={"#ts": "timestamp"},
-                ExpressionAttributeValues={
-                    ":pending": {"S": TurnState.PENDING.value},
-                    ":failed": {"S": TurnState.FAILED.value},
-                    ":stale": {"S": stale_before},
-                    ":now": {"S": now},
-                    ":retry": {"S": retry},
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": message_key(user_id, conversation_id, message),
+                    # The retry's job claims the turn afresh.
+                    "UpdateExpression": (
+                        "SET turn = :pending, retriedAt = :now, retriedBy = :retry "
+                        "REMOVE replyOwner, claimedAt, claimedReplySk"
+                    ),
+                    # Failed, or pending for longer than a reply may run: its reply died
+                    # with its invocation (a timeout, out of memory).
+                    "ConditionExpression": (
+                        "turn = :failed OR (turn = :pending AND #ts < :stale AND "
+                        "(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND "
+                        f"{CLAIM_EXPIRED})"
+                    ),
+                    "ExpressionAttributeNames": {"#ts": "timestamp"},
+                    "ExpressionAttributeValues": {
+                        ":pending": {"S": TurnState.PENDING.value},
+                        ":failed": {"S": TurnState.FAILED.value},
+                        ":stale": {"S": stale_before},
+                        ":now": {"S": now},
+                        ":retry": {"S": retry},
+                    },
+                }
+            }
+        ]
+        if reply is not None:
+            items += [
+                self._put_message(user_id, conversation_id, reply),
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": conversation_key(user_id, conversation_id),
+                        "UpdateExpression": "ADD streamingReplies :sk",
+                        "ConditionExpression": LIVE,
+                        "ExpressionAttributeValues": {":sk": {"SS": [message_sk(reply)]}},
+                    }
                 },
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            # Our own write, applied, then sent again by botocore's retry (its answer was
-            # lost): it carries this call's own id, which no other retry has.
-            current = cast(dict[str, Any], err.response).get("Item") or {}
+            ]
+        if transact(self._client, items, allowed_failures=True) is not None:
+            # Our own transaction, applied, then sent again by botocore's retry (its
+            # answer was lost): the turn carries this call's own id, which no other has.
+            current = self._item(pk, message_sk(message)) or {}
             return bool(current.get("retriedBy", {}).get("S") == retry)
-        displaced = old.get("Attributes", {}).get("claimedReplySk", {}).get("S")
-        if displaced and old["Attributes"].get("turn", {}).get("S") == TurnState.PENDING.value:
-            self._supersede(conversation_pk(user_id, conversation_id), displaced)
+        displaced = before.get("claimedReplySk", {}).get("S")
+        if displaced and before.get("turn", {}).get("S") == TurnState.PENDING.value:
+            self._supersede(pk, displaced)
         return True
 
     def _supersede(self, pk: str, reply_sk: str) -> None:
