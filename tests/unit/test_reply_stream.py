@@ -107,6 +107,24 @@ def test_a_tab_that_connects_during_the_finishing_write_gets_the_final_frame() -
     assert wire.done == [Outcome.ANSWERED]
 
 
+def test_a_joiners_snapshot_of_a_very_long_answer_is_cut_to_fit_one_post_and_says_so() -> None:
+    # GIVEN an answer (a large AiMaxTokens) longer than one post can carry
+    stream, wire = _stream(), Wire()
+    long = "word " * (frames.MAX_POST_BYTES // 4)
+    for n in range(0, len(long), 2000):
+        wire.take(stream.model_delta(long[n : n + 2000], T0 + n / 1e6))
+    wire.take(stream.tick(T0 + 1.0))
+    wire.take(stream.checkpoint_written(Checkpoint.CONTINUE, T0 + 1.0))
+    # WHEN a tab joins
+    wire.take(stream.connections([("laptop", math.inf), ("tab", math.inf)], T0 + 1.0))
+    # THEN its snapshot fits one post, holds the first part of the text and is marked
+    (snapshot,) = wire.received["tab"]
+    assert frames.size(snapshot) <= frames.MAX_POST_BYTES
+    assert snapshot["contentTruncated"] is True
+    assert long.startswith(snapshot["content"]) and snapshot["content"]
+    assert snapshot["seq"] == stream.seq - 1
+
+
 def test_a_tab_that_joins_mid_answer_gets_the_snapshot_then_later_chunks_then_the_final_frame() -> (
     None
 ):

@@ -248,7 +248,8 @@ class ReplyStream:
             "content": self.content,
             "seq": self.seq - 1,
         }
-        return [Send(tuple(joiners), snapshot)]
+        # Cut to fit one post, as the final frame is: a larger one would be refused.
+        return [Send(tuple(joiners), frames.fit_content(snapshot))]
 
     def connections_failed(self, now: float) -> list[Action]:
         """The read raised: the final frame goes to the connections already known."""
