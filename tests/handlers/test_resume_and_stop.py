@@ -16,7 +16,7 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.frames import iso
-from realtime_chat.model import Message, MessageStatus, Role
+from realtime_chat.model import Attempt, Message, MessageStatus, Role
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, posted_frames, put_connection
@@ -261,6 +261,25 @@ def test_a_reply_whose_invocation_died_keeps_its_text_and_its_turn_can_run_again
     # WHEN the client retries the turn THEN it is answered
     chat.send(message="what happened?", clientMessageId="died-1")
     assert _final(chat.frames())["content"].startswith("You said: what happened?")
+
+
+def test_a_reply_whose_job_started_late_shows_as_streaming_and_can_be_stopped(
+    chat: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a turn acknowledged ten minutes ago whose job was delivered late and
+    # claimed it a minute ago (the reply function's timeout is 300 s): still running
+    store = DynamoChatStore(chat.dynamodb, CHAT_TABLE)
+    asked = time.time() - 600
+    question = Message("q1", Role.USER, "late?", iso(asked))
+    partial = Message("r1", Role.ASSISTANT, "", iso(asked + 1), status=MessageStatus.STREAMING)
+    store.begin_turn(ADA, CONV, question, title="t", client_message_id="late-1", reply=partial)
+    store.claim_turn(ADA, CONV, Attempt(question, "attempt-1", partial), now=iso(time.time() - 60))
+    # WHEN the history is read THEN the reply shows as streaming, not as died
+    (history,) = _action(default, lambda_context, "chat_history", {"conversationId": CONV})
+    assert history["messages"][-1]["status"] == "streaming"
+    # AND it can be stopped
+    (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
+    assert (requested["type"], requested["messageId"]) == ("reply_stop_requested", "r1")
 
 
 def test_a_stop_ends_the_reply_stopped_while_the_provider_sends_nothing(

@@ -207,3 +207,28 @@ def test_a_retry_stores_its_streaming_answer_in_its_own_write_so_a_stop_finds_it
     assert store.retry_turn("ada", "c1", QUESTION, **when, reply=retried)
     # THEN a stop requested at once finds that answer
     assert store.request_stop("ada", "c1", stale_before=when["stale_before"]) == ["a2"]
+
+
+def test_a_reply_whose_job_started_late_can_be_stopped_while_it_may_still_run(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn acknowledged at 20:00 whose job arrived late and claimed it at 20:06
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    # WHEN a stop comes at 20:08, past a reply's run (3 min here) from the
+    # acknowledgement but not from the claim
+    stopping = store.request_stop("ada", "c1", stale_before="2026-11-25T20:05:00.000Z")
+    # THEN it is recorded: the reply is still running
+    assert stopping == ["a1"]
+    # AND history sees when it started
+    reply = store.history("ada", "c1", limit=5, before=None)[0][-1]
+    assert reply.started_at == "2026-11-25T20:06:00.000Z"
+
+
+def test_a_stop_is_not_recorded_on_a_reply_that_died_with_its_invocation(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a reply claimed at 20:01 whose invocation died, and one never claimed
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:01:00.000Z")
+    # WHEN a stop comes more than a reply's run after the claim
+    # THEN nothing is streaming any more
+    assert store.request_stop("ada", "c1", stale_before="2026-11-25T20:05:00.000Z") == []

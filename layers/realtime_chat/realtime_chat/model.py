@@ -125,6 +125,10 @@ class Message:
     usage: dict[str, int] = field(default_factory=dict)
     status: MessageStatus = MessageStatus.COMPLETE
     provider: str | None = None  # which provider answered (``bedrock``, ``openai``)
+    # A streaming reply: when its job claimed the turn. Its run (at most the reply
+    # timeout) counts from there, not from ``timestamp`` (the acknowledgement): a job
+    # may start late.
+    started_at: str | None = None
 
 
 class TurnState(StrEnum):

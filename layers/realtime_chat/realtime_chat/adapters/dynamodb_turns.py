@@ -62,6 +62,11 @@ CLAIM_EXPIRED = "(attribute_not_exists(claimedAt) OR claimedAt < :stale)"
 # A streaming reply checkpoints only while no retry took its turn over (the retry
 # marks the reply it displaced ``superseded``).
 NOT_SUPERSEDED = "attribute_not_exists(superseded)"
+# A streaming reply may still be running: its job claimed the turn (``claimedAt``,
+# stamped on the reply by ``claim_turn``) or, not claimed yet, the turn was
+# acknowledged (``timestamp``) less than a reply may run ago. An older one died with
+# its invocation: a stop is not recorded on it.
+MAY_STILL_RUN = "(claimedAt >= :stale OR (attribute_not_exists(claimedAt) AND #ts >= :stale))"
 
 
 class DynamoTurns:
@@ -266,9 +271,30 @@ class DynamoTurns:
             if old.get("replyOwner", {}).get("S") == attempt.attempt_id:
                 # Our own write, applied, then sent again by botocore's retry (its answer
                 # was lost): attempt ids are new for every run, so nobody else has it.
+                self._stamp_claim(user_id, conversation_id, attempt, now)
                 return Claim.OWNED
             return Claim.TAKEN
+        self._stamp_claim(user_id, conversation_id, attempt, now)
         return Claim.OWNED
+
+    def _stamp_claim(self, user_id: str, conversation_id: str, attempt: Attempt, now: str) -> None:
+        """Note the claim's time on the streaming reply too: its run counts from there
+        (see ``MAY_STILL_RUN``), also for a stop or a history read."""
+        from botocore.exceptions import ClientError
+
+        if attempt.reply is None:
+            return
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=message_key(user_id, conversation_id, attempt.reply),
+                UpdateExpression="SET claimedAt = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": {"S": now}},
+            )
+        except ClientError as err:  # not stored yet (``start_reply`` comes next), or gone
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """The reply as a ``streaming`` message, noted on the conversation (so a stop can
@@ -319,25 +345,24 @@ class DynamoTurns:
             raise ConversationNotFound(conversation_id)
         stopped = []
         for sk in item.get("streamingReplies", {}).get("SS", []):
-            timestamp, _, message_id = sk.removeprefix(MESSAGE_PREFIX).rpartition("#")
-            if timestamp < stale_before:  # its invocation is long gone
-                continue
+            _, _, message_id = sk.removeprefix(MESSAGE_PREFIX).rpartition("#")
             try:
                 self._client.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": conversation_pk(user_id, conversation_id)}, "sk": {"S": sk}},
                     UpdateExpression="SET stopRequested = :t",
-                    ConditionExpression="#status = :streaming",
-                    ExpressionAttributeNames={"#status": "status"},
+                    ConditionExpression=f"#status = :streaming AND {MAY_STILL_RUN}",
+                    ExpressionAttributeNames={"#status": "status", "#ts": "timestamp"},
                     ExpressionAttributeValues={
                         ":t": {"BOOL": True},
                         ":streaming": {"S": MessageStatus.STREAMING.value},
+                        ":stale": {"S": stale_before},
                     },
                 )
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                continue  # it finished meanwhile
+                continue  # it finished meanwhile, or died with its invocation
             stopped.append(message_id)
         return stopped
 

@@ -36,7 +36,8 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
     """The newest ``limit`` messages, oldest first. When they would not fit in one
     post, the oldest are left for the next page and ``nextBefore`` points at them. A
     reply being generated shows with ``status: "streaming"`` and its last checkpoint;
-    one streaming for longer than a reply may run died with its invocation: ``error``."""
+    one streaming for longer than a reply may run (counted from when its job claimed
+    the turn, else from the acknowledgement) died with its invocation: ``error``."""
     user_id = ctx.require_user("chat_history")
     if chat.conversation(user_id, query.conversation_id) is None:
         raise _not_found(query.conversation_id)
@@ -46,7 +47,7 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
     died_before = frames.iso(ctx.now - reply_timeout)
     kept = [
         replace(m, status=MessageStatus.ERROR)
-        if m.status is MessageStatus.STREAMING and m.timestamp < died_before
+        if m.status is MessageStatus.STREAMING and (m.started_at or m.timestamp) < died_before
         else m
         for m in messages
     ]
