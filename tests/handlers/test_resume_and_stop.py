@@ -215,6 +215,28 @@ def test_a_stop_sent_right_after_a_retry_stops_the_retried_reply(
     assert f"token{TOKENS - 1}" not in final["content"]
 
 
+def test_deleting_a_conversation_mid_answer_is_the_last_word_on_every_tab(
+    slow: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a reply streaming to the laptop and the phone, past its first checkpoint
+    slow.start(message="tell me a long story")
+    _until(lambda: len(slow.frames()) > 25)
+    # WHEN the phone deletes the conversation
+    event = load_event("user_status")
+    event["requestContext"]["connectionId"] = PHONE
+    event["body"] = json.dumps({"action": "delete_conversation", "data": {"conversationId": CONV}})
+    default.lambda_handler(event, lambda_context)
+    slow.lambdas.wait()
+    # THEN on every tab conversation_deleted comes once, and nothing of the reply after it
+    for tab in (slow.frames(), posted_frames(PHONE)):
+        kinds = [f["type"] for f in tab]
+        assert kinds.count("conversation_deleted") == 1, kinds
+        assert kinds[-1] == "conversation_deleted", kinds[kinds.index("conversation_deleted") :]
+        assert "ai_response" not in kinds
+    # AND the reply stopped early: the provider's stream was closed
+    assert f"token{TOKENS - 1}" not in _chunks_after(slow.frames(), -1)
+
+
 def test_another_user_cannot_stop_the_reply(
     slow: Chat, default: ModuleType, lambda_context: LambdaContext
 ) -> None:

@@ -232,3 +232,33 @@ def test_a_stop_is_not_recorded_on_a_reply_that_died_with_its_invocation(
     # WHEN a stop comes more than a reply's run after the claim
     # THEN nothing is streaming any more
     assert store.request_stop("ada", "c1", stale_before="2026-11-25T20:05:00.000Z") == []
+
+
+def test_a_delete_names_the_replies_still_sending_until_each_says_it_ended(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a reply whose job claimed its turn at 20:06
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    # WHEN the conversation is deleted at 20:07 (a reply may run 3 min here)
+    sending = store.delete("ada", "c1", stale_before="2026-11-25T20:04:00.000Z")
+    # THEN that reply may still be sending: the closed conversation waits for it
+    assert sending == ["a1"] and store.replies_sending("ada", "c1") == ["a1"]
+    assert store.conversation("ada", "c1") is None  # out of the list at once
+    # WHEN the reply says it ended THEN nothing is sending; forgetting leaves nothing
+    store.reply_ended("ada", "c1", ANSWER)
+    assert store.replies_sending("ada", "c1") == []
+    store.forget("ada", "c1")
+    left = moto_aws.scan(TableName=CHAT_TABLE)["Items"]
+    assert not [i for i in left if i["pk"]["S"].endswith("#CONV#c1")]
+    # AND a reply saying it ended after that brings nothing back
+    store.reply_ended("ada", "c1", ANSWER)
+    assert store.replies_sending("ada", "c1") == []
+
+
+def test_a_delete_does_not_wait_for_replies_not_started_or_long_dead(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn whose job has not claimed it (still queued): it will find it gone
+    # WHEN the conversation is deleted THEN nothing is waited for, and it is all gone
+    assert store.delete("ada", "c1", stale_before="2026-11-25T20:04:00.000Z") == []
+    assert store.replies_sending("ada", "c1") == []

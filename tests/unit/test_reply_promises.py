@@ -452,7 +452,7 @@ def test_a_reply_whose_conversation_is_deleted_mid_stream_is_still_charged(
     budget = Budget()
     model = Ticking(lambda n: n == 2 and store.delete("ada", "c1"), tokens=200)
     _, sender = _run(store, model, clock=time.time, watch_seconds=0.05, budget=budget)
-    assert sender.sent["laptop"][-1] == {"type": "conversation_deleted", "conversationId": "c1"}
+    assert {f["type"] for f in sender.sent["laptop"]} <= {"ai_response_chunk"}
     assert len(budget.spent) == 1 and budget.spent[0] > 0
 
 

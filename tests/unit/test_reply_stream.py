@@ -261,7 +261,7 @@ def test_a_reply_whose_turn_a_retry_took_over_stops_at_its_checkpoint_without_a_
     assert wire.types("laptop") == ["ai_response_chunk"]
 
 
-def test_a_deletion_mid_stream_ends_with_conversation_deleted_and_nothing_after() -> None:
+def test_a_deletion_mid_stream_ends_the_reply_without_a_word_more() -> None:
     stream, wire = _stream(), Wire()
     wire.take(stream.model_delta("a", T0))
     wire.take(stream.tick(T0 + 1))
@@ -271,7 +271,9 @@ def test_a_deletion_mid_stream_ends_with_conversation_deleted_and_nothing_after(
         stream.model_delta("b", T0 + 1.1) == []
         and stream.model_end(Finished("stop", "m"), T0 + 2) == []
     )
-    assert wire.types("laptop") == ["ai_response_chunk", "conversation_deleted"]
+    # the delete itself sends conversation_deleted, once this reply has ended
+    assert wire.types("laptop") == ["ai_response_chunk"]
+    assert wire.done == [Outcome.DELETED]
 
 
 def test_a_broken_stream_keeps_its_text_and_ends_with_the_answer_then_the_error() -> None:
@@ -439,8 +441,9 @@ class ReplyWorld(RuleBasedStateMachine):
         while self.io:
             self.io_completes(fails=False)
         assert self.stream.phase is Phase.DONE
-        if self.stream.outcome is Outcome.LOST:
-            # The attempt that took the turn over ends it; this one says nothing more.
+        if self.stream.outcome in (Outcome.LOST, Outcome.DELETED):
+            # The attempt that took the turn over ends it, or the delete tells every
+            # connection: this one says nothing more.
             assert not any(f["type"] in TERMINAL for r in self.sent.values() for _, f in r)
             return
         for connection_id, received in self.sent.items():

@@ -96,8 +96,20 @@ class ChatStore(Protocol):
         """Raises ``ConversationNotFound``."""
         ...
 
-    def delete(self, user_id: str, conversation_id: str) -> None:
-        """Delete the conversation and all its messages; raises ``ConversationNotFound``."""
+    def delete(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
+        """Close the conversation (out of the list, no reply may write to it) and delete
+        its messages; the message ids of its replies that may still be sending (their
+        job claimed the turn after ``stale_before``); while there are any, the closed
+        conversation item stays until :meth:`forget`. Raises ``ConversationNotFound``."""
+        ...
+
+    def replies_sending(self, user_id: str, conversation_id: str) -> list[str]:
+        """The message ids of the conversation's replies that have not said, with
+        :meth:`reply_ended`, that they send nothing more."""
+        ...
+
+    def forget(self, user_id: str, conversation_id: str) -> None:
+        """Delete what :meth:`delete` left of the conversation: its item."""
         ...
 
     def begin_turn(
@@ -179,6 +191,12 @@ class ChatStore(Protocol):
     ) -> Checkpoint:
         """Store a streaming reply's text so far: one write, which also tells whether a
         stop was requested or the conversation was deleted."""
+        ...
+
+    def reply_ended(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        """A reply that found its conversation deleted says it sends nothing more (so
+        that the delete, waiting on it, may tell the user); after :meth:`forget`, a
+        no-op."""
         ...
 
     def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:

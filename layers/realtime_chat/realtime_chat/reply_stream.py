@@ -18,7 +18,7 @@ event                                  typical actions returned
 ``stop_requested(now)``                :class:`CloseUpstream`, :class:`WriteFinish`
 ``finish_written(settled, now)``       :class:`ReadConnections`, or another write
 ``finish_failed(error, now)``          :class:`ReadConnections`
-``deleted(now)``                       :class:`CloseUpstream`, :class:`Send`, :class:`Done`
+``deleted(now)``                       :class:`CloseUpstream`, :class:`Done`
 =====================================  ==========================================
 
 The promises it keeps, whatever order these come in:
@@ -32,7 +32,8 @@ The promises it keeps, whatever order these come in:
 * an end (normal or broken) whose finishing write finds a stop request ends
   ``stopped``;
 * an upstream failure after a stop was requested is not an error: we hung up;
-* a deleted conversation ends with ``conversation_deleted``, and nothing after it.
+* a deleted conversation ends the reply without a word more: the delete tells every
+  connection (``conversation_deleted``) once the reply's driver says it has ended.
 """
 
 from __future__ import annotations
@@ -306,13 +307,13 @@ class ReplyStream:
         return [ReadConnections()]
 
     def deleted(self, now: float) -> list[Action]:
-        """The conversation is gone: its last frame says so, whatever went out before."""
+        """The conversation is gone: nothing more is sent. The delete itself tells
+        every connection, after the driver says (``reply_ended``) that this one ended."""
         if self.phase is Phase.DONE:
             return []
         actions: list[Action] = [CloseUpstream()] if self.phase is Phase.STREAMING else []
-        gone = frames.conversation_deleted(self._conversation_id)
         self.stored = None
-        return self._end(Outcome.DELETED, [*actions, *self._send(gone, now)])
+        return self._end(Outcome.DELETED, actions)
 
     # Inside ---------------------------------------------------------------------------
 

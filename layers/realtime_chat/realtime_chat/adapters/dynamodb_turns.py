@@ -337,6 +337,21 @@ class DynamoTurns:
             return Checkpoint.STOP if "stopRequested" in old else Checkpoint.GONE
         return Checkpoint.CONTINUE
 
+    def reply_ended(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=conversation_key(user_id, conversation_id),
+                UpdateExpression="DELETE streamingReplies :sk",
+                ConditionExpression="attribute_exists(pk)",  # never brings it back
+                ExpressionAttributeValues={":sk": {"SS": [message_sk(reply)]}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
         from botocore.exceptions import ClientError
 

@@ -10,8 +10,9 @@ write. A stop closes the model's response from here, outside its reading loop. F
 through :class:`.Broadcast` (one ordered queue per connection).
 
 Every turn ends with exactly one of: ``ai_response`` (possibly followed by an
-``error`` when the answer broke off), an ``error``, or ``conversation_deleted`` when
-the user deleted the conversation while it streamed.
+``error`` when the answer broke off), an ``error``, or, when the user deleted the
+conversation while it streamed, nothing more: the delete sends ``conversation_deleted``
+once this reply said (``reply_ended``) that its last frame went out.
 """
 
 from __future__ import annotations
@@ -295,6 +296,14 @@ class _Driver:
         """Wait (briefly) for the frames to go out and the model's thread to end."""
         self._upstream.close()
         self._broadcast.close()
+        if outcome is Outcome.DELETED:  # every frame is out: the delete may say so
+            job = self._job
+            try:
+                self._chat.reply_ended(job.user_id, job.conversation_id, self._placeholder)
+            except Exception:  # the delete answers after its wait all the same
+                logger.exception(
+                    "could not say the reply ended", extra={"request_id": job.request_id}
+                )
         self._upstream.join(timeout=2.0)
         stream = self._stream
         error = stream.error.code if stream.error else None
