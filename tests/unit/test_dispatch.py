@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -44,18 +44,19 @@ def _request(
     return MessageRequest(info=info, identity=identity, body=text)
 
 
-@pytest.fixture
-def world() -> World:
-    sender = RecordingSender()
-    connections = MemoryConnections()
+def _dispatcher(senders: Senders, connections: MemoryConnections) -> Dispatcher:
     settings = chat_settings(
         {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
     )
     routes = default_routes(settings=settings, chat=ExplodingChat(), connections=connections)
-    dispatcher = Dispatcher(
-        routes, senders=Senders(sender), connections=connections, clock=lambda: NOW
-    )
-    return dispatcher, sender, connections
+    return Dispatcher(routes, senders=senders, connections=connections, clock=lambda: NOW)
+
+
+@pytest.fixture
+def world() -> World:
+    sender = RecordingSender()
+    connections = MemoryConnections()
+    return _dispatcher(Senders(sender), connections), sender, connections
 
 
 def test_ping_answers_pong_with_who_and_when(world: World) -> None:
@@ -68,11 +69,11 @@ def test_ping_answers_pong_with_who_and_when(world: World) -> None:
     assert pong["timestamp"].endswith("Z")
 
 
-def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted(
-    world: World,
-) -> None:
+def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted() -> None:
     # GIVEN a ping that came through the "ping" route, which has a route response
-    dispatcher, sender, _ = world
+    sender = RecordingSender()
+    senders = Senders(sender)
+    dispatcher = _dispatcher(senders, MemoryConnections())
     # WHEN it is handled
     outcome = dispatcher.handle(_request({"action": "ping"}, route_key="ping"))
     # THEN the pong is the function's response, for API Gateway to send, and no
@@ -80,7 +81,7 @@ def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted(
     assert outcome.response is not None and outcome.response["type"] == "pong"
     assert outcome.response["connectionId"] == "conn-1"
     assert sender.sent == {}
-    assert cast(Senders, dispatcher._senders).urls == []
+    assert senders.urls == []
 
 
 def test_a_ping_that_came_through_default_is_posted_as_before(world: World) -> None:
