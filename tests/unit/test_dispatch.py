@@ -44,19 +44,22 @@ def _request(
     return MessageRequest(info=info, identity=identity, body=text)
 
 
-def _dispatcher(senders: Senders, connections: MemoryConnections) -> Dispatcher:
+@pytest.fixture
+def senders() -> Senders:
+    """The @connections endpoints the dispatcher looks up, recorded."""
+    return Senders(RecordingSender())
+
+
+@pytest.fixture
+def world(senders: Senders) -> World:
+    sender = senders.sender
+    connections = MemoryConnections()
     settings = chat_settings(
         {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
     )
     routes = default_routes(settings=settings, chat=ExplodingChat(), connections=connections)
-    return Dispatcher(routes, senders=senders, connections=connections, clock=lambda: NOW)
-
-
-@pytest.fixture
-def world() -> World:
-    sender = RecordingSender()
-    connections = MemoryConnections()
-    return _dispatcher(Senders(sender), connections), sender, connections
+    dispatcher = Dispatcher(routes, senders=senders, connections=connections, clock=lambda: NOW)
+    return dispatcher, sender, connections
 
 
 def test_ping_answers_pong_with_who_and_when(world: World) -> None:
@@ -69,11 +72,11 @@ def test_ping_answers_pong_with_who_and_when(world: World) -> None:
     assert pong["timestamp"].endswith("Z")
 
 
-def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted() -> None:
+def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted(
+    world: World, senders: Senders
+) -> None:
     # GIVEN a ping that came through the "ping" route, which has a route response
-    sender = RecordingSender()
-    senders = Senders(sender)
-    dispatcher = _dispatcher(senders, MemoryConnections())
+    dispatcher, sender, _ = world
     # WHEN it is handled
     outcome = dispatcher.handle(_request({"action": "ping"}, route_key="ping"))
     # THEN the pong is the function's response, for API Gateway to send, and no
