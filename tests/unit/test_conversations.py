@@ -9,7 +9,7 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.model import Attempt, Identity, Message, MessageStatus, Role
-from realtime_chat.protocol import DeleteConversation
+from realtime_chat.protocol import ConversationRequest
 from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.conversations import REPLIES_END_WITHIN, delete
 from tests.support.aws import CHAT_TABLE
@@ -52,7 +52,7 @@ def _delete(store: DynamoChatStore, time: FakeTime) -> RecordingSender:
     ctx = Context("phone", "req-1", Identity("ada", None, True, int(NOW) + 600), 0, NOW, sender)
     delete(
         ctx,
-        DeleteConversation("c1"),
+        ConversationRequest("c1"),
         chat=store,
         connections=MemoryConnections(),
         reply_timeout=300,

@@ -16,7 +16,7 @@ from realtime_chat.model import MessageStatus
 from realtime_chat.observability import logger
 from realtime_chat.ports import ChatStore, Clock, ConnectionStore
 from realtime_chat.protocol import (
-    DeleteConversation,
+    ConversationRequest,
     HistoryQuery,
     ListConversations,
     RenameConversation,
@@ -109,7 +109,7 @@ _POLL_SECONDS = 0.1
 
 def delete(
     ctx: Context,
-    command: DeleteConversation,
+    command: ConversationRequest,
     *,
     chat: ChatStore,
     connections: ConnectionStore,
