@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.errors import ModelUnavailable
+from realtime_chat.errors import AiNotConfigured, ModelUnavailable
 from realtime_chat.model import (
     Connection,
     Finished,
@@ -454,6 +454,44 @@ def test_a_reply_whose_conversation_is_deleted_mid_stream_is_still_charged(
     _, sender = _run(store, model, clock=time.time, watch_seconds=0.05, budget=budget)
     assert {f["type"] for f in sender.sent["laptop"]} <= {"ai_response_chunk"}
     assert len(budget.spent) == 1 and budget.spent[0] > 0
+
+
+class NoKey:
+    def api_key(self, *, refresh: bool = False) -> str:
+        raise AiNotConfigured("secret s has no apiKey", public="Set the AI key.")
+
+
+def test_a_turn_whose_provider_failed_before_answering_is_not_charged(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a provider that refuses the request (a 5xx before its first byte)
+    def refuses() -> None:
+        raise ModelUnavailable("provider answered 503 after 3 attempts")
+
+    budget = Budget()
+    # WHEN the reply runs THEN the user hears the provider is unavailable
+    _, sender = _run(store, Scripted(refuses), budget=budget)
+    assert sender.sent["laptop"][-1]["code"] == "AI_UNAVAILABLE"
+    # AND is charged nothing: the model never answered
+    assert budget.spent == []
+
+
+def test_a_turn_whose_ai_is_not_configured_is_not_charged(store: DynamoChatStore) -> None:
+    budget = Budget()
+    model = Scripted(TextDelta("never"), Finished("stop", "m"))
+    reply = generate_reply(
+        JOB,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=MemoryConnections(),
+        sender=RecordingSender(),
+        keys=NoKey(),
+        model=model,
+        clock=lambda: T,
+        budget=budget,
+    )
+    assert reply.error is not None and reply.error.value == "AI_NOT_CONFIGURED"
+    assert model.prompts == [] and budget.spent == []
 
 
 # Errors and delivery gaps -------------------------------------------------------------

@@ -188,7 +188,8 @@ def generate_reply(
     if stream.outcome is Outcome.LOST:  # it asked the model all the same: charged below
         _dropped("lost")
     # After the final frame is on its way: counting must not delay it.
-    _spend(budget, job, stream, prompt, clock())
+    if driver.model_answered:
+        _spend(budget, job, stream, prompt, clock())
     return driver.close(stream.outcome)
 
 
@@ -226,9 +227,10 @@ def _spend(
 ) -> None:
     """Count what the model used against the user's daily budget: the provider's
     ``totalTokens``, else :func:`estimate_tokens` (whether the answer finished, was
-    stopped, broke or its conversation was deleted)."""
+    stopped, broke or its conversation was deleted). Only for a turn whose model
+    answered something: one that never reached it costs nothing."""
     if budget is None or not prompt:
-        return  # the model was never asked
+        return
     tokens = stream.usage.get("totalTokens") or estimate_tokens(prompt, stream.content)
     try:
         budget.spend(job.user_id, tokens, now=now)
@@ -291,6 +293,11 @@ class _Driver:
         while pending:
             follow = self._do(pending.pop())
             pending.extend(reversed(follow))
+
+    @property
+    def model_answered(self) -> bool:
+        """The model was asked and answered something (a token, or its end)."""
+        return self._upstream.answered
 
     def close(self, outcome: Outcome | None) -> Reply:
         """Wait (briefly) for the frames to go out and the model's thread to end."""
