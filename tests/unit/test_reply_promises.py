@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.errors import AiNotConfigured, ModelUnavailable
 from realtime_chat.model import (
+    Attempt,
     Connection,
     Finished,
     Identity,
@@ -32,6 +35,7 @@ from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.reply import Reply, estimate_tokens, generate_reply
 from tests.support.aws import CHAT_TABLE
 from tests.support.fakes import MemoryConnections, RecordingSender
+from tests.support.faults import DynamoFault
 
 T = 1_800_000_000.0
 ASKED = "2026-11-25T20:00:00.000Z"
@@ -492,6 +496,40 @@ def test_a_turn_whose_ai_is_not_configured_is_not_charged(store: DynamoChatStore
     )
     assert reply.error is not None and reply.error.value == "AI_NOT_CONFIGURED"
     assert model.prompts == [] and budget.spent == []
+
+
+def test_a_reply_whose_claim_fails_tells_the_user_and_its_turn_can_be_retried_at_once(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a reply whose DynamoDB refuses its claim past its retries (throttling)
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1})
+    )
+    DynamoFault(client.meta.events, "UpdateItem", "ProvisionedThroughputExceededException")
+    model = Scripted(TextDelta("never"), Finished("stop", "m"))
+    # WHEN the reply job runs
+    reply, sender = _run(DynamoChatStore(client, CHAT_TABLE), model)
+    # THEN the user is told, on the turn's answer, that it failed and may be retried
+    (error,) = sender.sent["laptop"]
+    assert (error["code"], error["retryable"]) == ("INTERNAL_ERROR", True)
+    assert (error["messageId"], error["clientMessageId"]) == ("a1", "cm-1")
+    assert reply.error is not None and model.prompts == []
+    # AND the turn is failed, its empty answer gone: a retry runs it at once
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.FAILED
+    assert [m.role for m in store.history("ada", "c1", limit=5, before=None)[0]] == [Role.USER]
+    assert store.retry_turn("ada", "c1", QUESTION, now=ASKED, stale_before=EVER)
+
+
+def test_a_reply_that_cannot_start_says_nothing_when_another_attempt_answers_the_turn(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn another attempt claimed (its job was delivered twice)
+    store.claim_turn("ada", "c1", Attempt(QUESTION, "other", ANSWER), now=ASKED)
+    # WHEN this attempt could not start THEN it fails nothing
+    assert not store.fail_unstarted("ada", "c1", Attempt(QUESTION, "mine", ANSWER))
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.PENDING
 
 
 # Errors and delivery gaps -------------------------------------------------------------

@@ -182,6 +182,13 @@ class ChatStore(Protocol):
         claim it, once the old claim is older than a reply may run)."""
         ...
 
+    def fail_unstarted(self, user_id: str, conversation_id: str, attempt: Attempt) -> bool:
+        """Mark the turn of a reply that could not start (its claim or its first write
+        raised) FAILED, so that a retry runs it, removing ``attempt.reply`` (its empty
+        answer); only while the turn is pending and nobody else claimed it. False when
+        another attempt answers it, or the conversation was deleted."""
+        ...
+
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """Store the reply as a ``streaming`` message that a stop can find; raises
         ``ConversationNotFound`` when the conversation is gone."""

@@ -19,6 +19,7 @@ event                                  typical actions returned
 ``finish_written(settled, now)``       :class:`ReadConnections`, or another write
 ``finish_failed(error, now)``          :class:`ReadConnections`
 ``deleted(now)``                       :class:`CloseUpstream`, :class:`Done`
+``not_started(error, now)``            :class:`Send` (the error), :class:`Done`
 =====================================  ==========================================
 
 The promises it keeps, whatever order these come in:
@@ -305,6 +306,15 @@ class ReplyStream:
         self.error = self.error or error
         self.phase = Phase.PUBLISHING
         return [ReadConnections()]
+
+    def not_started(self, error: ChatError, now: float) -> list[Action]:
+        """The reply could not start (the model was not asked) and its turn is already
+        marked failed: the error frame is the turn's end."""
+        if self.phase is not Phase.STREAMING:
+            return []
+        self.error = error
+        frame = self._error_frame(error, self._reply.message_id)
+        return self._end(Outcome.FAILED, self._send(frame, now))
 
     def deleted(self, now: float) -> list[Action]:
         """The conversation is gone: nothing more is sent. The delete itself tells

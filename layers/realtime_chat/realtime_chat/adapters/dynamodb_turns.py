@@ -53,6 +53,12 @@ _OVERTAKEN_ATTEMPTS = 3  # each lost one means yet newer activity was recorded: 
 UNCLAIMED_PENDING_TURN = "turn = :pending AND attribute_not_exists(replyOwner)"
 # Only the attempt that claimed a turn finishes it.
 OWNED_BY_ATTEMPT = "attribute_exists(pk) AND replyOwner = :attempt"
+# A reply that could not start fails its turn only while nobody else answers it: the
+# turn is pending and unclaimed, or claimed by this very attempt.
+NOT_ANSWERED_BY_ANOTHER = (
+    "attribute_exists(pk) AND turn = :pending AND "
+    "(attribute_not_exists(replyOwner) OR replyOwner = :attempt)"
+)
 # A reply that ends (normally, or broken by the provider) is stored only while no
 # stop was requested: a stop acknowledged before the finishing write wins.
 NO_STOP_REQUESTED = "attribute_exists(pk) AND attribute_not_exists(stopRequested)"
@@ -297,6 +303,42 @@ class DynamoTurns:
         except ClientError as err:  # not stored yet (``start_reply`` comes next), or gone
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def fail_unstarted(self, user_id: str, conversation_id: str, attempt: Attempt) -> bool:
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": message_key(user_id, conversation_id, attempt.question),
+                    "UpdateExpression": "SET turn = :failed",
+                    "ConditionExpression": NOT_ANSWERED_BY_ANOTHER,
+                    "ExpressionAttributeValues": {
+                        ":failed": {"S": TurnState.FAILED.value},
+                        ":pending": {"S": TurnState.PENDING.value},
+                        ":attempt": {"S": attempt.attempt_id},
+                    },
+                }
+            }
+        ]
+        if attempt.reply is not None:  # its empty answer goes, as a failed turn's does
+            items += [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": message_key(user_id, conversation_id, attempt.reply),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": conversation_key(user_id, conversation_id),
+                        "UpdateExpression": "DELETE streamingReplies :sk",
+                        "ConditionExpression": LIVE,
+                        "ExpressionAttributeValues": {":sk": {"SS": [message_sk(attempt.reply)]}},
+                    }
+                },
+            ]
+        return transact(self._client, items, allowed_failures=True) is None
 
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """The reply as a ``streaming`` message, noted on the conversation (so a stop can

@@ -139,8 +139,13 @@ def generate_reply(
     ahead.shutdown(wait=False)  # its two threads end with their tasks
 
     # The turn is this job's before anything is sent or the model is asked.
-    claim = chat.claim_turn(job.user_id, job.conversation_id, attempt, now=frames.iso(started))
-    if claim is not Claim.OWNED and claim is not Claim.GONE:
+    claim: Claim | None
+    try:
+        claim = chat.claim_turn(job.user_id, job.conversation_id, attempt, now=frames.iso(started))
+    except Exception:
+        logger.exception("could not claim the turn", extra={"request_id": job.request_id})
+        claim = None  # a reply that cannot start fails its turn (below)
+    if claim is not None and claim is not Claim.OWNED and claim is not Claim.GONE:
         return _dropped(claim.value)
 
     def error_frame(error: ChatError, message_id: str) -> frames.Frame:
@@ -162,6 +167,8 @@ def generate_reply(
     )
     driver = _Driver(job, stream, attempt, placeholder, chat, connections, sender, clock)
     try:
+        if claim is None:
+            raise RuntimeError("the turn could not be claimed")
         if claim is Claim.GONE:
             raise ConversationNotFound(job.conversation_id)
         if not stored_with_turn:
@@ -169,6 +176,15 @@ def generate_reply(
     except ConversationNotFound:
         driver.run(stream.deleted(clock()))
         return driver.close(Outcome.DELETED)
+    except Exception:
+        # Never a silent turn: it fails (a retry runs it at once) and the user is told.
+        logger.exception("reply could not start", extra={"request_id": job.request_id})
+        count("ReplyStartFailures")
+        if not chat.fail_unstarted(job.user_id, job.conversation_id, attempt):
+            return _dropped("taken")  # another attempt answers it, or it was deleted
+        error = ChatError.internal("The reply could not be started.", job.request_id)
+        driver.run(stream.not_started(error, clock()))
+        return driver.close(stream.outcome)
     prompt: list[PromptMessage] = []
     try:
         earlier, _ = history.result()
