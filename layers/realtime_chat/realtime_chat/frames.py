@@ -26,6 +26,7 @@ __all__ = [
     "error",
     "fit_content",
     "iso",
+    "message_versions",
     "notifications_subscribed",
     "pong",
     "presence",
@@ -112,12 +113,33 @@ def debug_status(*, now: float, connection: Connection, environment: dict[str, A
 
 
 def _message(message: Message) -> Frame:
-    return {
+    frame: Frame = {
         "messageId": message.message_id,
         "role": message.role.value,
         "content": message.content,
         "timestamp": message.timestamp,
         "status": message.status.value,
+    }
+    if message.versions > 1:  # regenerated or edited: this is the newest version
+        frame["version"] = frame["versions"] = message.versions
+    return frame
+
+
+def message_versions(
+    conversation_id: str, message_id: str, *, texts: Iterable[Message], answers: Iterable[Message]
+) -> Frame:
+    """The earlier versions of a turn (``message_id``: its user message), oldest first:
+    the texts it had before edits, the answers it had before regenerations and edits."""
+
+    def version(n: int, message: Message) -> Frame:
+        return {**_message(message), "version": n}
+
+    return {
+        "type": "message_versions",
+        "conversationId": conversation_id,
+        "messageId": message_id,
+        "texts": [version(n, m) for n, m in enumerate(texts, 1)],
+        "answers": [version(n, m) for n, m in enumerate(answers, 1)],
     }
 
 

@@ -124,6 +124,9 @@ class Message:
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     status: MessageStatus = MessageStatus.COMPLETE
+    # How many versions this message has had (regenerated answers, edited questions),
+    # this one the newest; the earlier ones are read with ``ChatStore.versions``.
+    versions: int = 1
 
 
 class TurnState(StrEnum):
@@ -218,3 +221,6 @@ class ReplyJob:
     # stores its own (a retried turn's, or a job from an older version).
     reply_id: str | None = None
     reply_timestamp: str | None = None
+    # The allow-listed model the conversation uses (``AiSettings.models``); None: the
+    # conversation's own choice, else the default route.
+    model: str | None = None

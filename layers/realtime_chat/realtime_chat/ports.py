@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from realtime_chat.model import (
@@ -35,10 +36,12 @@ __all__ = [
     "ConnectionStore",
     "FrameSender",
     "FrameSenders",
+    "LastTurn",
     "MessageClaim",
     "RateLimiter",
     "Refusal",
     "ReplyJobs",
+    "Revision",
     "TokenVerifier",
 ]
 
@@ -177,6 +180,37 @@ class ChatStore(Protocol):
         to stop; their message ids. Raises ``ConversationNotFound``."""
         ...
 
+    def last_turn(self, user_id: str, conversation_id: str) -> LastTurn | None:
+        """The conversation's newest user message, its turn and its current answer (each
+        with its ``versions``); None when it has none. Raises ``ConversationNotFound``."""
+        ...
+
+    def revise_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        last: LastTurn,
+        answer: Message,
+        *,
+        client_message_id: str | None,
+        text: str | None = None,
+    ) -> Revision:
+        """Answer ``last`` again, atomically: its current answer (if any) becomes an
+        earlier version, ``text`` (when given: an edit) replaces the question's text,
+        whose old text becomes an earlier version, the turn is PENDING again and
+        ``answer`` is stored as its ``streaming`` answer. Only while the turn is as
+        ``last`` saw it and not pending (else ``CHANGED``) and the ``client_message_id``
+        is unused (else ``DUPLICATE``); nothing is written unless ``DONE``. Raises
+        ``ConversationNotFound`` when the conversation is gone or being deleted."""
+        ...
+
+    def versions(
+        self, user_id: str, conversation_id: str, message_id: str
+    ) -> tuple[Sequence[Message], Sequence[Message]]:
+        """The earlier texts and the earlier answers of the turn whose user message is
+        ``message_id``, each oldest first (empty when it has none)."""
+        ...
+
 
 class ApiKeySource(Protocol):
     def api_key(self, *, refresh: bool = False) -> str:
@@ -199,6 +233,26 @@ class ReplyJobs(Protocol):
     def submit(self, job: ReplyJob) -> None:
         """Start generating the reply outside the 29 s API Gateway integration window."""
         ...
+
+
+class Revision(StrEnum):
+    """What ``ChatStore.revise_turn`` did."""
+
+    DONE = "done"  # stored: the turn is pending with its new streaming answer
+    CHANGED = "changed"  # the turn moved on (answered again, edited, pending): nothing
+    DUPLICATE = "duplicate"  # the clientMessageId was used before: nothing
+
+
+@dataclass(frozen=True, slots=True)
+class LastTurn:
+    """A conversation's last turn as regenerate and edit see it: ``turn.message`` is the
+    user's message (``versions``: its texts), ``turn.reply`` its current answer
+    (``versions``: the answers it has had); ``earlier_answers`` counts those kept as
+    earlier versions, also when there is no current answer."""
+
+    turn: Turn
+    earlier_texts: int = 0
+    earlier_answers: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,11 @@ __all__ = [
     "ChatMessage",
     "ClientFrame",
     "DeleteConversation",
+    "EditMessage",
     "HistoryQuery",
     "ListConversations",
+    "MessageVersions",
+    "RegenerateReply",
     "RenameConversation",
     "SetStatus",
     "StopReply",
@@ -173,6 +176,68 @@ class ChatMessage:
             conversation_id=_id(data, "conversationId", required=False),
             message=text,
             client_message_id=_id(data, "clientMessageId", required=False),
+        )
+
+
+def _text(data: Mapping[str, Any], *, max_chars: int) -> str:
+    text = data.get("message")
+    if not isinstance(text, str) or not text.strip():
+        raise _invalid("message", "is required and must be non-empty text")
+    if len(text) > max_chars:
+        raise ChatError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"'message' may be at most {max_chars} characters (got {len(text)}).",
+            field="message",
+        )
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class RegenerateReply:
+    """Answer the conversation's last user message again."""
+
+    conversation_id: str
+    client_message_id: str | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> RegenerateReply:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            client_message_id=_id(data, "clientMessageId", required=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """Replace the text of the conversation's last user message, then answer it again."""
+
+    conversation_id: str
+    message_id: str
+    message: str
+    client_message_id: str | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, max_chars: int) -> EditMessage:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            message_id=_id(data, "messageId", required=True) or "",
+            message=_text(data, max_chars=max_chars),
+            client_message_id=_id(data, "clientMessageId", required=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageVersions:
+    """The earlier versions of a turn, named by its user message."""
+
+    conversation_id: str
+    message_id: str
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> MessageVersions:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            message_id=_id(data, "messageId", required=True) or "",
         )
 
 
