@@ -198,6 +198,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
 
     settings = chat_settings(env)
     ai = ai_settings(env)
+    model_ids = tuple(m.id for m in settings.models)
     client = _dynamodb(settings)
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
@@ -232,7 +233,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
 
     route = authenticated(
         "chat_message",
-        lambda data: ChatMessage.parse(data, max_chars=settings.max_message_chars),
+        lambda data: ChatMessage.parse(
+            data, max_chars=settings.max_message_chars, models=model_ids
+        ),
         lambda ctx, command: accept_message(
             ctx,
             command,
@@ -246,7 +249,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     )
     regenerate = authenticated(
         "regenerate_reply",
-        RegenerateReply.parse,
+        lambda data: RegenerateReply.parse(data, models=model_ids),
         lambda ctx, command: regenerate_reply(
             ctx,
             command,
@@ -260,7 +263,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     )
     edit = authenticated(
         "edit_message",
-        lambda data: EditMessage.parse(data, max_chars=settings.max_message_chars),
+        lambda data: EditMessage.parse(
+            data, max_chars=settings.max_message_chars, models=model_ids
+        ),
         lambda ctx, command: edit_message(
             ctx,
             command,

@@ -36,6 +36,7 @@ ACTIONS = (
     "regenerate_reply",
     "edit_message",
     "message_versions",
+    "list_models",
     "chat_typing",
     "user_status",
     "subscribe_notifications",

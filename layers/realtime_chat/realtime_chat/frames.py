@@ -13,6 +13,7 @@ from typing import Any
 
 from realtime_chat.errors import ChatError
 from realtime_chat.model import Connection, Conversation, Identity, Message, Page
+from realtime_chat.model_options import ModelOption
 
 __all__ = [
     "MAX_POST_BYTES",
@@ -27,6 +28,7 @@ __all__ = [
     "fit_content",
     "iso",
     "message_versions",
+    "models",
     "notifications_subscribed",
     "pong",
     "presence",
@@ -125,6 +127,11 @@ def _message(message: Message) -> Frame:
     return frame
 
 
+def models(options: Iterable[ModelOption]) -> Frame:
+    """The allow-listed models, by id and label (never their routes)."""
+    return {"type": "models", "models": [{"id": o.id, "label": o.label} for o in options]}
+
+
 def message_versions(
     conversation_id: str, message_id: str, *, texts: Iterable[Message], answers: Iterable[Message]
 ) -> Frame:
@@ -181,6 +188,7 @@ def conversations(page: Page[Conversation]) -> Frame:
                 "title": c.title,
                 "createdAt": c.created_at,
                 "updatedAt": c.updated_at,
+                "model": c.model,
             }
             for c in page.items
         ],

@@ -157,6 +157,7 @@ class Conversation:
     title: str
     created_at: str
     updated_at: str
+    model: str | None = None  # the allow-listed model it uses (None: the default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from realtime_chat.model import (
     Turn,
     TurnState,
 )
+from realtime_chat.model_options import ModelOption
 
 __all__ = [
     "ApiKeySource",
@@ -112,11 +113,13 @@ class ChatStore(Protocol):
         title: str,
         client_message_id: str | None,
         reply: Message | None = None,
+        model: str | None = None,
     ) -> Turn:
         """Store the user's message as a PENDING turn, creating the conversation on first
         use, and with it ``reply`` as the turn's ``streaming`` answer (as ``start_reply``
-        would). A ``client_message_id`` the user used before stores nothing and returns
-        that first turn, whatever conversation this call named (``duplicate``). Raises
+        would); ``model``, when given, is the conversation's model from now on. A
+        ``client_message_id`` the user used before stores nothing and returns that first
+        turn, whatever conversation this call named (``duplicate``). Raises
         ``ConversationNotFound`` when the conversation is being deleted."""
         ...
 
@@ -194,11 +197,13 @@ class ChatStore(Protocol):
         *,
         client_message_id: str | None,
         text: str | None = None,
+        model: str | None = None,
     ) -> Revision:
         """Answer ``last`` again, atomically: its current answer (if any) becomes an
         earlier version, ``text`` (when given: an edit) replaces the question's text,
         whose old text becomes an earlier version, the turn is PENDING again and
-        ``answer`` is stored as its ``streaming`` answer. Only while the turn is as
+        ``answer`` is stored as its ``streaming`` answer (``model``, when given, is the
+        conversation's model from now on). Only while the turn is as
         ``last`` saw it and not pending (else ``CHANGED``) and the ``client_message_id``
         is unused (else ``DUPLICATE``); nothing is written unless ``DONE``. Raises
         ``ConversationNotFound`` when the conversation is gone or being deleted."""
@@ -219,8 +224,16 @@ class ApiKeySource(Protocol):
 
 
 class ChatModel(Protocol):
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterable[ModelEvent]:
-        """Text deltas as they arrive (read once), then one ``Finished``. Raises
+    def stream(
+        self,
+        prompt: Sequence[PromptMessage],
+        *,
+        api_key: str,
+        choice: ModelOption | None = None,
+    ) -> Iterable[ModelEvent]:
+        """Text deltas as they arrive (read once), then one ``Finished``. ``choice``:
+        the conversation's allow-listed model, whose route answers (None: the default
+        route). Raises
         ``ModelRejectedKey`` or ``ModelUnavailable``; retries happen inside, and only
         before the first delta.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from realtime_chat import frames
 from realtime_chat.dispatch import Route
 from realtime_chat.ports import ChatStore, ConnectionStore
 from realtime_chat.protocol import (
@@ -66,6 +67,11 @@ def default_routes(
             lambda ctx, c: replies.stop_reply(
                 ctx, c, chat=chat, reply_timeout=settings.reply_timeout
             ),
+        ),
+        "list_models": authenticated(
+            "list_models",
+            lambda _data: None,
+            lambda ctx, _none: ctx.reply(frames.models(settings.models)),
         ),
         "message_versions": authenticated(
             "message_versions",

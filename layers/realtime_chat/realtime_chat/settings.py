@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from realtime_chat.errors import ConfigurationError
+from realtime_chat.model_options import ModelOption, parse_models
 
 __all__ = [
     "BOUNDS",
@@ -160,6 +161,7 @@ class ChatSettings:
     # invocation (its history shows an error, a retry of its turn runs it again).
     reply_timeout: int = 300
     max_connections_per_user: int = 10  # 0: no cap
+    models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
 def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
@@ -174,6 +176,7 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
         reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300),
         max_connections_per_user=_integer(env, "MAX_CONNECTIONS_PER_USER", 10),
+        models=parse_models(env.get("AI_MODELS", "")),
     )
 
 
@@ -197,6 +200,7 @@ class AiSettings:
     daily_tokens: int  # AI tokens per user and UTC day; 0: no limit
     function_name: str  # this function, invoked asynchronously to stream the reply
     function_alias: str | None = None  # its alias to invoke (REPLY_FUNCTION_ALIAS), if any
+    models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
 def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
@@ -220,4 +224,5 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         daily_tokens=_integer(env, "DAILY_TOKEN_BUDGET", 0),
         function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
         function_alias=env.get("REPLY_FUNCTION_ALIAS", "").strip() or None,
+        models=parse_models(env.get("AI_MODELS", "")),
     )

@@ -112,6 +112,7 @@ class DynamoVersions(DynamoTurns):
         *,
         client_message_id: str | None,
         text: str | None = None,
+        model: str | None = None,
     ) -> Revision:
         """One transaction: the client id (when given), the user's message, the earlier
         versions, the old answer gone, the new streaming answer and the conversation."""
@@ -175,6 +176,11 @@ class DynamoVersions(DynamoTurns):
         touch["ConditionExpression"] = LIVE
         touch["UpdateExpression"] += " ADD streamingReplies :sk"
         touch["ExpressionAttributeValues"][":sk"] = {"SS": [message_sk(answer)]}
+        if model is not None:
+            touch["UpdateExpression"] = touch["UpdateExpression"].replace(
+                " ADD ", ", model = :model ADD "
+            )
+            touch["ExpressionAttributeValues"][":model"] = {"S": model}
         items.append({"Update": touch})
         reasons = self._transact(items)
         if reasons is None:

@@ -59,7 +59,14 @@ def accept_message(
 ) -> None:
     user_id = ctx.require_user("chat_message")
     replies = Replies(
-        ctx, command.client_message_id, chat, jobs, limiter, callback_url, reply_timeout
+        ctx,
+        command.client_message_id,
+        chat,
+        jobs,
+        limiter,
+        callback_url,
+        reply_timeout,
+        model=command.model,
     )
     cid = command.client_message_id
     message = Message(
@@ -100,6 +107,7 @@ def accept_message(
             title=auto_title(command.message),
             client_message_id=cid,
             reply=answer,
+            model=command.model,
         )
     except ConversationNotFound as err:
         limiter.release(user_id, claim=claim)
@@ -175,6 +183,7 @@ class Replies:
     limiter: RateLimiter
     callback_url: str
     reply_timeout: int
+    model: str | None = None  # the model the request chose (None: the conversation's)
 
     def answer_retry(self, turn: Turn) -> None:
         """A retried ``clientMessageId``: the same acknowledgement, then by the turn's
@@ -231,6 +240,7 @@ class Replies:
             connections=connections,
             reply_id=answer.message_id if answer else None,
             reply_timestamp=answer.timestamp if answer else None,
+            model=self.model,
         )
         try:
             self.jobs.submit(job)

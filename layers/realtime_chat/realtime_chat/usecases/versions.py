@@ -57,7 +57,14 @@ def regenerate_reply(
     """Answer the last user message again; its current answer becomes an earlier version."""
     ctx.require_user("regenerate_reply")
     replies = Replies(
-        ctx, command.client_message_id, chat, jobs, limiter, callback_url, reply_timeout
+        ctx,
+        command.client_message_id,
+        chat,
+        jobs,
+        limiter,
+        callback_url,
+        reply_timeout,
+        model=command.model,
     )
     _revise(ctx, command.conversation_id, None, None, replies, connections=connections)
 
@@ -77,7 +84,14 @@ def edit_message(
     old answer become earlier versions. Any other message is refused."""
     ctx.require_user("edit_message")
     replies = Replies(
-        ctx, command.client_message_id, chat, jobs, limiter, callback_url, reply_timeout
+        ctx,
+        command.client_message_id,
+        chat,
+        jobs,
+        limiter,
+        callback_url,
+        reply_timeout,
+        model=command.model,
     )
     _revise(
         ctx,
@@ -150,7 +164,13 @@ def _revise(
     )
     try:
         revision = chat.revise_turn(
-            user_id, conversation_id, last, answer, client_message_id=cid, text=text
+            user_id,
+            conversation_id,
+            last,
+            answer,
+            client_message_id=cid,
+            text=text,
+            model=replies.model,
         )
     except ConversationNotFound:
         limiter.release(user_id, claim=claim)

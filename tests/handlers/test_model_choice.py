@@ -1,0 +1,77 @@
+"""A model per conversation through the real chat function: a chosen model answers and
+sticks to the conversation, an unlisted one is refused naming the allowed ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.handlers.conftest import Chat
+from tests.support.aws import CHAT_TABLE, clear_posted
+
+MODELS = "fast|Fast one|openai:vendor/fast-1|64;deep|Deep one|openai:vendor/deep-2"
+
+
+@pytest.fixture
+def choosy(chat: Chat) -> Chat:
+    chat.reload(AI_MODELS=MODELS)
+    return chat
+
+
+def _conversation_model(chat: Chat) -> str | None:
+    items = chat.dynamodb.scan(TableName=CHAT_TABLE)["Items"]
+    (conversation,) = [i for i in items if i["sk"]["S"] == "CONV"]
+    model: str | None = conversation.get("model", {}).get("S")
+    return model
+
+
+def test_a_chosen_model_answers_and_sticks_to_the_conversation(choosy: Chat) -> None:
+    # WHEN a message names an allow-listed model
+    choosy.send(message="first", clientMessageId="c-1", model="deep")
+    # THEN the provider is asked for that model's route
+    assert choosy.model.requests[-1]["model"] == "vendor/deep-2"
+    assert _conversation_model(choosy) == "deep"
+    # AND the next message, naming none, is answered by the same model
+    choosy.send(message="second", clientMessageId="c-2")
+    assert choosy.model.requests[-1]["model"] == "vendor/deep-2"
+    # AND naming another changes it from then on, with that model's token cap
+    choosy.send(message="third", clientMessageId="c-3", model="fast")
+    assert (choosy.model.requests[-1]["model"], choosy.model.requests[-1]["max_tokens"]) == (
+        "vendor/fast-1",
+        64,
+    )
+    choosy.send("regenerate_reply")
+    assert choosy.model.requests[-1]["model"] == "vendor/fast-1"
+    assert _conversation_model(choosy) == "fast"
+
+
+def test_a_regenerate_may_name_another_model(choosy: Chat) -> None:
+    # GIVEN a turn answered by the default route
+    choosy.send(message="hello")
+    # WHEN it is regenerated with a chosen model
+    choosy.send("regenerate_reply", model="deep")
+    # THEN that model answers, and the conversation keeps it
+    assert choosy.model.requests[-1]["model"] == "vendor/deep-2"
+    assert _conversation_model(choosy) == "deep"
+
+
+def test_an_unlisted_model_is_refused_naming_the_allowed_ids_and_nothing_is_stored(
+    choosy: Chat,
+) -> None:
+    # WHEN a message names a model that is not on the list
+    choosy.send(message="hello", model="gpt-5-ultra")
+    # THEN it is INVALID_MESSAGE on 'model', naming the ids a client may send
+    (refusal,) = choosy.frames()
+    assert (refusal["code"], refusal["field"]) == ("INVALID_MESSAGE", "model")
+    assert "fast, deep" in refusal["message"]
+    # AND nothing was stored or asked
+    assert choosy.dynamodb.scan(TableName=CHAT_TABLE)["Items"] == []
+    assert choosy.model.requests == []
+
+
+def test_without_an_allow_list_naming_a_model_is_refused(chat: Chat) -> None:
+    chat.send(message="hello", model="fast")
+    (refusal,) = chat.frames()
+    assert (refusal["code"], refusal["field"]) == ("INVALID_MESSAGE", "model")
+    clear_posted()
+    chat.send(message="hello")
+    assert chat.frames()[-1]["type"] == "ai_response"
