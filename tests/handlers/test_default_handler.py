@@ -146,6 +146,7 @@ def test_debug_status_shows_the_connection_from_the_event_alone(
         "hasConnectionsTable": True,
         "hasChatTable": True,
         "region": "us-east-1",
+        "models": [],
     }
     assert dynamodb_calls == []
 
@@ -196,6 +197,7 @@ def test_list_conversations_newest_first(
         "title": "Newer",
         "createdAt": "2026-11-25T21:00:00.000Z",
         "updatedAt": "2026-11-25T21:00:00.000Z",
+        "model": None,  # the default: no model chosen
     }
     assert frame["nextCursor"] is None
 
