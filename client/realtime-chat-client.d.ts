@@ -86,6 +86,8 @@ export interface HistoryPage {
   conversationId: string;
   messages: HistoryMessage[];
   nextBefore: string | null;
+  /** The model the conversation uses (an id of listModels()), or null for the default. */
+  model: string | null;
 }
 
 export interface ConversationSummary {
@@ -93,8 +95,6 @@ export interface ConversationSummary {
   title: string;
   createdAt: string;
   updatedAt: string;
-  /** The model the conversation uses (an id of listModels()), or null for the default. */
-  model?: string | null;
 }
 
 export interface ConversationPage {

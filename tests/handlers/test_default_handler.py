@@ -197,7 +197,6 @@ def test_list_conversations_newest_first(
         "title": "Newer",
         "createdAt": "2026-11-25T21:00:00.000Z",
         "updatedAt": "2026-11-25T21:00:00.000Z",
-        "model": None,  # the default: no model chosen
     }
     assert frame["nextCursor"] is None
 

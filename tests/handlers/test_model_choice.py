@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.handlers.conftest import Chat
-from tests.support.aws import CHAT_TABLE, clear_posted
+from tests.conftest import load_event
+from tests.handlers.conftest import CONN, Chat
+from tests.support.aws import CHAT_TABLE, clear_posted, frames_answered
 
 MODELS = "fast|Fast one|openai:vendor/fast-1|64;deep|Deep one|openai:vendor/deep-2"
 
@@ -42,6 +43,10 @@ def test_a_chosen_model_answers_and_sticks_to_the_conversation(choosy: Chat) -> 
     choosy.send("regenerate_reply")
     assert choosy.model.requests[-1]["model"] == "vendor/fast-1"
     assert _conversation_model(choosy) == "fast"
+    # AND chat_history says which model the conversation uses
+    event = load_event("chat_history")
+    (history,) = frames_answered(choosy.load("default"), event, choosy.context, CONN)
+    assert history["model"] == "fast"
 
 
 def test_a_regenerate_may_name_another_model(choosy: Chat) -> None:

@@ -151,13 +151,19 @@ def message_versions(
 
 
 def chat_history(
-    *, conversation_id: str, messages: Iterable[Message], next_before: str | None
+    *,
+    conversation_id: str,
+    messages: Iterable[Message],
+    next_before: str | None,
+    model: str | None = None,
 ) -> Frame:
+    """A page of history; ``model``: the model the conversation uses (None: the default)."""
     return {
         "type": "chat_history",
         "conversationId": conversation_id,
         "messages": [_message(m) for m in messages],
         "nextBefore": next_before,
+        "model": model,
     }
 
 
@@ -188,7 +194,6 @@ def conversations(page: Page[Conversation]) -> Frame:
                 "title": c.title,
                 "createdAt": c.created_at,
                 "updatedAt": c.updated_at,
-                "model": c.model,
             }
             for c in page.items
         ],
