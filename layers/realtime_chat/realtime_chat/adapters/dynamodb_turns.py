@@ -6,6 +6,7 @@ which adds conversations and their messages."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.adapters.dynamodb_items import (
@@ -155,16 +156,18 @@ class DynamoTurns:
     ) -> bool:
         from botocore.exceptions import ClientError
 
+        retry = uuid.uuid4().hex  # this call's own: tells its write, sent again, from others'
         try:
             old = self._client.update_item(
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, message),
                 # The retry's job claims the turn afresh.
                 UpdateExpression=(
-                    "SET turn = :pending, retriedAt = :now "
+                    "SET turn = :pending, retriedAt = :now, retriedBy = :retry "
                     "REMOVE replyOwner, claimedAt, claimedReplySk"
                 ),
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 # Failed, or pending for longer than a reply may run: its reply died
                 # with its invocation (a timeout, out of memory).
                 ConditionExpression=(
@@ -177,12 +180,16 @@ class DynamoTurns:
                     ":failed": {"S": TurnState.FAILED.value},
                     ":stale": {"S": stale_before},
                     ":now": {"S": now},
+                    ":retry": {"S": retry},
                 },
             )
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # Our own write, applied, then sent again by botocore's retry (its answer was
+            # lost): it carries this call's own id, which no other retry has.
+            current = cast(dict[str, Any], err.response).get("Item") or {}
+            return bool(current.get("retriedBy", {}).get("S") == retry)
         displaced = old.get("Attributes", {}).get("claimedReplySk", {}).get("S")
         if displaced and old["Attributes"].get("turn", {}).get("S") == TurnState.PENDING.value:
             self._supersede(conversation_pk(user_id, conversation_id), displaced)
@@ -237,6 +244,10 @@ class DynamoTurns:
                 return Claim.GONE
             if old.get("turn", {}).get("S", TurnState.PENDING.value) != TurnState.PENDING.value:
                 return Claim.ANSWERED
+            if old.get("replyOwner", {}).get("S") == attempt.attempt_id:
+                # Our own write, applied, then sent again by botocore's retry (its answer
+                # was lost): attempt ids are new for every run, so nobody else has it.
+                return Claim.OWNED
             return Claim.TAKEN
         return Claim.OWNED
 

@@ -146,7 +146,7 @@ class DynamoVersions(DynamoTurns):
                     "Key": message_key(user_id, conversation_id, question),
                     # The new answer's job claims the turn afresh.
                     "UpdateExpression": update
-                    + " REMOVE replySk, replyOwner, claimedAt, claimedReplySk, retriedAt",
+                    + " REMOVE replySk, replyOwner, claimedAt, claimedReplySk, retriedAt, retriedBy",
                     "ConditionExpression": f"attribute_exists(pk) AND {condition}",
                     "ExpressionAttributeValues": values,
                 }
