@@ -44,6 +44,8 @@ VERSION_PREFIX = "VER#"
 EARLIER_TEXTS = "earlierTexts"
 EARLIER_ANSWERS = "earlierAnswers"
 _LOOK_BACK = 4  # newest messages read to find the last user message
+# What the answered turn's reply (and any retry of it) left on the user's message.
+_CLAIM_ATTRIBUTES = "replyOwner, claimedAt, claimedReplySk, retriedAt, retriedBy"
 
 # The rules a revision keeps atomically, named (placeholders as bound below).
 # The turn is answered or failed (never pending: its reply is still running) and its
@@ -145,8 +147,7 @@ class DynamoVersions(DynamoTurns):
                     "TableName": self._table,
                     "Key": message_key(user_id, conversation_id, question),
                     # The new answer's job claims the turn afresh.
-                    "UpdateExpression": update
-                    + " REMOVE replySk, replyOwner, claimedAt, claimedReplySk, retriedAt, retriedBy",
+                    "UpdateExpression": f"{update} REMOVE replySk, {_CLAIM_ATTRIBUTES}",
                     "ConditionExpression": f"attribute_exists(pk) AND {condition}",
                     "ExpressionAttributeValues": values,
                 }
