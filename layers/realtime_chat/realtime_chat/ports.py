@@ -196,6 +196,8 @@ class ChatStore(Protocol):
         answer: Message,
         *,
         client_message_id: str | None,
+        now: str,
+        stale_before: str,
         text: str | None = None,
         model: str | None = None,
     ) -> Revision:
@@ -204,7 +206,8 @@ class ChatStore(Protocol):
         whose old text becomes an earlier version, the turn is PENDING again and
         ``answer`` is stored as its ``streaming`` answer (``model``, when given, is the
         conversation's model from now on). Only while the turn is as
-        ``last`` saw it and not pending (else ``CHANGED``) and the ``client_message_id``
+        ``last`` saw it and not pending, unless pending since before
+        ``stale_before`` (its reply died: else ``CHANGED``) and the ``client_message_id``
         is unused (else ``DUPLICATE``); nothing is written unless ``DONE``. Raises
         ``ConversationNotFound`` when the conversation is gone or being deleted."""
         ...

@@ -33,9 +33,9 @@ from realtime_chat.adapters.dynamodb_items import (
     message_key,
     message_sk,
 )
-from realtime_chat.adapters.dynamodb_turns import DynamoTurns
+from realtime_chat.adapters.dynamodb_turns import CLAIM_EXPIRED, DynamoTurns
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Message, Role, Turn, TurnState
+from realtime_chat.model import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.ports import LastTurn, Revision
 
 __all__ = ["CLIENT_ID_UNUSED", "TURN_AS_SEEN", "VERSION_PREFIX", "DynamoVersions", "with_versions"]
@@ -45,13 +45,18 @@ EARLIER_TEXTS = "earlierTexts"
 EARLIER_ANSWERS = "earlierAnswers"
 _LOOK_BACK = 4  # newest messages read to find the last user message
 # What the answered turn's reply (and any retry of it) left on the user's message.
-_CLAIM_ATTRIBUTES = "replyOwner, claimedAt, claimedReplySk, retriedAt, retriedBy"
+_CLAIM_ATTRIBUTES = "replyOwner, claimedAt, claimedReplySk, retriedBy"
 
 # The rules a revision keeps atomically, named (placeholders as bound below).
-# The turn is answered or failed (never pending: its reply is still running) and its
-# current answer is the one the revision saw: a second tab's regenerate, an edit or
-# a retry that came first leaves nothing to do.
-TURN_AS_SEEN = "turn IN (:answered, :failed) AND {answer}"
+# The turn is answered or failed, or pending for longer than a reply may run (its
+# reply died with its invocation), never pending with its reply still running; and
+# its current answer is the one the revision saw: a second tab's regenerate, an edit
+# or a retry that came first leaves nothing to do (each moves ``retriedAt`` to now).
+TURN_AS_SEEN = (
+    "(turn IN (:answered, :failed) OR (turn = :pending AND #ts < :stale AND "
+    f"(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND {CLAIM_EXPIRED})) "
+    "AND (attribute_not_exists(replySk) OR replySk = :reply)"
+)
 # A clientMessageId is free, or claimed for this very send when it was charged.
 CLIENT_ID_UNUSED = f"attribute_not_exists(pk) OR (sk2 = :sk2 AND attribute_exists({CLAIMED_UNTIL}))"
 
@@ -95,8 +100,11 @@ class DynamoVersions(DynamoTurns):
         messages = with_versions(items[: at + 2])
         question, item = messages[at], items[at]
         reply_sk = item.get("replySk", {}).get("S")
+        # Its stored answer; else the answer just after it (a reply that died streaming).
+        newer = items[at - 1]["sk"]["S"] if at > 0 else None
+        answer_sk = reply_sk or newer
         reply = next(
-            (m for m, i in zip(messages, items, strict=False) if i["sk"]["S"] == reply_sk), None
+            (m for m, i in zip(messages, items, strict=False) if i["sk"]["S"] == answer_sk), None
         )
         state = TurnState(item.get("turn", {}).get("S", TurnState.ANSWERED.value))
         return LastTurn(
@@ -113,6 +121,8 @@ class DynamoVersions(DynamoTurns):
         answer: Message,
         *,
         client_message_id: str | None,
+        now: str,
+        stale_before: str,
         text: str | None = None,
         model: str | None = None,
     ) -> Revision:
@@ -127,15 +137,14 @@ class DynamoVersions(DynamoTurns):
             ":pending": {"S": TurnState.PENDING.value},
             ":answered": {"S": TurnState.ANSWERED.value},
             ":failed": {"S": TurnState.FAILED.value},
+            ":stale": {"S": stale_before},
+            ":now": {"S": now},
+            ":reply": {"S": message_sk(current) if current else ""},
         }
-        update = "SET turn = :pending"
+        update = "SET turn = :pending, retriedAt = :now"
         if current is not None:
-            values[":reply"] = {"S": message_sk(current)}
             values[":answers"] = {"N": str(last.earlier_answers + 1)}
             update += f", {EARLIER_ANSWERS} = :answers"
-            condition = TURN_AS_SEEN.format(answer="replySk = :reply")
-        else:
-            condition = TURN_AS_SEEN.format(answer="attribute_not_exists(replySk)")
         if text is not None:
             values[":text"] = {"S": text}
             values[":texts"] = {"N": str(last.earlier_texts + 1)}
@@ -148,7 +157,8 @@ class DynamoVersions(DynamoTurns):
                     "Key": message_key(user_id, conversation_id, question),
                     # The new answer's job claims the turn afresh.
                     "UpdateExpression": f"{update} REMOVE replySk, {_CLAIM_ATTRIBUTES}",
-                    "ConditionExpression": f"attribute_exists(pk) AND {condition}",
+                    "ConditionExpression": f"attribute_exists(pk) AND {TURN_AS_SEEN}",
+                    "ExpressionAttributeNames": {"#ts": "timestamp"},
                     "ExpressionAttributeValues": values,
                 }
             }
@@ -237,6 +247,8 @@ class DynamoVersions(DynamoTurns):
         }
 
     def _put_version(self, pk: str, message: Message, sk: str) -> dict[str, Any]:
+        if message.status is MessageStatus.STREAMING:  # its reply died: kept as it broke off
+            message = replace(message, status=MessageStatus.ERROR)
         item = {**message_item(message), "pk": {"S": pk}, "sk": {"S": sk}}
         return {
             "Put": {

@@ -145,8 +145,9 @@ def _revise(
             f"'{conversation_id}' that is '{question.message_id}'. Send a new message instead.",
             field="messageId",
         )
-    if last.turn.state is TurnState.PENDING:
-        raise _busy(conversation_id)
+    stale_before = frames.iso(ctx.now - replies.reply_timeout)
+    if last.turn.state is TurnState.PENDING and question.timestamp >= stale_before:
+        raise _busy(conversation_id)  # its reply is running (a died one may be replaced)
     claim = (
         None
         if cid is None
@@ -169,6 +170,8 @@ def _revise(
             last,
             answer,
             client_message_id=cid,
+            now=frames.iso(ctx.now),
+            stale_before=stale_before,
             text=text,
             model=replies.model,
         )
