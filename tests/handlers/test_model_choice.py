@@ -80,3 +80,23 @@ def test_without_an_allow_list_naming_a_model_is_refused(chat: Chat) -> None:
     clear_posted()
     chat.send(message="hello")
     assert chat.frames()[-1]["type"] == "ai_response"
+
+
+def test_a_model_chosen_on_bedrock_answers_through_bedrock_beside_the_openai_route(
+    chat: Chat,
+) -> None:
+    # GIVEN the one OpenAI-compatible route, and Bedrock's Claude on the allow-list
+    bedrock = "anthropic.claude-3-haiku-20240307-v1:0"
+    chat.reload(
+        AI_MODELS=f"haiku|Claude Haiku|bedrock:{bedrock}|128",
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME=chat.model.bedrock_url,
+    )
+    # WHEN a message chooses it
+    chat.send(message="hello", clientMessageId="c-1", model="haiku")
+    # THEN Bedrock answers it, with the model's token cap, and the answer says so
+    final = chat.frames()[-1]
+    assert (final["provider"], final["model"]) == ("bedrock", bedrock)
+    assert chat.model.requests[-1]["inferenceConfig"]["maxTokens"] == 128
+    # AND a message choosing nothing in a new conversation goes to the default route
+    chat.send(message="hello", clientMessageId="c-2", conversationId="other")
+    assert chat.frames()[-1]["provider"] == "openai"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from realtime_chat.errors import ConfigurationError
-from realtime_chat.settings import ai_settings, auth_settings, chat_settings
+from realtime_chat.settings import AiRoute, ai_settings, auth_settings, chat_settings
 
 BASE = {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
 
@@ -67,3 +67,25 @@ def test_the_reply_invokes_the_alias_the_template_names_or_the_function_itself()
     # WHEN its settings are read THEN the alias is kept, and absent means none
     assert ai_settings({**env, "REPLY_FUNCTION_ALIAS": "live"}).function_alias == "live"
     assert ai_settings(env).function_alias is None
+
+
+def test_ai_routes_default_to_the_one_openai_compatible_provider() -> None:
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "f", "AI_MODEL": "openai/gpt-4o-mini"}
+    assert ai_settings(env).routes == (AiRoute("openai", "openai/gpt-4o-mini"),)
+
+
+def test_ai_routes_keep_their_order_and_models_with_colons() -> None:
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": "f",
+        "AI_ROUTES": " bedrock:anthropic.claude-3-haiku-20240307-v1:0 , openai:openai/gpt-4o-mini",
+    }
+    assert ai_settings(env).routes == (
+        AiRoute("bedrock", "anthropic.claude-3-haiku-20240307-v1:0"),
+        AiRoute("openai", "openai/gpt-4o-mini"),
+    )
+
+
+@pytest.mark.parametrize("routes", ["claude", "azure:gpt", "bedrock:", "openai:a,openai:a"])
+def test_bad_ai_routes_are_named_at_cold_start(routes: str) -> None:
+    with pytest.raises(ConfigurationError, match="AI_ROUTES"):
+        ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f", "AI_ROUTES": routes})

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from realtime_chat.model import ReplyJob
-    from realtime_chat.ports import ChatModel, FrameSender
+    from realtime_chat.ports import ApiKeySource, ChatModel, FrameSender
     from realtime_chat.usecases.reply import Reply
 
 __all__ = [
@@ -208,7 +208,13 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
         ai.function_name,
         qualifier=ai.function_alias,
     )
-    keys = SecretApiKey(cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age)
+    keys: ApiKeySource = SecretApiKey(
+        cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age
+    )
+    if all(route.provider == "bedrock" for route in ai.routes):
+        from realtime_chat.ai_models import NoApiKey
+
+        keys = NoApiKey()  # IAM signs Bedrock's requests: no secret to read
     limiter = DynamoRateLimiter(
         client,
         settings.chat_table,
@@ -219,17 +225,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     @cache
     def model() -> ChatModel:
         # Built on the first reply: the accepting path never pays for importing requests.
-        from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
+        from realtime_chat.ai_models import routed_model
 
-        return OpenAICompatibleModel(
-            base_url=ai.base_url,
-            model=ai.model,
-            max_tokens=ai.max_tokens,
-            temperature=ai.temperature,
-            connect_timeout=ai.connect_timeout,
-            read_timeout=ai.read_timeout,
-            retries=ai.retries,
-        )
+        return routed_model(ai, settings.region)
 
     route = authenticated(
         "chat_message",

@@ -16,6 +16,7 @@ Hierarchy::
     ModelError                the AI provider failed
         ModelRejectedKey      the provider answered 401/403 to our key
         ModelUnavailable      429/5xx/timeouts after retries, or the stream broke
+        ModelNotConfigured    the provider refused the request as set up (no model access)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "FrameTooLarge",
     "KeysUnavailable",
     "ModelError",
+    "ModelNotConfigured",
     "ModelRejectedKey",
     "ModelUnavailable",
     "SecretUnavailable",
@@ -165,3 +167,14 @@ class ModelRejectedKey(ModelError):
 
 class ModelUnavailable(ModelError):
     """Throttled, failing or unreachable after retries, or the stream broke mid-answer."""
+
+
+class ModelNotConfigured(ModelError):
+    """The provider refused the request as it is set up (no access to the model, a model
+    id it does not know, settings it rejects): retrying cannot help, an operator must
+    fix the configuration. The message is for the log; ``public`` says what to do
+    without naming resources, for clients."""
+
+    def __init__(self, message: str, *, public: str) -> None:
+        super().__init__(message)
+        self.public = public

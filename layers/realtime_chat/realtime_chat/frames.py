@@ -122,6 +122,11 @@ def _message(message: Message) -> Frame:
         "timestamp": message.timestamp,
         "status": message.status.value,
     }
+    # An answer says which model, from which provider, wrote it.
+    if message.model:
+        frame["model"] = message.model
+    if message.provider:
+        frame["provider"] = message.provider
     if message.versions > 1:  # regenerated or edited: this is the newest version
         frame["version"] = frame["versions"] = message.versions
     return frame
@@ -178,6 +183,7 @@ def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:
         "timestamp": message.timestamp,
         "userId": user_id,
         "model": message.model,
+        "provider": message.provider,
         "finishReason": message.finish_reason,
     }
     if message.usage:

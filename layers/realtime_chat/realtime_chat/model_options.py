@@ -10,7 +10,8 @@ remembers; ``label`` is what they show; ``provider:model`` is the route that ans
 caps that model's answers (else ``AI_MAX_TOKENS``). Clients never see the route.
 
 The seam to the providers: the reply hands the chosen :class:`ModelOption` to
-``ChatModel.stream(..., choice=...)``; no choice means the configured default route.
+``ChatModel.stream(..., choice=...)``; the routed model tries that route first, then
+the configured routes (``AI_ROUTES``) as failover; no choice means those alone.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from realtime_chat.errors import ConfigurationError
 
 __all__ = ["PROVIDERS", "ModelOption", "parse_models"]
 
-# The providers a route may name. ``openai``: the OpenAI-compatible AI_BASE_URL.
-PROVIDERS = ("openai",)
+# The providers a route may name: Amazon Bedrock; the OpenAI-compatible AI_BASE_URL.
+PROVIDERS = ("bedrock", "openai")
 MAX_TOKENS = 32_768  # as AI_MAX_TOKENS
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _VARIABLE = "environment variable AI_MODELS"
@@ -39,6 +40,11 @@ class ModelOption:
     provider: str
     model: str
     max_tokens: int | None = None
+
+    @property
+    def route(self) -> str:
+        """The route's name, as ``AI_ROUTES`` and the logs spell it: ``provider:model``."""
+        return f"{self.provider}:{self.model}"
 
 
 def parse_models(value: str) -> tuple[ModelOption, ...]:

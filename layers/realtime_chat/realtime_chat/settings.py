@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from realtime_chat.errors import ConfigurationError
-from realtime_chat.model_options import ModelOption, parse_models
+from realtime_chat.model_options import PROVIDERS, ModelOption, parse_models
 
 __all__ = [
     "BOUNDS",
+    "PROVIDERS",
+    "AiRoute",
     "AiSettings",
     "AuthSettings",
     "ChatSettings",
+    "ai_routes",
     "ai_settings",
     "auth_settings",
     "chat_settings",
@@ -181,6 +184,19 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AiRoute:
+    """One way to answer: a provider and its model (for Bedrock an id, an inference
+    profile or an ARN). ``name`` (``provider:model``) is how logs call it."""
+
+    provider: str
+    model: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
 class AiSettings:
     """The chat function's model settings. The API key is not here: it lives in the secret."""
 
@@ -200,6 +216,9 @@ class AiSettings:
     daily_tokens: int  # AI tokens per user and UTC day; 0: no limit
     function_name: str  # this function, invoked asynchronously to stream the reply
     function_alias: str | None = None  # its alias to invoke (REPLY_FUNCTION_ALIAS), if any
+    # The routes to try, in order, for each answer (AI_ROUTES); by default the one
+    # OpenAI-compatible provider with AI_MODEL.
+    routes: tuple[AiRoute, ...] = ()
     models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
@@ -207,10 +226,11 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
     base_url = env.get("AI_BASE_URL", "").strip() or "https://openrouter.ai/api/v1"
     if not base_url.startswith(("https://", "http://")):
         raise ConfigurationError("environment variable AI_BASE_URL must be an http(s) URL")
+    model = env.get("AI_MODEL", "").strip() or "openai/gpt-4o-mini"
     return AiSettings(
         secret_id=env.get("API_SECRETS_ARN") or None,
         base_url=base_url.rstrip("/"),
-        model=env.get("AI_MODEL", "").strip() or "openai/gpt-4o-mini",
+        model=model,
         max_tokens=_integer(env, "AI_MAX_TOKENS", 1024),
         temperature=_number(env, "AI_TEMPERATURE", 0.7),
         system_prompt=env.get("AI_SYSTEM_PROMPT", "").strip() or "You are a helpful assistant.",
@@ -224,5 +244,27 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         daily_tokens=_integer(env, "DAILY_TOKEN_BUDGET", 0),
         function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
         function_alias=env.get("REPLY_FUNCTION_ALIAS", "").strip() or None,
+        routes=ai_routes(env.get("AI_ROUTES", ""), default_model=model),
         models=parse_models(env.get("AI_MODELS", "")),
     )
+
+
+def ai_routes(value: str, *, default_model: str) -> tuple[AiRoute, ...]:
+    """``AI_ROUTES``: comma-separated ``provider:model`` routes, first tried first, e.g.
+    ``bedrock:anthropic.claude-3-haiku-20240307-v1:0,openai:openai/gpt-4o-mini`` (a
+    model may itself contain colons). Empty: ``openai:<AI_MODEL>``."""
+    routes: list[AiRoute] = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        provider, _, model = entry.partition(":")
+        if provider.strip() not in PROVIDERS or not model.strip():
+            raise ConfigurationError(
+                f"environment variable AI_ROUTES: {entry!r} is not provider:model "
+                f"with provider one of {', '.join(PROVIDERS)}"
+            )
+        route = AiRoute(provider.strip(), model.strip())
+        if route in routes:
+            raise ConfigurationError(f"environment variable AI_ROUTES names {entry!r} twice")
+        routes.append(route)
+    return tuple(routes) or (AiRoute("openai", default_model),)
