@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.adapters.dynamodb_items import CLIENT_ID_SECONDS, client_key
 from realtime_chat.errors import ConversationNotFound
 from realtime_chat.model import (
     Attempt,
@@ -153,6 +154,18 @@ def test_a_reply_whose_turn_a_retry_took_over_learns_it_at_its_next_checkpoint(
         store.checkpoint("ada", "c1", replace(progress, content="More"), seq=1) is Checkpoint.LOST
     )
     assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == "So far"
+
+
+def test_a_client_id_is_remembered_from_its_messages_time_not_this_machines(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN the turn stored by the fixture, its question sent at 2026-11-25T20:00:00Z
+    # (by the caller's clock; this machine's reads some other time)
+    sent = 1_795_636_800
+    # WHEN DynamoDB's TTL reads the marker of its client message id
+    marker = moto_aws.get_item(TableName=CHAT_TABLE, Key=client_key("ada", "cm-1"))["Item"]
+    # THEN it expires CLIENT_ID_SECONDS after the message was sent
+    assert int(marker["ttl"]["N"]) == sent + CLIENT_ID_SECONDS
 
 
 def _answer_lost_once(client: Any, operation: str) -> None:

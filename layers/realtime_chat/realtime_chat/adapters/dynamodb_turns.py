@@ -5,8 +5,8 @@ which adds conversations and their messages."""
 
 from __future__ import annotations
 
-import time
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.adapters.dynamodb_items import (
@@ -82,7 +82,9 @@ class DynamoTurns:
     ) -> Turn:
         """One transaction: the client id (when given), the message, the conversation
         (with the ``model`` it uses from now on, when given), and the streaming answer
-        (when given) noted on it, as ``start_reply`` does."""
+        (when given) noted on it, as ``start_reply`` does. The client id is remembered
+        for ``CLIENT_ID_SECONDS`` from the message's timestamp: the caller's clock, not
+        this machine's."""
         items: list[Any] = []
         if client_message_id is not None:
             items.append(
@@ -93,7 +95,7 @@ class DynamoTurns:
                             **client_key(user_id, client_message_id),
                             "conversationId": {"S": conversation_id},
                             "sk2": {"S": message_sk(message)},
-                            "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
+                            "ttl": {"N": str(_epoch(message.timestamp) + CLIENT_ID_SECONDS)},
                         },
                         # Free, or claimed for this very message when it was charged.
                         "ConditionExpression": "attribute_not_exists(pk) OR sk2 = :sk2",
@@ -476,3 +478,8 @@ class DynamoTurns:
 def _touches(item: dict[str, Any]) -> bool:
     """An update of :meth:`DynamoTurns._touch`: it moves ``updatedAt`` to ``:now``."""
     return "updatedAt = :now" in item.get("Update", {}).get("UpdateExpression", "")
+
+
+def _epoch(timestamp: str) -> int:
+    """Whole seconds since the epoch of an ISO 8601 timestamp (``frames.iso``'s)."""
+    return int(datetime.fromisoformat(timestamp).timestamp())

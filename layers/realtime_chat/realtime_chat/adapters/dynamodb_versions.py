@@ -17,8 +17,8 @@ a message's ``versions`` as that count plus one (its current self).
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from realtime_chat.adapters.dynamodb_items import (
@@ -132,7 +132,9 @@ class DynamoVersions(DynamoTurns):
         pk = conversation_pk(user_id, conversation_id)
         items: list[Any] = []
         if client_message_id is not None:
-            items.append(self._client_id(user_id, client_message_id, conversation_id, question))
+            items.append(
+                self._client_id(user_id, client_message_id, conversation_id, question, now)
+            )
         values: dict[str, Any] = {
             ":pending": {"S": TurnState.PENDING.value},
             ":answered": {"S": TurnState.ANSWERED.value},
@@ -228,7 +230,12 @@ class DynamoVersions(DynamoTurns):
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _client_id(
-        self, user_id: str, client_message_id: str, conversation_id: str, question: Message
+        self,
+        user_id: str,
+        client_message_id: str,
+        conversation_id: str,
+        question: Message,
+        now: str,
     ) -> dict[str, Any]:
         """The clientMessageId's item, pointing at the turn it revised (so a retry finds
         that turn), as :meth:`DynamoTurns.begin_turn` stores it."""
@@ -239,7 +246,10 @@ class DynamoVersions(DynamoTurns):
                     **client_key(user_id, client_message_id),
                     "conversationId": {"S": conversation_id},
                     "sk2": {"S": message_sk(question)},
-                    "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
+                    # Remembered from now, by the caller's clock (as begin_turn does).
+                    "ttl": {
+                        "N": str(int(datetime.fromisoformat(now).timestamp()) + CLIENT_ID_SECONDS)
+                    },
                 },
                 "ConditionExpression": CLIENT_ID_UNUSED,
                 "ExpressionAttributeValues": {":sk2": {"S": message_sk(question)}},
