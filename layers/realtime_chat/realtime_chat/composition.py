@@ -190,13 +190,15 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
     from realtime_chat.adapters.lambda_jobs import LambdaReplyJobs
     from realtime_chat.adapters.secret_key import SecretApiKey
     from realtime_chat.dispatch import Dispatcher
-    from realtime_chat.protocol import ChatMessage
+    from realtime_chat.protocol import ChatMessage, EditMessage, RegenerateReply
     from realtime_chat.routes import authenticated
     from realtime_chat.usecases.chat import accept_message
     from realtime_chat.usecases.reply import generate_reply
+    from realtime_chat.usecases.versions import edit_message, regenerate_reply
 
     settings = chat_settings(env)
     ai = ai_settings(env)
+    model_ids = tuple(m.id for m in settings.models)
     client = _dynamodb(settings)
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
@@ -229,7 +231,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
 
     route = authenticated(
         "chat_message",
-        lambda data: ChatMessage.parse(data, max_chars=settings.max_message_chars),
+        lambda data: ChatMessage.parse(
+            data, max_chars=settings.max_message_chars, models=model_ids
+        ),
         lambda ctx, command: accept_message(
             ctx,
             command,
@@ -241,8 +245,38 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
             reply_timeout=settings.reply_timeout,
         ),
     )
+    regenerate = authenticated(
+        "regenerate_reply",
+        lambda data: RegenerateReply.parse(data, models=model_ids),
+        lambda ctx, command: regenerate_reply(
+            ctx,
+            command,
+            chat=chat,
+            connections=connections,
+            jobs=jobs,
+            limiter=limiter,
+            callback_url=ctx.callback_url,
+            reply_timeout=settings.reply_timeout,
+        ),
+    )
+    edit = authenticated(
+        "edit_message",
+        lambda data: EditMessage.parse(
+            data, max_chars=settings.max_message_chars, models=model_ids
+        ),
+        lambda ctx, command: edit_message(
+            ctx,
+            command,
+            chat=chat,
+            connections=connections,
+            jobs=jobs,
+            limiter=limiter,
+            callback_url=ctx.callback_url,
+            reply_timeout=settings.reply_timeout,
+        ),
+    )
     dispatcher = Dispatcher(
-        {"chat_message": route},
+        {"chat_message": route, "regenerate_reply": regenerate, "edit_message": edit},
         senders=senders,
         connections=connections,
         clock=time.time,

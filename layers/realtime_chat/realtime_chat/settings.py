@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from realtime_chat.errors import ConfigurationError
+from realtime_chat.model_options import PROVIDERS, ModelOption, parse_models
 
 __all__ = [
     "BOUNDS",
@@ -163,6 +164,7 @@ class ChatSettings:
     # invocation (its history shows an error, a retry of its turn runs it again).
     reply_timeout: int = 300
     max_connections_per_user: int = 10  # 0: no cap
+    models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
 def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
@@ -177,10 +179,8 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
         reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300),
         max_connections_per_user=_integer(env, "MAX_CONNECTIONS_PER_USER", 10),
+        models=parse_models(env.get("AI_MODELS", "")),
     )
-
-
-PROVIDERS = ("bedrock", "openai")  # Amazon Bedrock; the OpenAI-compatible AI_BASE_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +219,7 @@ class AiSettings:
     # The routes to try, in order, for each answer (AI_ROUTES); by default the one
     # OpenAI-compatible provider with AI_MODEL.
     routes: tuple[AiRoute, ...] = ()
+    models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
 def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
@@ -244,6 +245,7 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
         function_alias=env.get("REPLY_FUNCTION_ALIAS", "").strip() or None,
         routes=ai_routes(env.get("AI_ROUTES", ""), default_model=model),
+        models=parse_models(env.get("AI_MODELS", "")),
     )
 
 

@@ -48,10 +48,9 @@ from realtime_chat.adapters.dynamodb_items import (
     conversation_from,
     conversation_key,
     conversation_pk,
-    message_from,
     user_key,
 )
-from realtime_chat.adapters.dynamodb_turns import DynamoTurns
+from realtime_chat.adapters.dynamodb_versions import DynamoVersions, with_versions
 from realtime_chat.errors import ConversationNotFound
 from realtime_chat.model import Conversation, Message, Page
 
@@ -61,9 +60,10 @@ if TYPE_CHECKING:
 __all__ = ["UPDATED_INDEX", "DynamoChatStore"]
 
 
-class DynamoChatStore(DynamoTurns):
+class DynamoChatStore(DynamoVersions):
     """Conversations and their messages; turns and streaming replies come from
-    :class:`DynamoTurns`."""
+    :class:`.DynamoTurns`, turns answered again (regenerated, edited) from
+    :class:`.DynamoVersions`."""
 
     def conversation(self, user_id: str, conversation_id: str) -> Conversation | None:
         item = self._client.get_item(
@@ -96,11 +96,11 @@ class DynamoChatStore(DynamoTurns):
             ScanIndexForward=False,
             Limit=fetch,
         ).get("Items", [])
-        newest_first = [
-            message_from(item)
-            for item in items
-            if item["sk"]["S"] != MESSAGE_PREFIX + (before or "")
-        ]
+        # Each message with its versions (an answer's are counted on the user message
+        # before it, which the extra item fetched brings even at the page's edge).
+        newest_first = with_versions(
+            [item for item in items if item["sk"]["S"] != MESSAGE_PREFIX + (before or "")]
+        )
         page = newest_first[:limit]
         next_before = None
         if len(newest_first) > limit and page:
@@ -178,8 +178,8 @@ class DynamoChatStore(DynamoTurns):
         sending: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :msg)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":msg": {"S": MESSAGE_PREFIX}},
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
             "ProjectionExpression": "pk, sk, messageId, claimedAt, #status",
             "ExpressionAttributeNames": {"#status": "status"},
             "ConsistentRead": True,
@@ -187,6 +187,8 @@ class DynamoChatStore(DynamoTurns):
         while True:
             page = self._client.query(**kwargs)
             for item in page.get("Items", []):
+                if item["sk"]["S"] == CONVERSATION_SK:
+                    continue  # the conversation item goes last (``forget``)
                 keys.append({"pk": item["pk"], "sk": item["sk"]})
                 claimed = item.get("claimedAt", {}).get("S", "")
                 if item.get("status", {}).get("S") == "streaming" and claimed >= stale_before:
