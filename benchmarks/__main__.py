@@ -1,8 +1,9 @@
-"""``make bench``: every figure side by side, in one run, with its budget.
+"""``make bench``: every figure in one run; budgets for those that mean something on AWS.
 
 Prints one table, writes ``benchmarks/results/latest.json`` (machine, Python, versions,
-each figure) and exits non-zero naming every figure that missed its budget. Ratios are
-measured in the same run, interleaved, because absolute times drift here.
+each figure) and exits non-zero naming every figure that missed its budget. Only counts
+and same-run ratios have budgets; the local emulator's latencies (ping, chat load,
+stop, join) are reported with their spread, never judged: they time this machine.
 
     make bench                         # full size: 20 users x 3 turns, 500 connections, ...
     python -m benchmarks --smoke       # tiny sizes, no budgets (make test runs this),
@@ -15,7 +16,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import math
 import os
 import sys
 import time
@@ -116,36 +116,56 @@ def coalescing() -> list[tuple[int, float, int]]:
     return rows
 
 
-# (figure, budget, how it is compared): what `make bench` holds the code to.
-BUDGETS: list[tuple[str, float, str]] = [
-    ("cold_default_vs_baseline", 1.3, "<="),
-    ("cold_connect_vs_baseline", 1.5, "<="),
-    ("cold_disconnect_vs_baseline", 1.5, "<="),
-    ("cold_message_vs_baseline", 1.6, "<="),
-    ("ping_vs_echo_p50", 2.5, "<="),
-    ("pings_lost", 0, "<="),
-    ("load_ack_p50_ms", 200, "<="),
-    ("load_ack_p99_ms", 1000, "<="),
-    ("load_first_chunk_p50_ms", 500, "<="),
-    ("load_problems", 0, "<="),
-    ("load_streaming_shortfall", 0, "<="),
-    ("ack_stored_vs_empty_p50", 1.5, "<="),
-    ("first_chunk_stored_vs_empty_p50", 1.5, "<="),
-    ("gateway_rss_growth_mb", 50, "<="),
-    ("stop_seconds_under_load", 3, "<="),
-    ("ping_dynamodb_requests", 0, "<="),
-    ("stop_p50_ms", 1000, "<="),
-    ("join_p50_ms", 1500, "<="),
-    # Per second of streaming: one checkpoint write and one connection read, at most.
-    ("checkpoint_writes_per_second", 1.0, "<="),
-    ("connection_reads_per_second", 1.0, "<="),
+# (figure, budget): what `make bench` holds the code to, each at most its budget.
+BUDGETS: list[tuple[str, float]] = [
+    # Cold start, import and first event, against `import boto3` and one client, each
+    # the median of interleaved rounds' ratios.
+    ("cold_default_vs_baseline", 1.3),
+    ("cold_connect_vs_baseline", 1.5),
+    ("cold_disconnect_vs_baseline", 1.5),
+    ("cold_message_vs_baseline", 1.6),
+    # Counts: nothing lost, garbled or left unstreamed; a ping costs no request.
+    ("pings_lost", 0),
+    ("load_problems", 0),
+    ("load_streaming_shortfall", 0),
+    ("ping_dynamodb_requests", 0),
+    ("ping_posts", 0),
+    # A turn with 10,000 stored messages against one on an empty table.
+    ("ack_stored_vs_empty_p50", 1.5),
+    ("first_chunk_stored_vs_empty_p50", 1.5),
+    ("stop_seconds_under_load", 3),  # Ctrl-C while every user's reply streams
+    # A turn's DynamoDB requests, those that do not grow with the answer's length
+    # (docs/scaling.md itemises them); and per second of streaming, one checkpoint
+    # write and one connection read, at most.
+    ("dynamodb_fixed_requests_per_turn", 10),
+    ("checkpoint_writes_per_second", 1.0),
+    ("connection_reads_per_second", 1.0),
     # A 1,000-token answer at 200 tokens/s, timed against the upstream's own clock.
-    ("stream_frames", 60, "<="),
-    ("stream_first_chunk_after_upstream_ms", 5, "<="),
-    ("stream_final_after_last_token_ms", 30, "<="),
+    ("stream_frames", 60),
+    ("stream_first_chunk_after_upstream_ms", 5),
+    ("stream_final_after_last_token_ms", 30),
     # Lambda's limit for a function and its layers, unzipped, is 250 MB.
-    ("package_largest_function_and_layer_mb", 250, "<="),
+    ("package_largest_function_and_layer_mb", 250),
+    # The scale model's cost of 1,000 chat turns at 1,000 connections (docs/scaling.md).
+    ("cost_per_1000_turns_usd", 0.15),
 ]
+
+
+def missed_budgets(figures: dict[str, float]) -> list[str]:
+    """The budgeted figures over their budget; figures without one are never judged."""
+    return [name for name, limit in BUDGETS if name in figures and not figures[name] <= limit]
+
+
+def cost_per_1000_turns(figures: dict[str, float]) -> float:
+    """The scale model's cost of 1,000 chat turns at 1,000 connections, from these
+    figures and ``benchmarks/prices.toml``."""
+    import tomllib
+
+    from benchmarks.scale_model import PRICES, Workload, ours, row
+
+    with PRICES.open("rb") as handle:
+        inputs = tomllib.load(handle) | {"figures": figures}
+    return row(1_000, ours(figures, Workload()), Workload(), inputs).cost_per_1000_turns
 
 
 def _versions() -> dict[str, str]:
@@ -157,11 +177,11 @@ def _versions() -> dict[str, str]:
 def _machine() -> dict[str, Any]:
     import platform
 
-    memory = Path("/proc/meminfo").read_text().split()[1] if Path("/proc/meminfo").exists() else ""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == "posix" else 0
     return {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "memory_kb": int(memory) if memory else None,
+        "memory_kb": memory // 1024 or None,
         "python": platform.python_version(),
     }
 
@@ -197,6 +217,7 @@ def measure(smoke: bool) -> tuple[dict[str, float], dict[str, Any]]:
         figures[f"posts_for_{tokens}_tokens_every_{gap * 1000:.0f}ms"] = posts
     if not smoke:  # a sam build takes a while and fetches wheels
         figures |= package_sizes()
+    figures["cost_per_1000_turns_usd"] = cost_per_1000_turns(figures)
     return figures, timeline
 
 
@@ -206,26 +227,6 @@ def default_output(*, smoke: bool) -> Path:
     if smoke:
         return ROOT / ".local" / "bench-smoke.json"
     return ROOT / "benchmarks" / "results" / "latest.json"
-
-
-def why_the_ping_missed(figures: dict[str, float]) -> str:
-    """What the ping's control said, to tell a slow gateway from a busy host."""
-    from benchmarks.stack_figures import QUIET_RELAY_VS_ECHO
-
-    relay = figures["relay_vs_echo_p50"]
-    stolen = figures["ping_cpu_stolen_percent"]  # NaN where /proc/stat is missing
-    said = (
-        f"the ping's control, a relay with nothing on the way, was {relay:.2f}x the echo "
-        f"in the attempt judged (its relay the fastest of {figures['ping_attempts']:.0f}"
-        + ("" if math.isnan(stolen) else f"; the hypervisor took {stolen:.0f} % of the CPU")
-        + ")"
-    )
-    if relay > QUIET_RELAY_VS_ECHO:
-        return (
-            f"{said}: above the {QUIET_RELAY_VS_ECHO}x it stays under when the host is quiet, "
-            "so part of the miss is likely the host's; run again later"
-        )
-    return f"{said}: within its quiet range, so the gateway itself was slow"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,18 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out = args.out or default_output(smoke=args.smoke)
     figures, timeline = measure(args.smoke)
-    budgets = {name: (limit, op) for name, limit, op in BUDGETS}
-    missed = []
+    budgets = dict(BUDGETS)
+    missed = missed_budgets(figures)
     print(f"{'figure':<46} {'value':>12}  budget")
     for name, value in figures.items():
-        limit = budgets.get(name)
-        mark = ""
-        if limit is not None:
-            ok = value <= limit[0]
-            mark = f"<= {limit[0]:g}" + ("" if ok else "  MISSED")
-            if not ok:
-                missed.append(name)
-        print(f"{name:<46} {value:>12.2f}  {mark}")
+        mark = f"<= {budgets[name]:g}" if name in budgets else ""
+        print(f"{name:<46} {value:>12.2f}  {mark}" + ("  MISSED" if name in missed else ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -262,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 "versions": _versions(),
                 "figures": figures,
                 "timeline": timeline,
-                "budgets": {k: {"limit": v[0], "missed": k in missed} for k, v in budgets.items()},
+                "budgets": {k: {"limit": v, "missed": k in missed} for k, v in budgets.items()},
             },
             indent=2,
         )
@@ -274,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten to {args.out} and {args.out.with_suffix('.png').name}")
     if missed and not args.smoke:
         print(f"budgets missed: {', '.join(missed)}", file=sys.stderr)
-        if "ping_vs_echo_p50" in missed:
-            print(why_the_ping_missed(figures), file=sys.stderr)
         return 1
     return 0
 

@@ -1,48 +1,43 @@
-"""Figures measured against a running local stack (``python -m local_stack``): chat under
-load, latency as data grows, many connections, pings against a bare WebSocket server,
-the gateway's memory and how fast it stops."""
+"""Figures measured against a running local stack (``python -m local_stack``): counts
+and same-run ratios that mean something on AWS (pings lost, latency with 10,000 stored
+messages against an empty table, Ctrl-C under load), and what times or sizes this
+machine (pings, the chat load, stop and join, the local gateway's memory), reported
+and never judged."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
-import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import websockets
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
 
-from benchmarks.echo_server import echo
 from benchmarks.load import add_users, percentile, run_load, summary
 from benchmarks.recording import recording
-from local_stack.launcher import Stack, free_port, start_stack
+from local_stack.launcher import Stack, start_stack
 
-__all__ = ["LOAD_RUNS", "QUIET_RELAY_VS_ECHO", "measure_stack", "quietest_ping"]
-
-# The chat load's latencies drift from run to run on a shared VM (ack p50 164 to 310
-# ms over one day's runs of the same code): each figure is the median of these
-# runs, each on a stack started afresh, with its spread.
-LOAD_RUNS = 3
-
+__all__ = ["measure_stack"]
 
 # A stop waits for the reply's next checkpoint, about a second apart, so each trial's
-# latency is mostly where in that second it was sent (drawn at random). With 5 trials
-# the p50 came out 280 to 912 ms over five runs; with the rest of a stop taking 0.2 s,
-# it passes 1 s by chance alone in about one run in seventeen; with 11, one in eighty.
+# latency is mostly where in that second it was sent (drawn at random): a p50 over
+# 11 trials.
 STOP_TRIALS = 11
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """A process's resident memory, as ``ps`` reports it (Linux and macOS)."""
+    shown = subprocess.run(
+        ["ps", "-o", "rss=", "-p", str(pid)],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return int(shown) / 1024 if shown else float("nan")
 
 
 async def _ping_rtts(url: str, count: int) -> list[float]:
@@ -56,104 +51,17 @@ async def _ping_rtts(url: str, count: int) -> list[float]:
     return rtts
 
 
-async def ping_ratio(stack: Stack, rounds: int) -> dict[str, float]:
-    """Ping through the gateway (a Lambda invoke in a worker process) against a bare
-    echo server in a process of its own, as the gateway is, interleaved so drift hits
-    both alike. Reported beside them: the same echo inside this process (no process
-    boundary on its side), and a relay that hands each frame to a worker process
-    answering at once (what the process boundary alone costs; see relay_server), and
-    the share of CPU time the hypervisor took meanwhile."""
-    root = Path(__file__).resolve().parent.parent
-    port, near_port, relay_port = free_port(), free_port(), free_port()
-    servers = [
-        subprocess.Popen([sys.executable, "-m", f"benchmarks.{module}", str(server_port)], cwd=root)
-        for module, server_port in (("echo_server", port), ("relay_server", relay_port))
-    ]
-    gateway: list[float] = []
-    bare: list[float] = []
-    near: list[float] = []
-    relay: list[float] = []
-    try:
-        for server, server_port in zip(servers, (port, relay_port), strict=True):
-            await _until_listening(server_port, server)
-        async with serve(echo, "127.0.0.1", near_port):
-            before = _cpu_ticks()
-            for _ in range(rounds):
-                gateway += await _ping_rtts(stack.url, 20)
-                bare += await _ping_rtts(f"ws://127.0.0.1:{port}", 20)
-                near += await _ping_rtts(f"ws://127.0.0.1:{near_port}", 20)
-                relay += await _ping_rtts(f"ws://127.0.0.1:{relay_port}/", 20)
-            stolen = _stolen_percent(before, _cpu_ticks())
-    finally:
-        for server in servers:
-            server.kill()
-            server.wait()
-    echo_p50 = percentile(bare, 50)
+async def ping_round_trips(stack: Stack, blocks: int) -> dict[str, float]:
+    """Pings through the gateway, in ``blocks`` of 20 on a connection each: the p50 and
+    p99 of all, and the spread of the blocks' p50s."""
+    rtts = [await _ping_rtts(stack.url, 20) for _ in range(blocks)]
+    p50s = [percentile(block, 50) for block in rtts]
+    every = [rtt for block in rtts for rtt in block]
     return {
-        "ping_p50_ms": percentile(gateway, 50),
-        "echo_p50_ms": echo_p50,
-        "ping_vs_echo_p50": percentile(gateway, 50) / echo_p50,
-        "echo_in_process_p50_ms": percentile(near, 50),
-        "ping_vs_echo_in_process_p50": percentile(gateway, 50) / percentile(near, 50),
-        "relay_p50_ms": percentile(relay, 50),
-        "relay_vs_echo_p50": percentile(relay, 50) / echo_p50,
-        "ping_cpu_stolen_percent": stolen,
+        "ping_p50_ms": percentile(every, 50),
+        "ping_p99_ms": percentile(every, 99),
+        "ping_p50_spread_ms": max(p50s) - min(p50s),
     }
-
-
-# The relay is the ping's control: it crosses the same process boundary as the gateway
-# with no work on the way, so it says what a process wake-up costs on this machine at
-# that moment. On this VM it measured 1.09-1.32x the echo when the host was quiet, and
-# 1.45-2.5x in phases when the hypervisor took 7-21 % of the CPU time (/proc/stat's
-# steal); the gateway's ratio, with more work per wake-up to run slowly, went from
-# 1.99-2.95x to 3.6-7.2x in those phases with its code unchanged. The line between
-# the two ranges:
-QUIET_RELAY_VS_ECHO = 1.35
-
-
-def quietest_ping(attempts: list[dict[str, float]]) -> dict[str, float]:
-    """The ping figures of the attempt whose relay was fastest, and every attempt's
-    ratios beside them. The choice is the control's alone: the relay shares the
-    machine's state with the ping (their blocks interleave) but none of its samples,
-    whereas a choice by the relay's ratio would favour attempts whose echo, the
-    ping's own denominator, ran slow."""
-    chosen = min(attempts, key=lambda attempt: attempt["relay_p50_ms"])
-    figures = dict(chosen)
-    figures["ping_attempts"] = float(len(attempts))
-    for number, attempt in enumerate(attempts, 1):
-        figures[f"ping_attempt_{number}_vs_echo_p50"] = attempt["ping_vs_echo_p50"]
-        figures[f"ping_attempt_{number}_relay_vs_echo_p50"] = attempt["relay_vs_echo_p50"]
-    return figures
-
-
-def _cpu_ticks() -> tuple[int, int] | None:
-    """(stolen, all) CPU ticks since boot, from Linux's /proc/stat; None elsewhere."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return None
-    fields = [int(value) for value in stat.read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[7], sum(fields)
-
-
-def _stolen_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
-    if before is None or after is None or after[1] == before[1]:
-        return float("nan")
-    return 100 * (after[0] - before[0]) / (after[1] - before[1])
-
-
-async def _until_listening(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server on port {port} did not start") from None
-            await asyncio.sleep(0.05)
-        else:
-            writer.close()
-            await writer.wait_closed()
-            return
 
 
 async def many_connections(stack: Stack, connections: int, pings: int) -> dict[str, float]:
@@ -314,9 +222,11 @@ def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
     # checkpoints, the other Queries connection re-reads.
     checkpoints = operations.get("UpdateItem", 0) - 2
     rereads = operations.get("Query", 0) - 4
+    total = float(sum(operations.values()))
     return {
         "answer_seconds": seconds,
-        "dynamodb_requests_per_answer": float(sum(operations.values())),
+        "dynamodb_requests_per_answer": total,
+        "dynamodb_fixed_requests_per_turn": total - checkpoints - rereads,
         "checkpoint_writes_per_second": checkpoints / seconds,
         "connection_reads_per_second": rereads / seconds,
     } | {f"dynamodb_{name}_per_answer": float(n) for name, n in sorted(operations.items())}
@@ -343,63 +253,25 @@ def resume_and_stop(workdir: Path, *, trials: int, tokens: int = 1000) -> dict[s
 def measure_stack(workdir: Path, *, users: int, turns: int, small: bool) -> dict[str, float]:
     figures: dict[str, float] = {}
     stack = start_stack(workdir / "main", MODEL_TOKEN_DELAY="0.03")
-    rounds = 2 if small else 10
     try:
         time.sleep(1)
         idle = _rss_mb(stack.process.pid)
         figures["gateway_rss_mb_idle"] = idle
-        # The ping three times in the stack's life (before the load, after it, and
-        # at the end), as the host's busy phases come and go (see QUIET_RELAY_VS_ECHO).
-        pings = [asyncio.run(ping_ratio(stack, rounds))]
-        loads = [summary(asyncio.run(run_load(stack, users=users, turns=turns)))]
+        figures |= asyncio.run(ping_round_trips(stack, 2 if small else 10))
+        load = summary(asyncio.run(run_load(stack, users=users, turns=turns)))
+        figures |= {f"load_{name}": value for name, value in load.items()}
         time.sleep(1)  # the users' disconnects
-        pings.append(asyncio.run(ping_ratio(stack, rounds)))
         figures |= asyncio.run(many_connections(stack, 20 if small else 500, 10))
         figures |= flat_latency(stack, 3 if small else 10, 200 if small else 10_000)
         time.sleep(2)
         figures["gateway_rss_mb_after"] = _rss_mb(stack.process.pid)
         figures["gateway_rss_growth_mb"] = figures["gateway_rss_mb_after"] - idle
-        pings.append(asyncio.run(ping_ratio(stack, rounds)))
-        figures |= quietest_ping(pings)
     finally:
         figures["stop_seconds"] = stack.stop()
-    for run in range(1, 1 if small else LOAD_RUNS):
-        loads.append(_load_on_a_new_stack(workdir / f"load-{run}", users, turns))
-    figures |= _across_runs(loads)
     figures["stop_seconds_under_load"] = _stop_under_load(workdir / "busy", users)
     figures |= resume_and_stop(
         workdir / "resume", trials=1 if small else STOP_TRIALS, tokens=300 if small else 1000
     )
-    return figures
-
-
-def _load_on_a_new_stack(workdir: Path, users: int, turns: int) -> dict[str, float]:
-    """The chat load once more, on a stack started afresh, as the first run's was."""
-    stack = start_stack(workdir, MODEL_TOKEN_DELAY="0.03")
-    try:
-        time.sleep(1)
-        return summary(asyncio.run(run_load(stack, users=users, turns=turns)))
-    finally:
-        stack.stop()
-
-
-def _across_runs(loads: list[dict[str, float]]) -> dict[str, float]:
-    """Each load figure over the runs: the median, and for the p50s their spread
-    (max - min); the worst of them where one bad run must show (problems, replies
-    streaming at once, the slowest ping)."""
-    figures: dict[str, float] = {"load_runs": float(len(loads))}
-    for name in loads[0]:
-        values = [float(load[name]) for load in loads]
-        if name == "problems":
-            figures[f"load_{name}"] = sum(values)
-        elif name == "max_streaming":
-            figures[f"load_{name}"] = min(values)
-        elif name == "ping_max_ms":
-            figures[f"load_{name}"] = max(values)
-        else:
-            figures[f"load_{name}"] = statistics.median(values)
-        if "p50" in name:
-            figures[f"load_{name}_spread"] = max(values) - min(values)
     return figures
 
 

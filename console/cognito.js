@@ -1,8 +1,9 @@
 // Signing in against a Cognito user pool from the browser: the InitiateAuth API with
-// USER_PASSWORD_AUTH (the app client must allow that flow). Cognito answers CORS
-// requests; so does the local stack's embedded Cognito.
+// USER_PASSWORD_AUTH (the app client must allow that flow), and REFRESH_TOKEN_AUTH to
+// renew the ID token without the password. Cognito answers CORS requests; so does the
+// local stack's embedded Cognito.
 
-import { tokenClaims } from "./token.js";
+import { tokenClaims } from "../client/realtime-chat-client.js";
 
 const TARGET = "AWSCognitoIdentityProviderService.InitiateAuth";
 
@@ -24,8 +25,18 @@ const EXPLAINED = {
   TooManyRequestsException: "Cognito is throttling sign-ins: wait a moment and try again.",
 };
 
-/** Signs in; resolves to {idToken, claims} or rejects with a SignInError in plain words. */
-export async function signIn({ endpoint, clientId, username, password }) {
+/** Signs in; resolves to {idToken, refreshToken, claims} or rejects with a SignInError. */
+export function signIn({ endpoint, clientId, username, password }) {
+  return initiateAuth(endpoint, clientId, "USER_PASSWORD_AUTH", { USERNAME: username, PASSWORD: password });
+}
+
+/** A new ID token from a refresh token (Cognito keeps the same refresh token). */
+export async function refresh({ endpoint, clientId, refreshToken }) {
+  const result = await initiateAuth(endpoint, clientId, "REFRESH_TOKEN_AUTH", { REFRESH_TOKEN: refreshToken });
+  return { ...result, refreshToken: result.refreshToken || refreshToken };
+}
+
+async function initiateAuth(endpoint, clientId, flow, parameters) {
   if (!endpoint || !clientId) {
     throw new SignInError("Set the user pool's Cognito endpoint and app client id first.");
   }
@@ -34,11 +45,7 @@ export async function signIn({ endpoint, clientId, username, password }) {
     response = await fetch(endpoint, {
       method: "POST",
       headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET },
-      body: JSON.stringify({
-        AuthFlow: "USER_PASSWORD_AUTH",
-        ClientId: clientId,
-        AuthParameters: { USERNAME: username, PASSWORD: password },
-      }),
+      body: JSON.stringify({ AuthFlow: flow, ClientId: clientId, AuthParameters: parameters }),
     });
   } catch {
     throw new SignInError(`Cannot reach Cognito at ${endpoint} (is it running, is it the right endpoint?)`, {
@@ -59,5 +66,5 @@ export async function signIn({ endpoint, clientId, username, password }) {
   }
   const idToken = body.AuthenticationResult?.IdToken;
   if (!idToken) throw new SignInError("Cognito's answer carried no ID token.");
-  return { idToken, claims: tokenClaims(idToken) };
+  return { idToken, refreshToken: body.AuthenticationResult.RefreshToken || null, claims: tokenClaims(idToken) };
 }

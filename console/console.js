@@ -1,186 +1,123 @@
-// The console page: wires the connection, sign-in, chat thread and debug panel to
-// the elements of index.html. Settings come from config.json when the page is
-// served by the local stack (or placed beside it), else from what was typed last.
+// The console page: wires the client library (../client/), the credentials, the thread
+// and the debug panel to the elements of index.html. The session (how it connected,
+// its tokens, the open conversation) survives a reload of the tab.
 
-import { signIn, SignInError } from "./cognito.js";
-import { Connection } from "./connection.js";
-import { hintFor } from "./hints.js";
+import { InputError, RealtimeChatClient } from "../client/realtime-chat-client.js";
+import { loadSettings, saveSettings, tokenSource } from "./credentials.js";
+import { clearSession, loadSession, saveSession } from "./session.js";
 import { Thread } from "./thread.js";
-import { maskTokens, tokenClaims } from "./token.js";
+import { maskTokens } from "./token.js";
 
 const FRAMES_KEPT = 50;
 const PINGS_KEPT = 10;
-const KEEPALIVE_MS = 5 * 60_000; // API Gateway closes a connection idle for 10 minutes
-const SETTINGS = ["ws-url", "cognito-endpoint", "client-id", "username"];
+const TITLE_CHARS = 60; // the server's own title: the first message, up to 60 characters
 
 const $ = (id) => document.getElementById(id);
-const thread = new Thread($("messages"));
-const session = { mode: null, token: null, servedConfig: false };
-let connection = null;
-let conversationId = null;
-let pingsInFlight = [];
-let keepalive = null;
+const thread = new Thread($("messages"), { onFollowChange: (following) => ($("jump").hidden = following) });
+const session = { mode: null, idToken: null, refreshToken: null, servedConfig: false };
+let client = null;
+// The open conversation: its id, and whether the server has it (a new one does not yet).
+const open = { id: null, stored: false };
 
-// ------------------------------------------------------------------ settings
-async function loadSettings() {
-  const config = await readConfig();
-  session.servedConfig = Boolean(config);
-  if (config) {
-    applyConfig(config);
-  } else {
-    for (const id of SETTINGS) $(id).value = localStorage.getItem(`console.${id}`) || "";
-  }
+function remember() {
+  saveSession({ ...session, conversationId: open.stored ? open.id : null });
 }
 
-async function readConfig() {
-  try {
-    const response = await fetch("config.json", { cache: "no-store" });
-    return response.ok ? await response.json() : null;
-  } catch {
-    return null;
-  }
-}
-
-function applyConfig(config) {
-  $("ws-url").value = config.websocketUrl || "";
-  $("cognito-endpoint").value = config.cognitoEndpoint || "";
-  $("client-id").value = config.userPoolClientId || "";
-  if (config.demoUser && !$("username").value) {
-    $("username").value = config.demoUser.username;
-    $("password").value = config.demoUser.password;
-  }
-}
-
-function saveSettings() {
-  for (const id of SETTINGS) localStorage.setItem(`console.${id}`, $(id).value);
-}
-
-// ------------------------------------------------------------------ credentials
-async function credentials({ fresh }) {
-  if (session.mode === "anonymous") return null;
-  if (session.mode === "token") {
-    if (fresh) {
-      throw new SignInError("The server refused the token (or it expired): sign in again, or paste a fresh one.");
-    }
-    return session.token;
-  }
-  const exp = session.token ? tokenClaims(session.token).exp : 0;
-  if (!fresh && exp * 1000 > Date.now() + 60_000) return session.token;
-  if (session.servedConfig) {
-    // The local stack makes a new user pool each time it starts: take its new ids.
-    const config = await readConfig();
-    if (config) applyConfig(config);
-  }
-  notice(fresh ? "Signing in again…" : "Signing in…");
-  const { idToken } = await signIn({
-    endpoint: $("cognito-endpoint").value.trim(),
-    clientId: $("client-id").value.trim(),
-    username: $("username").value.trim(),
-    password: $("password").value,
-  });
-  session.token = idToken;
-  return idToken;
-}
-
-function connect(mode, token = null) {
-  if (connection) connection.stop();
+// ------------------------------------------------------------------ connection
+function connect(mode, { idToken = null, refreshToken = null, conversationId = null } = {}) {
+  client?.close();
+  client = null;
   saveSettings();
-  session.mode = mode;
-  session.token = token;
-  // Another identity sees other conversations: start from an empty page.
-  openConversation(null, null);
+  Object.assign(session, { mode, idToken, refreshToken });
+  openConversation(conversationId, null, { stored: Boolean(conversationId), load: false });
   $("conversations").replaceChildren();
   const url = $("ws-url").value.trim();
   if (!url) {
-    notice("Enter the WebSocket URL first.");
+    notice("Enter the WebSocket URL first.", "error");
     return;
   }
-  connection = new Connection({ url, credentials });
-  connection.addEventListener("state", (e) => onState(e.detail));
-  connection.addEventListener("frame", (e) => onFrame(e.detail.frame, e.detail.raw));
-  connection.addEventListener("sent", (e) => logFrame("out", e.detail.raw));
-  connection.addEventListener("closed", (e) => {
-    const { explanation, retryInMs } = e.detail;
-    notice(retryInMs === null ? explanation : `${explanation} Reconnecting in ${(retryInMs / 1000).toFixed(1)} s…`);
+  remember();
+  try {
+    client = new RealtimeChatClient({ url, getToken: tokenSource(session, { notice, saved: remember }) });
+  } catch (err) {
+    notice(err.message, "error");
+    return;
+  }
+  client.on("state", ({ state }) => onState(state));
+  client.on("open", onOpen);
+  client.on("close", ({ error, retryInMs }) => {
+    if (retryInMs === null) notice(error.message, "error");
+    else notice(`${error.message} Reconnecting in ${(retryInMs / 1000).toFixed(1)} s…`, "warn");
   });
-  connection.start();
+  client.on("error", (error) => {
+    if (error.code === "SIGN_IN_FAILED") return; // the close notice said it
+    if (error.code !== "TOKEN_EXPIRED") showError(error);
+  });
+  client.on("frame", ({ raw }) => logFrame("in", raw));
+  client.on("sent", ({ raw }) => logFrame("out", raw));
+  client.on("reply", onReply);
+  client.on("reply_stop_requested", (f) => f.conversationId === open.id && thread.stopping(f.messageId));
+  client.on("conversation_renamed", () => refreshConversations());
+  client.on("conversation_deleted", (f) => {
+    if (f.conversationId === open.id) openConversation(null, null);
+    refreshConversations();
+  });
+  client.on("message_received", (f) => {
+    if (f.conversationId === open.id) open.stored = true;
+  });
+  client.connect().catch(() => {}); // failures arrive as "close" and "error" events
 }
 
-// ------------------------------------------------------------------ connection state
-function onState({ state, token }) {
+function disconnect() {
+  client?.close();
+  client = null;
+  clearSession();
+  notice("Disconnected.", "info");
+  $("debug-output").textContent = "Not connected.";
+  $("debug-output").classList.add("muted");
+  updateControls();
+}
+
+function onState(state) {
   const badge = $("badge");
   badge.dataset.state = state;
-  clearInterval(keepalive);
-  if (state === "open") {
-    const claims = token ? tokenClaims(token) : null;
-    const who = claims && (claims.email || claims["cognito:username"] || claims.sub);
-    badge.textContent = claims ? `Real-time (signed in as ${who})` : "Real-time (anonymous)";
-    notice("");
-    keepalive = setInterval(ping, KEEPALIVE_MS);
-    send({ action: "debug_status" });
-    if (claims) {
-      send({ action: "list_conversations", data: { limit: 50 } });
-      if (conversationId) send({ action: "chat_history", data: { conversationId } });
-    }
-  } else {
-    badge.textContent = state === "connecting" ? "Connecting…" : "Offline";
-    pingsInFlight = [];
-  }
+  if (state !== "open") badge.textContent = state === "connecting" ? "Connecting…" : "Offline";
+  updateControls();
 }
 
-function send(frame) {
-  if (connection && connection.send(frame)) return true;
-  showError({ code: "NOT_CONNECTED", message: "Not connected: connect first." });
-  return false;
+async function onOpen({ claims }) {
+  const who = claims && (claims.email || claims["cognito:username"] || claims.sub);
+  $("badge").textContent = claims ? `Real-time (signed in as ${who})` : "Real-time (anonymous)";
+  notice("");
+  clearError();
+  if (window.matchMedia("(max-width: 1000px)").matches) togglePanel("connection", false);
+  showDebugStatus();
+  if (!claims) return;
+  refreshConversations();
+  if (open.id && open.stored) loadHistory(open.id);
 }
 
-// ------------------------------------------------------------------ frames in
-const HANDLERS = {
-  pong: () => {
-    const sent = pingsInFlight.shift();
-    if (sent !== undefined) recordPing(performance.now() - sent);
-  },
-  debug_status: (f) => {
+async function showDebugStatus() {
+  try {
+    const status = await client.debugStatus();
     $("debug-output").classList.remove("muted");
-    $("debug-output").textContent = JSON.stringify(f, null, 2);
-  },
-  conversations: (f) => showConversations(f.conversations || []),
-  chat_history: (f) => {
-    if (f.conversationId === conversationId) thread.showHistory(f.messages || []);
-  },
-  message_received: (f) => {
-    if (f.conversationId === conversationId) thread.received(f.clientMessageId);
-  },
-  ai_response_chunk: (f) => f.conversationId === conversationId && thread.chunk(f),
-  ai_response_snapshot: (f) => f.conversationId === conversationId && thread.snapshot(f),
-  ai_response: (f) => {
-    if (f.conversationId === conversationId) thread.final(f);
-    send({ action: "list_conversations", data: { limit: 50 } });
-  },
-  reply_stop_requested: (f) => f.conversationId === conversationId && thread.stopping(f.messageId),
-  conversation_renamed: () => send({ action: "list_conversations", data: { limit: 50 } }),
-  conversation_deleted: (f) => {
-    if (f.conversationId === conversationId) openConversation(null, null);
-    send({ action: "list_conversations", data: { limit: 50 } });
-  },
-  error: (f) => {
-    if (f.clientMessageId) thread.refused(f.clientMessageId);
-    showError(f);
-  },
-};
-
-function onFrame(frame, raw) {
-  logFrame("in", raw);
-  const handle = HANDLERS[frame.type];
-  if (handle) handle(frame);
-  else if (!frame.type && frame.message) {
-    // API Gateway's own frames: {"message": "Internal server error", ...}
-    showError({ code: "GATEWAY", message: frame.message, requestId: frame.requestId });
+    $("debug-output").textContent = JSON.stringify(status, null, 2);
+  } catch (err) {
+    showError(err);
   }
-  $("stop").hidden = !thread.streaming;
 }
 
-// ------------------------------------------------------------------ chat
+// ------------------------------------------------------------------ conversations
+async function refreshConversations() {
+  if (!client) return;
+  try {
+    const page = await client.list({ limit: 50 });
+    showConversations(page.conversations || []);
+  } catch (err) {
+    if (err.code !== "CLOSED") showError(err);
+  }
+}
+
 function showConversations(list) {
   const items = list.map((c) => {
     const item = document.createElement("li");
@@ -188,7 +125,8 @@ function showConversations(list) {
     button.type = "button";
     button.textContent = c.title || c.conversationId;
     button.title = c.conversationId;
-    if (c.conversationId === conversationId) {
+    button.dataset.conversationId = c.conversationId;
+    if (c.conversationId === open.id) {
       item.setAttribute("aria-current", "true");
       if (c.title) $("conversation-title").textContent = c.title;
     }
@@ -205,44 +143,135 @@ function showConversations(list) {
   $("conversations").replaceChildren(...items);
 }
 
-/** Shows a conversation; `load` asks for its history (not for one we are creating). */
-function openConversation(id, title, { load = true } = {}) {
-  conversationId = id;
+/** Shows a conversation; `load` asks for its history (not for one not stored yet). */
+function openConversation(id, title, { stored = true, load = true } = {}) {
+  open.id = id;
+  open.stored = Boolean(id) && stored;
   thread.clear();
-  $("conversation-title").textContent = id ? title || id : "New conversation";
-  $("stop").hidden = true;
+  $("conversation-title").textContent = id ? title || "Loading…" : "New conversation";
   for (const item of $("conversations").querySelectorAll("li")) {
     const button = item.querySelector("button");
-    item.toggleAttribute("aria-current", Boolean(button && button.title === id));
+    item.toggleAttribute("aria-current", Boolean(button && button.dataset.conversationId === id));
   }
-  if (id && load) send({ action: "chat_history", data: { conversationId: id } });
+  if (client) remember();
+  updateControls();
+  if (id && load) loadHistory(id);
 }
 
-function newId(prefix) {
-  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-  return `${prefix}_${Date.now()}_${random}`;
+async function loadHistory(id) {
+  try {
+    const page = await client.history(id);
+    if (open.id !== id) return; // another conversation was opened meanwhile
+    thread.showHistory(page.messages || []);
+    // Own messages still on their way (resent after a reconnect) stay in view.
+    const shown = new Set((page.messages || []).map((m) => m.messageId));
+    for (const turn of client.pendingTurns) {
+      if (turn.conversationId === id && !shown.has(turn.messageId)) thread.addOwn(turn.clientMessageId, turn.message);
+    }
+    const current = $("conversations").querySelector(`li[aria-current] button`);
+    if (current) $("conversation-title").textContent = current.textContent;
+    else if ($("conversation-title").textContent === "Loading…") $("conversation-title").textContent = titleOf(page.messages);
+  } catch (err) {
+    if (open.id !== id) return;
+    if (err.code === "NOT_FOUND") {
+      // Deleted elsewhere, or the local stack restarted with empty tables: start afresh.
+      openConversation(null, null);
+      notice("That conversation is no longer on the server; this is a new one.", "info");
+    } else if (err.code !== "CLOSED") {
+      showError(err);
+    }
+  }
+  updateControls();
+}
+
+function titleOf(messages = []) {
+  const first = messages.find((m) => m.role === "user");
+  return first ? first.content.slice(0, TITLE_CHARS) : "Conversation";
+}
+
+// ------------------------------------------------------------------ chat
+function onReply(update) {
+  if (update.conversationId !== open.id) {
+    if (update.done) refreshConversations();
+    return;
+  }
+  thread.update(update);
+  if (update.done) refreshConversations();
+  updateControls();
 }
 
 function sendMessage() {
-  const text = $("message").value;
-  if (!text.trim()) return;
-  const id = conversationId || newId("console");
-  const clientMessageId = newId("m");
-  const sent = send({ action: "chat_message", data: { conversationId: id, message: text, clientMessageId } });
-  if (!sent) return;
-  if (!conversationId) openConversation(id, null, { load: false });
-  thread.addOwn(clientMessageId, text);
-  $("message").value = "";
-  $("chat-error").textContent = "";
+  const box = $("message");
+  const text = box.value;
+  if (!text.trim()) return; // nothing to send: not an error
+  if (!client || client.state !== "open") {
+    showError({ code: "NOT_CONNECTED", message: "Not connected: connect first (your text is kept)." });
+    return;
+  }
+  const conversationId = open.id || client.newId("console");
+  let turn;
+  try {
+    turn = client.send(text, { conversationId });
+  } catch (err) {
+    showError(err); // refused before sending: the text box keeps every character
+    if (err instanceof InputError) box.focus();
+    return;
+  }
+  if (!open.id) {
+    openConversation(conversationId, null, { stored: false, load: false });
+    $("conversation-title").textContent = text.trim().slice(0, TITLE_CHARS);
+  }
+  thread.addOwn(turn.clientMessageId, text);
+  box.value = "";
+  clearError();
+  turn.received.then(
+    () => {
+      open.stored = open.stored || turn.conversationId === open.id;
+      remember();
+      thread.ownStatus(turn.clientMessageId, "complete");
+      refreshConversations();
+    },
+    () => {},
+  );
+  turn.done.catch((err) => {
+    if (turn.conversationId !== open.id) return;
+    thread.ownStatus(turn.clientMessageId, turn.messageId ? "complete" : "error");
+    if (err.code !== "CLOSED") showError(err); // CLOSED: the developer disconnected
+    if (!turn.messageId && !box.value) box.value = text; // refused: the text comes back to edit
+    updateControls();
+  });
 }
 
-function showError(frame) {
-  const hint = hintFor(frame);
-  const parts = [`${frame.code}: ${frame.message}`];
-  if (hint) parts.push(hint);
-  if (frame.requestId) parts.push(`(request ${frame.requestId})`);
+function stopReply() {
+  if (!client || !open.id || !thread.streaming) return;
+  client.stop(open.id).catch((err) => showError(err));
+}
+
+function updateControls() {
+  const online = Boolean(client && client.state === "open");
+  $("send").disabled = !online;
+  $("send").title = online ? "" : "Not connected";
+  $("stop").hidden = !thread.streaming;
+}
+
+// ------------------------------------------------------------------ messages to the user
+function showError(error) {
+  const parts = [`${error.code}: ${error.message}`];
+  if (error.hint) parts.push(error.hint);
+  if (error.requestId) parts.push(`(request ${error.requestId})`);
   $("chat-error").textContent = parts.join(" ");
-  $("chat-error").dataset.code = frame.code;
+  $("chat-error").dataset.code = error.code;
+}
+
+function clearError() {
+  $("chat-error").textContent = "";
+  delete $("chat-error").dataset.code;
+}
+
+/** A line under the connection form; kind: "info", "warn" or "error". */
+function notice(text, kind = "info") {
+  $("notice").textContent = text;
+  $("notice").dataset.kind = kind;
 }
 
 // ------------------------------------------------------------------ debug
@@ -255,19 +284,25 @@ function logFrame(direction, raw) {
   while ($("frames").children.length > FRAMES_KEPT) $("frames").lastElementChild.remove();
 }
 
-function ping() {
-  if (send({ action: "ping" })) pingsInFlight.push(performance.now());
+async function ping() {
+  if (!client) return showError({ code: "NOT_CONNECTED", message: "Not connected: connect first." });
+  try {
+    const { rttMs } = await client.ping();
+    const item = document.createElement("li");
+    item.textContent = `${rttMs.toFixed(1)} ms`;
+    $("pings").prepend(item);
+    while ($("pings").children.length > PINGS_KEPT) $("pings").lastElementChild.remove();
+  } catch (err) {
+    showError(err);
+  }
 }
 
-function recordPing(ms) {
-  const item = document.createElement("li");
-  item.textContent = `${ms.toFixed(1)} ms`;
-  $("pings").prepend(item);
-  while ($("pings").children.length > PINGS_KEPT) $("pings").lastElementChild.remove();
-}
-
-function notice(text) {
-  $("notice").textContent = text;
+// ------------------------------------------------------------------ layout
+function togglePanel(name, show) {
+  const panel = $(name);
+  const visible = show ?? panel.hidden;
+  panel.hidden = !visible;
+  $(`toggle-${name}`).setAttribute("aria-expanded", String(visible));
 }
 
 // ------------------------------------------------------------------ wiring
@@ -278,35 +313,39 @@ function wire() {
   });
   $("use-token").addEventListener("click", () => {
     const token = $("token").value.trim();
-    if (token) connect("token", token);
-    else notice("Paste a token first.");
+    if (token) connect("token", { idToken: token });
+    else notice("Paste a token first.", "error");
   });
   $("anonymous").addEventListener("click", () => connect("anonymous"));
-  $("disconnect").addEventListener("click", () => {
-    if (connection) connection.stop();
-    notice("Disconnected.");
-  });
+  $("disconnect").addEventListener("click", disconnect);
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     sendMessage();
   });
   $("message").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       sendMessage();
     }
   });
-  $("stop").addEventListener("click", () => {
-    if (conversationId) send({ action: "stop_reply", data: { conversationId } });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && thread.streaming) {
+      e.preventDefault();
+      stopReply();
+    }
   });
+  $("stop").addEventListener("click", stopReply);
+  $("jump").addEventListener("click", () => thread.scrollToEnd());
   $("new-conversation").addEventListener("click", () => openConversation(null, null));
-  $("refresh-conversations").addEventListener("click", () =>
-    send({ action: "list_conversations", data: { limit: 50 } }),
-  );
-  $("debug-status").addEventListener("click", () => send({ action: "debug_status" }));
+  $("refresh-conversations").addEventListener("click", refreshConversations);
+  $("debug-status").addEventListener("click", () => (client ? showDebugStatus() : showError({ code: "NOT_CONNECTED", message: "Not connected: connect first." })));
   $("ping").addEventListener("click", ping);
+  for (const name of ["connection", "debug"]) $(`toggle-${name}`).addEventListener("click", () => togglePanel(name));
 }
 
 wire();
-await loadSettings();
+updateControls();
+session.servedConfig = await loadSettings();
+const saved = loadSession();
+if (saved) connect(saved.mode, saved); // a reload: carry on where the tab was
 document.body.dataset.ready = "true";

@@ -1,74 +1,79 @@
-// The messages of the open conversation: history, the user's sends, and replies
-// rendered as they stream (chunks applied in `seq` order, a snapshot after a
-// reconnect, the final `ai_response`). Text is always set as text, never as HTML.
+// The open conversation's messages: history, the user's own sends, and replies that
+// type themselves out as they stream (Typewriter), rendered as safe Markdown. The list
+// follows the newest text while the reader is at the bottom, and stops following as
+// soon as they scroll up (a "Jump to latest" button brings them back).
 
-const FINISHED = { stop: "complete", length: "complete", stopped: "stopped", error: "error" };
+import { renderMarkdown } from "./markdown.js";
+import { Typewriter } from "./typewriter.js";
+
+const NEAR_BOTTOM_PX = 48;
+const UP_KEYS = new Set(["ArrowUp", "PageUp", "Home"]);
 
 export class Thread {
-  constructor(list) {
+  /**
+   * @param {HTMLElement} list the scrolling list of messages
+   * @param {{onFollowChange?: (following: boolean) => void}} options
+   */
+  constructor(list, { onFollowChange = () => {} } = {}) {
     this.list = list;
-    this.replies = new Map(); // messageId -> {item, body, seq, pending: Map(seq -> delta)}
+    this.replies = new Map(); // messageId -> {item, body, typewriter, rendered}
     this.sent = new Map(); // clientMessageId -> item
+    this.following = true;
+    this.onFollowChange = onFollowChange;
+    this.animation = null;
+    this.lastTick = 0;
+    list.addEventListener("scroll", () => this.#setFollowing(this.#atBottom()));
+    // A reader moving up stops the following at once: waiting for the scroll event
+    // would let the next frame of text pull a smooth scroll back to the bottom.
+    list.addEventListener("wheel", (e) => e.deltaY < 0 && this.#setFollowing(false), { passive: true });
+    list.addEventListener("touchmove", () => this.#setFollowing(false), { passive: true });
+    list.addEventListener("keydown", (e) => UP_KEYS.has(e.key) && this.#setFollowing(false));
   }
 
   clear() {
     this.list.replaceChildren();
     this.replies.clear();
     this.sent.clear();
+    this.#setFollowing(true);
   }
 
-  /** History replaces what is shown; a reply still streaming keeps its place. */
+  /** A history page replaces what is shown; a streaming reply carries on from its text. */
   showHistory(messages) {
     this.clear();
     for (const message of messages) {
       if (message.role === "assistant") {
         const reply = this.#reply(message.messageId);
-        reply.body.textContent = message.content;
-        this.#setStatus(reply.item, message.status || "complete");
+        reply.typewriter.show(message.content || "");
+        this.#render(reply);
+        setStatus(reply.item, message.status || "complete");
       } else {
         this.#add("user", message.content, message.status === "failed" ? "error" : "complete");
       }
     }
+    this.scrollToEnd();
   }
 
   addOwn(clientMessageId, text) {
     this.sent.set(clientMessageId, this.#add("user", text, "sending"));
+    this.scrollToEnd(); // your own message always brings you to the bottom
   }
 
-  received(clientMessageId) {
+  ownStatus(clientMessageId, status) {
     const item = this.sent.get(clientMessageId);
-    if (item) this.#setStatus(item, "complete");
+    if (item) setStatus(item, status);
   }
 
-  refused(clientMessageId) {
-    const item = this.sent.get(clientMessageId);
-    if (item) this.#setStatus(item, "error");
-  }
-
-  chunk({ messageId, seq, delta }) {
-    const reply = this.#reply(messageId);
-    if (reply.item.dataset.status !== "streaming") return; // already final
-    if (seq <= reply.seq) return; // covered by a snapshot
-    reply.pending.set(seq, delta);
-    this.#drain(reply);
-  }
-
-  snapshot({ messageId, seq, content }) {
-    const reply = this.#reply(messageId);
-    if (reply.item.dataset.status !== "streaming" || seq < reply.seq) return;
-    reply.body.textContent = content;
-    reply.seq = seq;
-    for (const s of [...reply.pending.keys()]) if (s <= seq) reply.pending.delete(s);
-    this.#drain(reply);
-  }
-
-  final({ messageId, content, finishReason, contentTruncated }) {
-    const reply = this.#reply(messageId);
-    // A truncated final frame carries less than the chunks did: keep what streamed.
-    if (!contentTruncated || content.length > reply.body.textContent.length) {
-      reply.body.textContent = content;
+  /** Applies a reply update of the client library (its text is whole and in order). */
+  update(update) {
+    const reply = this.#reply(update.messageId);
+    if (reply.item.dataset.status !== "streaming") return;
+    reply.typewriter.set(update.text, { done: update.done });
+    if (update.done) {
+      this.#render(reply);
+      setStatus(reply.item, update.status);
+    } else {
+      this.#animate();
     }
-    this.#setStatus(reply.item, FINISHED[finishReason] || "complete");
   }
 
   stopping(messageId) {
@@ -80,15 +85,33 @@ export class Thread {
     return [...this.replies.values()].some((r) => r.item.dataset.status === "streaming");
   }
 
-  /** Appends the chunks that follow what is shown, in order; a gap waits. */
-  #drain(reply) {
-    let text = "";
-    while (reply.pending.has(reply.seq + 1)) {
-      reply.seq += 1;
-      text += reply.pending.get(reply.seq);
-      reply.pending.delete(reply.seq);
-    }
-    if (text) reply.body.textContent += text;
+  scrollToEnd() {
+    this.#setFollowing(true);
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  #animate() {
+    if (this.animation !== null) return;
+    this.lastTick = performance.now();
+    const step = (now) => {
+      const elapsed = Math.min(100, now - this.lastTick); // a hidden tab does not jump
+      this.lastTick = now;
+      let busy = false;
+      for (const reply of this.replies.values()) {
+        if (reply.typewriter.tick(elapsed)) this.#render(reply);
+        busy ||= !reply.typewriter.idle;
+      }
+      this.animation = busy ? requestAnimationFrame(step) : null;
+    };
+    this.animation = requestAnimationFrame(step);
+  }
+
+  #render(reply) {
+    const text = reply.typewriter.visible;
+    if (text === reply.rendered) return;
+    reply.rendered = text;
+    reply.body.replaceChildren(renderMarkdown(text));
+    if (this.following) this.list.scrollTop = this.list.scrollHeight;
   }
 
   #reply(messageId) {
@@ -96,7 +119,7 @@ export class Thread {
     if (!reply) {
       const item = this.#add("assistant", "", "streaming");
       item.dataset.messageId = messageId;
-      reply = { item, body: item.querySelector(".body"), seq: -1, pending: new Map() };
+      reply = { item, body: item.querySelector(".body"), typewriter: new Typewriter(), rendered: "" };
       this.replies.set(messageId, reply);
     }
     return reply;
@@ -108,18 +131,30 @@ export class Thread {
     const who = document.createElement("span");
     who.className = "role";
     who.textContent = role === "assistant" ? "assistant" : "you";
-    const body = document.createElement("span");
+    const body = document.createElement("div");
     body.className = "body";
-    body.textContent = text;
+    if (role === "assistant") body.append(renderMarkdown(text));
+    else body.textContent = text; // the user's own words, exactly as typed
     item.append(who, body);
-    this.#setStatus(item, status);
+    setStatus(item, status);
     this.list.append(item);
-    item.scrollIntoView({ block: "end" });
+    if (this.following) this.list.scrollTop = this.list.scrollHeight;
     return item;
   }
 
-  #setStatus(item, status) {
-    item.dataset.status = status;
-    if (status !== "streaming") delete item.dataset.note;
+  #atBottom() {
+    const { scrollHeight, scrollTop, clientHeight } = this.list;
+    return scrollHeight - scrollTop - clientHeight <= NEAR_BOTTOM_PX;
   }
+
+  #setFollowing(following) {
+    if (following === this.following) return;
+    this.following = following;
+    this.onFollowChange(following);
+  }
+}
+
+function setStatus(item, status) {
+  item.dataset.status = status;
+  if (status !== "streaming") delete item.dataset.note;
 }

@@ -4,6 +4,7 @@ local model endpoint, a warm worker pool per function, and the gateway in front.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -11,24 +12,20 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from local_stack import event_loop
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.api_gateway.api_model import api_model
 from local_stack.api_gateway.console_site import ConsoleSite
 from local_stack.api_gateway.gateway import Gateway, Limits
-from local_stack.lambda_runtime.workers import (
-    FunctionSpec,
-    Invocation,
-    WorkerPool,
-    preload_libraries,
-)
+from local_stack.lambda_runtime.workers import FunctionSpec, Invocation, WorkerPool
 from local_stack.log_view import configure_gateway_log, readable
 from local_stack.provisioning.embedded_aws import EmbeddedAws
 from local_stack.provisioning.intrinsics import Resolver
@@ -42,6 +39,8 @@ from local_stack.provisioning.template import (
 )
 
 __all__ = [
+    "AlreadyRunning",
+    "BadSetting",
     "PortInUse",
     "StackConfig",
     "function_specs",
@@ -51,17 +50,20 @@ __all__ = [
 ]
 
 ROOT = TEMPLATE.parent
-ASYNC_NICENESS = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
-# A reply's start (reading the history, asking the model, posting the first chunk) is
-# what its user waits for: it runs at the normal priority; what streams after this
-# many seconds runs in the lane (docs/local-stack.md has the measurements).
-ASYNC_NICE_AFTER_SECONDS = 0.3
 LAYER = ROOT / "layers" / "realtime_chat"
 log = logging.getLogger("local_stack")
 
 
 class PortInUse(Exception):
     pass
+
+
+class BadSetting(ValueError):
+    """An environment variable of ``make run`` that is not what it must be."""
+
+
+class AlreadyRunning(Exception):
+    """Another stack runs with the same state directory."""
 
 
 @dataclass
@@ -87,13 +89,30 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> StackConfig:
+        """The settings ``make run`` takes from its environment; ``BadSetting`` names
+        the first one that is not a number of its kind."""
+
         def number(name: str, default: float) -> float:
-            return float(env[name]) if env.get(name) else default
+            try:
+                value = float(env[name]) if env.get(name) else default
+            except ValueError:
+                raise BadSetting(f"{name}={env[name]} is not a number.") from None
+            if not value >= 0:
+                raise BadSetting(f"{name}={env[name]} must be 0 or more.")
+            return value
+
+        def whole(name: str, default: int, lowest: int = 1, highest: int = 1 << 31) -> int:
+            value = number(name, default)
+            if value != int(value) or not lowest <= value <= highest:
+                raise BadSetting(
+                    f"{name}={env[name]} must be a whole number from {lowest} to {highest}."
+                )
+            return int(value)
 
         return cls(
-            ws_port=int(env.get("WS_PORT") or 3001),
-            aws_port=int(env.get("AWS_PORT") or 4566),
-            model_port=int(env.get("MODEL_PORT") or 0),
+            ws_port=whole("WS_PORT", 3001, highest=65535),
+            aws_port=whole("AWS_PORT", 4566, highest=65535),
+            model_port=whole("MODEL_PORT", 0, lowest=0, highest=65535),
             state_dir=Path(env.get("LOCAL_STATE_DIR") or ROOT / ".local"),
             limits=Limits(
                 idle_seconds=number("IDLE_TIMEOUT_SECONDS", 600),
@@ -104,8 +123,8 @@ class StackConfig:
             ai_api_key=env.get("AI_API_KEY") or None,
             ai_model=env.get("AI_MODEL") or None,
             model_token_delay=number("MODEL_TOKEN_DELAY", 0.03),
-            model_tokens=int(env.get("MODEL_TOKENS") or 40),
-            max_workers=int(env.get("MAX_WORKERS") or 32),
+            model_tokens=whole("MODEL_TOKENS", 40, lowest=0),
+            max_workers=whole("MAX_WORKERS", 32),
             parameter_overrides=env.get("PARAMETER_OVERRIDES", ""),
             readable_logs=readable(env),
         )
@@ -188,7 +207,6 @@ def function_specs(
                 environment=environment,
                 python_path=(str(LAYER),),
                 readable_logs=readable_logs,
-                asynchronous="EventInvokeConfig" in props,
             )
         )
     return specs
@@ -216,7 +234,6 @@ class _Running:
         self.aws: EmbeddedAws | None = None
         self.model: ModelServer | None = None
         self.pools: dict[str, WorkerPool] = {}
-        self.async_pools: dict[str, WorkerPool] = {}
         self.executors: list[ThreadPoolExecutor] = []
 
     def stop(self) -> None:
@@ -224,7 +241,7 @@ class _Running:
         once: one after another they took 1.7 s of the 3 s a Ctrl-C may take under load
         (the embedded AWS alone 0.7 s to exit). The embedded AWS stops after the
         workers, so no worker's last request meets it gone."""
-        pools = [*self.pools.values(), *self.async_pools.values()]
+        pools = list(self.pools.values())
         with ThreadPoolExecutor(max_workers=max(1, len(pools))) as stopping:
             list(stopping.map(WorkerPool.close, pools))
         for executor in self.executors:
@@ -237,20 +254,40 @@ class _Running:
 
 def run(config: StackConfig) -> None:
     parameters = parameter_overrides(config.parameter_overrides, load_template())
-    _check_port(config.ws_port, "WS_PORT")
-    _check_port(config.aws_port, "AWS_PORT")
-    if config.model_port:
-        _check_port(config.model_port, "MODEL_PORT")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    configure_gateway_log(readable_view=config.readable_logs)
-    running = _Running()
-    try:
-        event_loop.run(_serve(config, running, parameters))
-    finally:
-        running.stop()
-        # Tools read this file to find the stack: it must not outlive it.
-        (config.state_dir / "stack.json").unlink(missing_ok=True)
-        (config.state_dir / "sam-env.json").unlink(missing_ok=True)
+    with _the_only_stack_in(config.state_dir):
+        _check_port(config.ws_port, "WS_PORT")
+        _check_port(config.aws_port, "AWS_PORT")
+        if config.model_port:
+            _check_port(config.model_port, "MODEL_PORT")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        configure_gateway_log(readable_view=config.readable_logs)
+        running = _Running()
+        try:
+            asyncio.run(_serve(config, running, parameters))
+        finally:
+            running.stop()
+            # Tools read this file to find the stack: it must not outlive it.
+            (config.state_dir / "stack.json").unlink(missing_ok=True)
+            (config.state_dir / "sam-env.json").unlink(missing_ok=True)
+
+
+@contextmanager
+def _the_only_stack_in(state_dir: Path) -> Iterator[None]:
+    """Hold ``state_dir`` for this stack, or raise ``AlreadyRunning``: a second stack
+    must not overwrite the first one's ``stack.json``, nor delete it when it stops.
+    The lock is the operating system's, so a stack killed with ``kill -9`` holds it
+    no longer."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / "stack.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(
+                f"another local stack is running with its state in {state_dir}. Stop it "
+                "first, or give this one a state directory of its own "
+                "(LOCAL_STATE_DIR=.local/second WS_PORT=3002 AWS_PORT=4567 make run)."
+            ) from None
+        yield
 
 
 async def _serve(config: StackConfig, running: _Running, parameters: dict[str, str]) -> None:
@@ -295,30 +332,10 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     specs = function_specs(
         template, resolver, local_environment(state), readable_logs=config.readable_logs
     )
-    preload_libraries()
     running.pools = {
         spec.logical_id: WorkerPool(spec, max_workers=config.max_workers) for spec in specs
     }
-    # Asynchronous invocations (a reply streaming for seconds) in a lane of their own,
-    # at a lower priority once started: on a laptop's few cores twenty streaming replies
-    # would otherwise slow every acknowledgement and ping, which in Lambda have CPUs of
-    # their own, and the embedded DynamoDB, which serves everyone at once in AWS.
-    # Their requests to the embedded DynamoDB go through its background lane too.
-    background = {"AWS_ENDPOINT_URL": running.aws.background_url}
-    running.async_pools = {
-        spec.logical_id: WorkerPool(
-            replace(
-                spec,
-                nice=ASYNC_NICENESS,
-                nice_after=ASYNC_NICE_AFTER_SECONDS,
-                environment={**spec.environment, **background},
-            ),
-            max_workers=config.max_workers,
-        )
-        for spec in specs
-        if spec.asynchronous
-    }
-    warm = [*running.pools.values(), *running.async_pools.values()]
+    warm = list(running.pools.values())
     with ThreadPoolExecutor(max_workers=len(warm)) as warmers:
         list(warmers.map(lambda pool: pool.warm(), warm))
 
@@ -332,9 +349,9 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     }
     running.executors = list(executors.values())
 
-    async def invoke(logical_id: str, event: dict[str, Any], asynchronous: bool) -> Invocation:
-        pool = (asynchronous and running.async_pools.get(logical_id)) or running.pools[logical_id]
-        return await pool.invoke_async(event, executors[pool])
+    async def invoke(logical_id: str, event: dict[str, Any]) -> Invocation:
+        pool = running.pools[logical_id]
+        return await loop.run_in_executor(executors[pool], pool.invoke, event)
 
     gateway = Gateway(
         model,
@@ -374,9 +391,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    trimmer = asyncio.ensure_future(_give_memory_back(gateway))
     await stop.wait()
-    trimmer.cancel()
     print("\nStopping the local stack...", flush=True)
     await runner.cleanup()
 
@@ -410,27 +425,6 @@ def _state(
         "aiModel": ai_model,
         "resources": resources.refs,
     }
-
-
-async def _give_memory_back(gateway: Gateway, every: float = 5.0) -> None:
-    """After connections close, hand the heap they freed back to the system. glibc
-    keeps freed memory for reuse, so a stack run all day would hold its busiest
-    hour's memory; ``malloc_trim`` returns it (a few ms, only when connections went)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return  # not glibc: nothing to do
-    before = 0
-    while True:
-        await asyncio.sleep(every)
-        now = len(gateway.connections)
-        if now < before:
-            trim(0)
-        before = now
 
 
 def _console_config(state: dict[str, Any]) -> dict[str, Any]:
@@ -495,7 +489,11 @@ Ctrl-C stops everything.""",
 
 
 def main() -> int:
-    config = StackConfig.from_env(dict(os.environ))
+    try:
+        config = StackConfig.from_env(dict(os.environ))
+    except BadSetting as err:
+        print(f"make run: {err}", file=sys.stderr)
+        return 2
     if config.ai_base_url and not config.ai_api_key:
         print(
             "make run: AI_BASE_URL is set without AI_API_KEY: the local secret gets a "
@@ -505,7 +503,7 @@ def main() -> int:
         )
     try:
         run(config)
-    except (PortInUse, BadParameter) as err:
+    except (PortInUse, BadParameter, AlreadyRunning) as err:
         print(f"make run: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

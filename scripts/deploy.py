@@ -10,11 +10,14 @@ Before SAM runs, and each failure says how to fix it:
 - a stack left in ROLLBACK_COMPLETE by a failed first create is deleted (only then).
 
 Modes: by default sam deploy runs (samconfig decides whether it asks first);
+``--check`` only checks the above (it needs boto3, not SAM CLI: `make deploy` runs it
+first, from the run venv, before installing SAM CLI and building);
 ``--plan`` creates the change set without executing it and writes it to the job
 summary and ``change_set`` to GITHUB_OUTPUT; ``--execute NAME`` executes a planned
 change set and waits. Other arguments go to sam deploy as they are.
 
-Runs in the tools venv (boto3 and sam from SAM CLI); installs nothing.
+Runs in the tools venv (boto3 and sam from SAM CLI), ``--check`` in any venv with
+boto3; installs nothing.
 """
 
 from __future__ import annotations
@@ -178,6 +181,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("environment")
     parser.add_argument("--plan", action="store_true", help="create the change set only")
     parser.add_argument("--execute", metavar="CHANGE_SET", help="execute a planned change set")
+    parser.add_argument(
+        "--check", action="store_true", help="only check the account is ready (no sam needed)"
+    )
     args, sam_extra = parser.parse_known_args(argv)
     stack, region, values = samconfig(args.environment)
     session = boto3.Session(region_name=region)
@@ -190,6 +196,12 @@ def main(argv: list[str]) -> int:
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN. CI assumes the "
             "environment's deploy role through GitHub OIDC (deploy/README.md)."
         ) from None
+    if args.check:  # before SAM CLI is installed and the build runs: fail in seconds
+        check_origins(args.environment, values)
+        bootstrap_outputs(session, stack)
+        check_api_gateway_logs_role(session, values)
+        print(f"'{args.environment}' ({stack}) is ready to deploy as {identity['Arn']}.")
+        return 0
     print(f"Deploying '{args.environment}' ({stack}) as {identity['Arn']}.")
     if args.execute:
         execute(session, stack, args.execute)

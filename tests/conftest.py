@@ -84,11 +84,14 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("CONNECTIONS_TABLE", aws.CONNECTIONS_TABLE)
     monkeypatch.setenv("CHAT_TABLE", aws.CHAT_TABLE)
     monkeypatch.setenv("API_SECRETS_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ai")
-    make_dynamodb_faithful()  # atomic requests, as DynamoDB's: tests send concurrently
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        aws.create_tables(client)
-        yield client
+    undo = make_dynamodb_faithful()  # atomic requests, as DynamoDB's: tests send concurrently
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            aws.create_tables(client)
+            yield client
+    finally:
+        undo()
 
 
 @pytest.fixture

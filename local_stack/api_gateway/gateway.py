@@ -9,14 +9,13 @@ import contextlib
 import json
 import logging
 import re
-import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from local_stack.api_gateway import events
 from local_stack.api_gateway.api_model import ApiModel
@@ -27,10 +26,9 @@ __all__ = ["Gateway", "Limits"]
 
 log = logging.getLogger("local_stack.api_gateway.gateway")
 
-# (function logical id, event, asynchronous) -> its outcome. The Lambda runtime behind
-# it runs each function on threads of its own, so a flood of one function never starves
-# another; asynchronous invocations (InvocationType=Event) run in a lane of their own.
-Invoke = Callable[[str, dict[str, Any], bool], Awaitable[Invocation]]
+# (function logical id, event) -> its outcome. The Lambda runtime behind it runs each
+# function on threads of its own, so a flood of one function never starves another.
+Invoke = Callable[[str, dict[str, Any]], Awaitable[Invocation]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,9 @@ class _Connection:
     last_active: float = field(default_factory=time.monotonic)
     opened: float = field(default_factory=time.monotonic)
     close_reason: str = ""
+    # The code the gateway closed with, when it did: what the client got (aiohttp's
+    # close_code is what came back, which after a broken frame is 1006).
+    close_code: int | None = None
 
 
 class Gateway:
@@ -84,10 +85,8 @@ class Gateway:
         return app
 
     # ------------------------------------------------------------ invoking functions
-    async def call(
-        self, logical_id: str, event: dict[str, Any], *, asynchronous: bool = False
-    ) -> Invocation:
-        return await self._invoke(logical_id, event, asynchronous)
+    async def call(self, logical_id: str, event: dict[str, Any]) -> Invocation:
+        return await self._invoke(logical_id, event)
 
     async def _integration(self, logical_id: str, event: dict[str, Any]) -> Invocation | None:
         """Invoke within the 29 s integration timeout; None when it ran out (the
@@ -153,13 +152,15 @@ class Gateway:
                         if message.type == WSMsgType.TEXT
                         else message.data.decode("utf-8", errors="replace")
                     )
-                    self._keep(_started_at_once(self._route_safely(connection, body)))
+                    self._keep(asyncio.ensure_future(self._route_safely(connection, body)))
                 elif message.type == WSMsgType.ERROR:
+                    if isinstance(message.data, WebSocketError):  # aiohttp closed with its code
+                        connection.close_code = message.data.code
                     break
         finally:
             watchdog.cancel()
             self.connections.pop(facts.connection_id, None)
-            code = ws.close_code or WSCloseCode.ABNORMAL_CLOSURE
+            code = connection.close_code or ws.close_code or WSCloseCode.ABNORMAL_CLOSURE
             reason = connection.close_reason or _close_reason(code)
             log.info("%s closed: %s %s", facts.connection_id, int(code), reason)
             if "$disconnect" in self.model.routes:
@@ -305,6 +306,7 @@ class Gateway:
                 connection.close_reason = "Idle timeout exceeded"
             else:
                 continue
+            connection.close_code = WSCloseCode.GOING_AWAY
             await connection.ws.close(
                 code=WSCloseCode.GOING_AWAY, message=connection.close_reason.encode()
             )
@@ -313,6 +315,7 @@ class Gateway:
     async def _close_all(self, _app: web.Application) -> None:
         for connection in list(self.connections.values()):
             connection.close_reason = "Server shutting down"
+            connection.close_code = WSCloseCode.GOING_AWAY
             await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"Going away")
 
     # ------------------------------------------------------------ @connections
@@ -343,6 +346,7 @@ class Gateway:
             )
         if request.method == "DELETE":
             connection.close_reason = "Connection deleted through @connections"
+            connection.close_code = WSCloseCode.OK
             await connection.ws.close(code=WSCloseCode.OK, message=b"")
             return web.Response(status=204)
         return _error(405, "MethodNotAllowed", "Use POST, GET or DELETE")
@@ -367,7 +371,7 @@ class Gateway:
         )
 
     async def _async_invoke(self, logical_id: str, payload: dict[str, Any]) -> None:
-        result = await self.call(logical_id, payload, asynchronous=True)
+        result = await self.call(logical_id, payload)
         if not result.ok:  # MaximumRetryAttempts: 0 -- reported, not retried
             log.error("async %s failed: %s: %s", logical_id, result.error_type, result.error)
 
@@ -377,15 +381,6 @@ class _Deadline:
     """A frame's integration timeout: once it expires, API Gateway has answered."""
 
     expired: bool = False
-
-
-def _started_at_once(frame: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-    """A frame's task, run at once up to its first wait (Python 3.12+), so its event
-    reaches the function in the same loop turn it arrived in (a ping 20 us sooner)."""
-    loop = asyncio.get_running_loop()
-    if sys.version_info >= (3, 12):
-        return asyncio.Task(frame, loop=loop, eager_start=True)
-    return loop.create_task(frame)
 
 
 def _ms(since: float) -> float:

@@ -2,5 +2,5 @@
 scales out on demand up to ``MAX_WORKERS``, serves callers first come first served,
 and retires idle workers, as Lambda's execution environments do.
 
-The scale-out policy lives in ``workers.WorkerPool``; what a new worker has
-preloaded lives in ``worker_preload``. Nothing here knows about API Gateway."""
+The scale-out policy lives in ``workers.WorkerPool``. Nothing here knows about API
+Gateway."""

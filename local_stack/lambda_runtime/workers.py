@@ -6,11 +6,9 @@ it, as SnapStart restores a snapshot taken after init."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -18,31 +16,17 @@ import time
 import traceback
 import uuid
 from collections import deque
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-__all__ = ["FunctionSpec", "Invocation", "WorkerPool", "preload_libraries"]
+__all__ = ["FunctionSpec", "Invocation", "WorkerPool"]
 
-# Zygotes fork from a server process that has imported the heavy libraries once (see
-# worker_preload), so a function's init does not start with a fresh interpreter
-# importing boto3 (about 0.4 s of CPU). Where there is no forkserver: spawn.
-_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-_SPAWN: Any = multiprocessing.get_context(_METHOD)
-PRELOAD = ("local_stack.lambda_runtime.worker_preload",)
-# An event this small fits at once into the buffer of the socket pair that connects a
-# worker (Linux gives it well over this), so the event loop may write it without
-# blocking; a larger one is sent from a thread.
-_LOOP_EVENT_BYTES = 32 * 1024
-
-
-def preload_libraries() -> None:
-    """Call before the first worker starts: what the forkserver imports once."""
-    if _METHOD == "forkserver":
-        _SPAWN.set_forkserver_preload(list(PRELOAD))
+# A zygote starts in a fresh interpreter, as a Lambda cold start does; its workers
+# are forks of it.
+_SPAWN: Any = multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True)
@@ -56,12 +40,6 @@ class FunctionSpec:
     environment: dict[str, str]
     python_path: tuple[str, ...] = ()
     readable_logs: bool = False  # reformat its output (see log_view); else raw, as in AWS
-    nice: int = 0  # CPU niceness of its workers (the stack's asynchronous lane)
-    # Seconds each invocation runs at the normal priority before its threads drop to
-    # ``nice`` (where threads have a niceness of their own, as on Linux); 0: the
-    # workers run at ``nice`` throughout.
-    nice_after: float = 0.0
-    asynchronous: bool = False  # invoked with InvocationType=Event (has EventInvokeConfig)
 
 
 @dataclass
@@ -100,8 +78,6 @@ def _initialize(spec: FunctionSpec) -> tuple[Any, tuple[str, str] | None]:
     """Set the process up like a Lambda environment and run the function's init: its
     handler, or the init error as Lambda reports it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
-    if spec.nice and not _demotes_late(spec):
-        os.nice(spec.nice)
     os.environ.clear()
     os.environ.update(spec.environment)
     if spec.readable_logs:
@@ -128,57 +104,13 @@ def _handle_events(spec: FunctionSpec, handler: Any, conn: Connection) -> None:
             return
         context = _Context(spec, time.time() + spec.timeout)
         try:
-            if _demotes_late(spec):
-                conn.send(("ok", _demoted_after(spec, handler, event, context)))
-            else:
-                conn.send(("ok", handler(event, context)))
+            conn.send(("ok", handler(event, context)))
         except Exception as err:
             # An authorizer's "Unauthorized" is API Gateway's protocol for 401, not a
             # fault: the function already logged why, so no traceback for it.
             if str(err) != "Unauthorized":
                 traceback.print_exc()
             conn.send(("error", (type(err).__name__, str(err))))
-
-
-def _demotes_late(spec: FunctionSpec) -> bool:
-    # setpriority(2): "under the current Linux/NPTL implementation of POSIX threads, the
-    # nice value is a per-thread attribute"; elsewhere the whole worker is niced.
-    return bool(spec.nice and spec.nice_after > 0 and sys.platform.startswith("linux"))
-
-
-def _demoted_after(spec: FunctionSpec, handler: Any, event: Any, context: _Context) -> Any:
-    """Run one invocation on a thread of its own, at the worker's priority for its
-    first ``nice_after`` seconds, then with every thread it runs (and those they start
-    later) ``nice`` steps nicer. The thread that waits here is never niced, so the
-    next invocation starts at the worker's priority again: an unprivileged process
-    may raise a thread's niceness but never lower it."""
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-
-    def invocation() -> None:
-        try:
-            outcome["value"] = handler(event, context)
-        except BaseException as err:  # re-raised in the worker's own thread, below
-            outcome["error"] = err
-        finally:
-            done.set()
-
-    def demote(spared: int) -> None:
-        if done.wait(spec.nice_after):
-            return
-        nicer = min(19, os.getpriority(os.PRIO_PROCESS, spared) + spec.nice)
-        for task in os.listdir("/proc/self/task"):
-            if int(task) not in (spared, threading.get_native_id()):
-                with contextlib.suppress(OSError):  # a thread that has just ended
-                    os.setpriority(os.PRIO_PROCESS, int(task), nicer)
-
-    threading.Thread(target=demote, args=(threading.get_native_id(),), daemon=True).start()
-    runner = threading.Thread(target=invocation, name="invocation")
-    runner.start()
-    runner.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _zygote(spec: FunctionSpec, control: Connection) -> None:
@@ -369,29 +301,6 @@ def _outcome(state: str, detail: Any, started: float) -> Invocation:
     return Invocation(error_type=detail[0], error=detail[1], duration=elapsed)
 
 
-async def _readable(loop: asyncio.AbstractEventLoop, conn: Connection, timeout: float) -> None:
-    """Wait until the worker has answered (its pipe is readable), or raise TimeoutError.
-    A bare future and a timer: the least the loop can do per invocation."""
-    answered: asyncio.Future[None] = loop.create_future()
-    fd = conn.fileno()
-    loop.add_reader(fd, _settle, answered, None)
-    timer = loop.call_later(timeout, _settle, answered, TimeoutError())
-    try:
-        await answered
-    finally:
-        timer.cancel()
-        loop.remove_reader(fd)
-
-
-def _settle(answered: asyncio.Future[None], error: BaseException | None) -> None:
-    if answered.done():
-        return
-    if error is None:
-        answered.set_result(None)
-    else:
-        answered.set_exception(error)
-
-
 class _InitFailed(Exception):
     def __init__(self, detail: tuple[str, str]) -> None:
         super().__init__(f"{detail[0]}: {detail[1]}")
@@ -470,37 +379,6 @@ class WorkerPool:
         self._release(worker)
         return _outcome(state, detail, started)
 
-    async def invoke_async(self, event: dict[str, Any], executor: Executor) -> Invocation:
-        """``invoke`` for an event loop. With an idle worker at hand (the usual case)
-        the event goes out and the outcome comes back on the loop itself, without the
-        two thread hand-offs that cost a ping about 0.17 ms here; otherwise, or for a
-        large event, ``invoke`` runs on ``executor``."""
-        loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        data = pickle.dumps(event, pickle.HIGHEST_PROTOCOL)  # JSON's types: no reducers
-        worker = self._take_idle() if len(data) <= _LOOP_EVENT_BYTES else None
-        if worker is None:
-            return await loop.run_in_executor(executor, self.invoke, event)
-        try:
-            worker.conn.send_bytes(data)
-            await _readable(loop, worker.conn, self.spec.timeout)
-            state, detail = worker.conn.recv()
-        except TimeoutError:
-            await loop.run_in_executor(executor, self._discard, worker)
-            return self._timed_out(started)
-        except (EOFError, OSError):
-            await loop.run_in_executor(executor, self._discard, worker)
-            return _died()
-        except asyncio.CancelledError:  # mid-invocation: the worker cannot be reused
-            worker.terminate()
-            with self._lock:
-                self._forget(worker)
-                if self._waiting:
-                    self._scale_out()
-            raise
-        self._release(worker)
-        return _outcome(state, detail, started)
-
     def _timed_out(self, started: float) -> Invocation:
         return Invocation(
             error_type="TimeoutError",
@@ -522,12 +400,8 @@ class WorkerPool:
             worker.stop()
         self._zygote.close()
 
-    def _take_idle(self) -> _Worker | None:
-        """An idle worker when one is free and no caller waits before us."""
-        with self._lock:
-            return self._take_idle_locked()
-
     def _take_idle_locked(self) -> _Worker | None:
+        """An idle worker when one is free and no caller waits before us."""
         if self._closed or not self._idle or self._waiting:
             return None
         worker, _ = self._idle.pop()

@@ -1,45 +1,83 @@
 """Where moto's DynamoDB differs from DynamoDB in ways the local stack would feel,
-made faithful. Two differences are closed:
+made faithful: the only patches of moto's private code in the project, all in this
+module, applied only to the moto version they were written against.
 
-- DynamoDB applies each request atomically; moto runs a conditional write as a
-  read, a check and a write in Python, and two overlapping ``TransactWriteItems``
-  can corrupt each other ("dictionary changed size during iteration"). Requests
-  are serialized (the embedded AWS's server answers on one thread; in-process moto,
-  as the tests use it, takes a lock).
-- moto backs up every table a transaction touches with a deep copy, so one turn got
-  slower as the table grew (20 ms empty, 741 ms at 4,000 items). Here a transaction
-  backs up only the items it names, and restores only those if it is cancelled.
+- DynamoDB applies each request atomically; moto runs a conditional write as a read,
+  a check and a write in Python, and two overlapping ``TransactWriteItems`` can
+  corrupt each other ("dictionary changed size during iteration"). Requests are
+  serialized (the embedded AWS's server answers on one thread anyway; in-process
+  moto, as the tests use it, takes a lock).
+- moto backs up every table a transaction touches with a deep copy, so a turn got
+  slower as the table grew (with 10,000 stored messages, a turn's acknowledgement
+  18x and its first chunk 10x as slow as on an empty table). Here a transaction backs
+  up only the items it names, and restores only those if it is cancelled.
+- moto's table query sorts the whole table and then picks the partition asked for
+  (with 10,000 stored messages a reply's first chunk 1.8x as slow). Here a table
+  query hands moto's own query (which still filters, sorts and pages) the
+  partition's items only.
+
+On any other moto version nothing is patched and a warning says so: moto's answers
+stay its own, only slower as tables fill, and in-process requests may interleave.
+``tests/local_stack/test_dynamodb_fidelity.py`` holds the patched answers equal to
+moto's own, applying and undoing the patches around each test.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import warnings
+from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
-__all__ = [
-    "make_dynamodb_faithful",
-    "narrow_transaction_rollback",
-    "serialize_dynamodb",
-]
+__all__ = ["MOTO_VERSION", "make_dynamodb_faithful"]
+
+MOTO_VERSION = "5.2.5"  # the moto whose internals the patches below were written against
+
+Undo = Callable[[], None]
+
+
+def make_dynamodb_faithful() -> Undo:
+    """Patch moto's DynamoDB as the module docstring says; returns what undoes it. On
+    another moto version: a warning, no patch, and an undo that does nothing."""
+    installed = version("moto")
+    if installed != MOTO_VERSION:
+        warnings.warn(
+            f"moto {installed} is not {MOTO_VERSION}: the embedded DynamoDB runs unpatched "
+            "(slower as tables fill; in-process requests may interleave). Check "
+            "local_stack/provisioning/dynamodb_fidelity.py against this moto.",
+            stacklevel=2,
+        )
+        return lambda: None
+    undos = [_serialize_requests(), _narrow_transaction_rollback(), _query_the_partition()]
+
+    def undo() -> None:
+        for each in reversed(undos):
+            each()
+
+    return undo
+
+
+def _replace(owner: Any, name: str, new: Any) -> Undo:
+    original = vars(owner)[name]
+    setattr(owner, name, new)
+    return lambda: setattr(owner, name, original)
+
 
 _ONE_AT_A_TIME = threading.RLock()
 
 
-def serialize_dynamodb() -> None:
-    """Make every DynamoDB request to moto (in-process or server) run one at a time."""
+def _serialize_requests() -> Undo:
     from moto.dynamodb.responses import DynamoHandler
 
     original = DynamoHandler.call_action
-    if getattr(original, "serialized", False):
-        return
 
     def call_action(self: Any) -> Any:
         with _ONE_AT_A_TIME:
             return original(self)
 
-    call_action.serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    return _replace(DynamoHandler, "call_action", call_action)
 
 
 class _CopiesAllButTables:
@@ -56,16 +94,13 @@ class _CopiesAllButTables:
         return getattr(copy, name)
 
 
-def narrow_transaction_rollback() -> None:
-    """Back up and restore only the items a transaction names (requests must be
+def _narrow_transaction_rollback() -> Undo:
+    """Back up and restore only the items a transaction names (requests are
     serialized: the swap of moto's ``copy`` below is not thread-safe)."""
     from moto.dynamodb import models
     from moto.dynamodb.models.table import Table
 
-    backend = models.DynamoDBBackend
-    original = backend.transact_write_items
-    if getattr(original, "narrow", False):
-        return
+    original = models.DynamoDBBackend.transact_write_items
     no_table_copies = _CopiesAllButTables(Table)
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -84,8 +119,7 @@ def narrow_transaction_rollback() -> None:
         finally:
             module["copy"] = copy
 
-    transact_write_items.narrow = True  # type: ignore[attr-defined]
-    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    return _replace(models.DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
 def _backup(backend: Any, entry: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:
@@ -110,6 +144,28 @@ def _restore(backend: Any, table_name: str, key: dict[str, Any], item: Any) -> N
         backend.put_item(table_name, item.to_json()["Attributes"], overwrite=True)
 
 
-def make_dynamodb_faithful() -> None:
-    serialize_dynamodb()
-    narrow_transaction_rollback()
+def _query_the_partition() -> Undo:
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        hash_key = args[0] if args else kwargs.get("hash_key")
+        index_name = args[7] if len(args) > 7 else kwargs.get("index_name")
+        if hash_key is None or index_name is not None:
+            return original(self, *args, **kwargs)
+        if hash_key not in self.items:
+            items = []
+        elif self.range_key_attr:
+            items = list(self.items[hash_key].values())
+        else:
+            items = [self.items[hash_key]]
+        # moto's query reads ``all_items()`` for its candidates; for this call, they are
+        # the partition's (requests run one at a time, see _serialize_requests).
+        self.all_items = lambda: items
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    return _replace(Table, "query", query)

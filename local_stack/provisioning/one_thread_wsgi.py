@@ -7,9 +7,6 @@ thread again, each waiting for a CPU and the GIL on a busy machine. Under the ch
 an SDK call took 30-50 ms where moto's own work was 1-7 ms. Here the loop that reads a
 request runs the application at once and writes the answer (aiohttp's parser; keep-alive
 connections, as AWS's endpoints keep them).
-
-Requests from the background port (the asynchronous lane) wait one loop turn before they
-run, so interactive requests that arrived with them go first.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -24,8 +22,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
-
-from local_stack import event_loop
 
 __all__ = ["WsgiApp", "handler", "serve"]
 
@@ -35,14 +31,12 @@ log = logging.getLogger("local_stack.embedded_aws")
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
-def handler(app: WsgiApp, *, background_port: int) -> Callable[[web.BaseRequest], Any]:
+def handler(app: WsgiApp) -> Callable[[web.BaseRequest], Any]:
     """The aiohttp request handler that runs ``app`` for each request."""
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         body = await request.content.read()  # no size cap: a BatchWriteItem runs to 16 MB
         port = request.transport.get_extra_info("sockname")[1] if request.transport else 0
-        if port == background_port:
-            await asyncio.sleep(0)  # interactive requests ready at the same time go first
         return _call(app, _environ(request, body, port))
 
     return handle
@@ -101,25 +95,32 @@ def _call(app: WsgiApp, environ: dict[str, Any]) -> web.Response:
     return response
 
 
-def serve(app: WsgiApp, *, port: int, background_port: int) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` and ``background_port`` until SIGTERM or SIGINT."""
+def _stop_at_the_end(loop: asyncio.AbstractEventLoop, fd: int, stopped: asyncio.Event) -> None:
+    if not os.read(fd, 4096):  # the other end closed: whoever started us is gone
+        loop.remove_reader(fd)
+        stopped.set()
+
+
+def serve(app: WsgiApp, *, port: int, until_closes: int | None = None) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` until SIGTERM or SIGINT, or until the file
+    descriptor ``until_closes`` (a pipe from the process that started us) ends."""
 
     async def main() -> None:
         # Idle keep-alive connections stay open, as SDKs expect of AWS's endpoints.
-        server = web.Server(handler(app, background_port=background_port), keepalive_timeout=3600)
+        server = web.Server(handler(app), keepalive_timeout=3600)
         loop = asyncio.get_running_loop()
-        listening = [
-            await loop.create_server(server, "127.0.0.1", p, reuse_address=True, backlog=1024)
-            for p in (port, background_port)
-        ]
+        listening = await loop.create_server(
+            server, "127.0.0.1", port, reuse_address=True, backlog=1024
+        )
         stopped = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopped.set)
+        if until_closes is not None:
+            loop.add_reader(until_closes, _stop_at_the_end, loop, until_closes, stopped)
         await stopped.wait()
-        for sockets in listening:
-            sockets.close()
+        listening.close()
         # Each idle keep-alive connection holds the whole timeout, and the stack stops
         # its functions' workers before us: no request is left to finish.
         await server.shutdown(0.1)
 
-    event_loop.run(main())
+    asyncio.run(main())

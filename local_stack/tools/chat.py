@@ -104,6 +104,13 @@ class Session:
         url = self._url()
         return url if token is None else f"{url}?token={quote(token)}"
 
+    def shows(self, frame: dict[str, Any]) -> bool:
+        """Whether a frame is this client's to show: one about the open conversation,
+        or about none. The server sends a user's frames for all their conversations
+        (another client's reply, or one still streaming from before /new)."""
+        conversation = frame.get("conversationId")
+        return conversation is None or conversation == self.conversation
+
     def received(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         partial_reply = kind == "ai_response" and frame.get("finishReason") == "error"
@@ -128,10 +135,12 @@ class Session:
             return {"action": "chat_history", "data": {"conversationId": self.conversation}}
         if line == "/new":
             self.conversation, self.has_messages = _new_conversation_id(), False
+            self.pending = 0  # the last conversation's reply is no longer waited for
             print(f"  new conversation {self.conversation}")
             return None
         if line.startswith("/use "):
             self.conversation, self.has_messages = line.split(maxsplit=1)[1], True
+            self.pending = 0
             print(f"  now in conversation {self.conversation} (/history to see it)")
             return None
         if line.startswith("/"):
@@ -168,6 +177,8 @@ def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
 async def _listen(ws: ClientConnection, session: Session) -> None:
     async for raw in ws:
         frame = json.loads(raw)
+        if not session.shows(frame):
+            continue
         _show(frame)
         session.received(frame)
         if frame.get("code") == "TOKEN_EXPIRED":

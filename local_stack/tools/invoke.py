@@ -50,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("event", type=Path, help="an events/*.json file")
     args = parser.parse_args(argv)
     try:
+        text = _event_text(args.event)
         state = read_state()
-    except StackNotRunning as err:
-        print(err, file=sys.stderr)
-        return 1
+    except (BadEvent, StackNotRunning) as err:
+        print(f"make invoke: {err}", file=sys.stderr)
+        return 2 if isinstance(err, BadEvent) else 1
     template = load_template()
     functions = template.of_type("AWS::Serverless::Function")
     if args.function not in functions:
@@ -61,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
             f"no function {args.function!r}; choose one of: {', '.join(functions)}", file=sys.stderr
         )
         return 2
-    text = args.event.read_text()
     if PLACEHOLDER in text:
         user = state["demoUser"]
         token = sign_in(
@@ -114,6 +114,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{result.error_type}: {result.error}", file=sys.stderr)
     return 1
+
+
+class BadEvent(Exception):
+    """The event file is missing, unreadable or not a JSON object."""
+
+
+def _event_text(path: Path) -> str:
+    """The event file's text, checked to be a JSON object (``BadEvent`` otherwise)."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise BadEvent(
+            f"cannot read the event file {path}: {err.strerror} (EVENT=events/<name>.json)"
+        ) from None
+    try:
+        event = json.loads(text)
+    except ValueError as err:
+        raise BadEvent(f"{path} is not JSON: {err}") from None
+    if not isinstance(event, dict):
+        raise BadEvent(f"{path} is not a JSON object, as Lambda events are")
+    return text
 
 
 def _connection(event: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -197,12 +198,25 @@ def target_from_outputs(
     )
 
 
+class StackUnreadable(Exception):
+    """A deployed stack's outputs could not be read; the message says why."""
+
+
 def _deployed(stack: str, region: str, username: str, password: str) -> Target:
     import boto3
 
-    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)[
-        "Stacks"
-    ][0]
+    try:
+        described = boto3.client("cloudformation", region_name=region).describe_stacks(
+            StackName=stack
+        )["Stacks"][0]
+    except NoCredentialsError:
+        raise StackUnreadable(
+            f"no AWS credentials to read the outputs of {stack}: `aws sso login` "
+            "(AWS_PROFILE=<profile>), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the "
+            "environment."
+        ) from None
+    except (BotoCoreError, ClientError) as err:
+        raise StackUnreadable(f"cannot read the outputs of {stack} in {region}: {err}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     return target_from_outputs(outputs, region=region, username=username, password=password)
 
@@ -259,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Smoke test of {target.websocket_url}")
         asyncio.run(run_smoke(target))
     except StackNotRunning as err:
+        print(f"make smoke: {err}", file=sys.stderr)
+        return 2
+    except StackUnreadable as err:
         print(f"make smoke: {err}", file=sys.stderr)
         return 2
     except SmokeFailed as err:

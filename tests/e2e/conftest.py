@@ -15,9 +15,8 @@ __all__ = ["Stack", "free_port", "start_stack"]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(tmp_path_factory.mktemp("stack"), IDLE_TIMEOUT_SECONDS="4")
     yield running
-    seconds = running.stop()
+    running.stop()  # how long it takes is make bench's (Ctrl-C under load)
     assert running.process.returncode == 0, running.log.read_text()[-3000:]
-    assert seconds < 5
     state = running.log.parent / "state"
     assert not (state / "stack.json").exists()  # tools see it stopped
     assert not (state / "sam-env.json").exists()

@@ -34,8 +34,9 @@ def test_the_benchmark_runs_end_to_end_and_writes_its_figures(tmp_path: Path) ->
     assert written["smoke"] is True and written["machine"]["cpus"]
     assert figures["load_problems"] == 0 and figures["pings_lost"] == 0
     assert figures["ping_dynamodb_requests"] == 0
-    assert figures["relay_p50_ms"] > 0 and figures["relay_vs_echo_p50"] > 0
-    assert figures["ping_attempts"] == 3 and figures["ping_cpu_stolen_percent"] >= 0
+    assert figures["ping_p50_ms"] > 0 and figures["ping_p50_spread_ms"] >= 0
+    assert figures["gateway_rss_growth_mb"] == figures["gateway_rss_growth_mb"]  # not NaN
+    assert 0 < figures["cost_per_1000_turns_usd"] < 1
     assert figures["cold_message_ms"] > 0 and figures["stop_seconds_under_load"] > 0
     assert figures["stream_frames"] > 1 and figures["stream_first_chunk_after_upstream_ms"] > 0
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")

@@ -4,7 +4,6 @@ commands, and a stack that restarts under it."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from local_stack.launcher import Stack, free_port, start_stack
 from tests.support.terminal import Terminal
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +52,12 @@ def test_commands_answer_plainly_for_a_new_conversation(terminal: type[Terminal]
     term.wait_for("(no messages yet in cli-")
     term.type("/new")
     term.type("/new")
-    term.wait_for("new conversation")
-    time.sleep(0.3)
-    ids = [line.split()[-1] for line in term.output.splitlines() if "new conversation" in line]
+
+    def new_ids() -> list[str]:
+        return [line.split()[-1] for line in term.output.splitlines() if "new conversation" in line]
+
+    eventually(lambda: len(new_ids()) >= 2, what="both /new answered")
+    ids = new_ids()
     assert len(ids) == 2 and ids[0] != ids[1]
     assert "NOT_FOUND" not in term.output
 

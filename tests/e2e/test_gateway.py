@@ -20,6 +20,7 @@ from local_stack.api_gateway.api_model import ApiModel
 from local_stack.api_gateway.gateway import Gateway, Limits
 from local_stack.lambda_runtime.workers import Invocation
 from tests.e2e.conftest import free_port
+from tests.support.waiting import eventually_async
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +86,7 @@ async def gateway(
         two_way=two_way,
     )
 
-    async def invoke(function: str, event: dict[str, Any], _asynchronous: bool) -> Invocation:
+    async def invoke(function: str, event: dict[str, Any]) -> Invocation:
         if seen is not None:
             seen.append({"function": function, **event})
         return await asyncio.to_thread(script[function], event)
@@ -221,8 +222,8 @@ def test_events_have_api_gateways_shape_and_carry_the_authorizer_context() -> No
         async with gateway(routes, SCRIPT, seen=seen) as (_gw, host):
             async with connect(f"ws://{host}/test?token=good&x=1") as ws:
                 await ws.send(json.dumps({"action": "go"}))
-                await asyncio.sleep(0.3)
-            await asyncio.sleep(0.3)
+                await _until(lambda: len(seen) == 3, "the frame's event")
+            await _until(lambda: len(seen) == 4, "the $disconnect event")
         return seen
 
     seen = asyncio.run(scenario())
@@ -252,7 +253,7 @@ def test_connections_api_works_with_the_unchanged_boto3_client() -> None:
             gateway({"$connect": "ok"}, SCRIPT) as (gw, host),
             connect(f"ws://{host}/test") as ws,
         ):
-            await asyncio.sleep(0.1)
+            await _until(lambda: len(gw.connections) == 1, "the connection registered")
             (connection_id,) = gw.connections
             client = boto3.client(
                 "apigatewaymanagementapi",
@@ -283,3 +284,10 @@ def test_connections_api_works_with_the_unchanged_boto3_client() -> None:
                 await asyncio.wait_for(ws.recv(), 5)
 
     asyncio.run(scenario())
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    async def holds() -> bool:
+        return check()
+
+    await eventually_async(holds, what=what)

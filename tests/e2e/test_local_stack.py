@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import Stack, free_port, start_stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +97,10 @@ def test_each_refused_handshake_logs_one_line_and_no_traceback(stack: Stack) -> 
 
     before = stack.log.read_text()
     asyncio.run(scenario())
-    time.sleep(0.3)
+    eventually(
+        lambda: "handshake refused" in stack.log.read_text()[len(before) :],
+        what="the refused handshake's line",
+    )
     added = stack.log.read_text()[len(before) :]
     assert "Traceback" not in added
     assert [line for line in added.splitlines() if "handshake refused" in line]
@@ -292,23 +295,30 @@ def test_disconnect_removes_the_connection_item(stack: Stack) -> None:
         return connection_id
 
     connection_id = asyncio.run(scenario())
-    deadline = time.monotonic() + 10
     key = {"connectionId": {"S": connection_id}}
-    while "Item" in dynamodb.get_item(TableName=table, Key=key):
-        assert time.monotonic() < deadline, "$disconnect did not remove the item"
-        time.sleep(0.1)
+    eventually(
+        lambda: "Item" not in dynamodb.get_item(TableName=table, Key=key),
+        what="$disconnect removed the item",
+    )
 
 
 def test_a_frame_over_32_kb_closes_the_connection_with_1009(stack: Stack) -> None:
-    async def scenario() -> None:
+    async def scenario() -> str:
         async with connect(stack.url, max_size=None) as ws:
+            pong = await _ask(ws, {"action": "ping"})
             await ws.send(json.dumps({"action": "ping", "pad": "x" * 33_000}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009
+        return str(pong["connectionId"])
 
-    asyncio.run(scenario())
+    connection_id = asyncio.run(scenario())
+    # AND the gateway's line says the code the client got
+    eventually(
+        lambda: f"{connection_id} closed: 1009" in stack.log.read_text(),
+        what=f"the gateway's line for {connection_id}: closed: 1009",
+    )
 
 
 def test_an_idle_connection_is_closed_after_the_idle_timeout(stack: Stack) -> None:
@@ -356,6 +366,55 @@ def test_the_stack_starts_again_on_the_same_ports_right_after_it_stopped(
         asyncio.run(ping(second.url))
     finally:
         second.stop()
+
+
+def test_a_second_stack_on_the_same_state_refuses_and_leaves_the_first_alone(
+    stack: Stack,
+) -> None:
+    # GIVEN a running stack WHEN another starts with the same state directory (other ports)
+    state = stack.log.parent / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    second = subprocess.run(
+        [sys.executable, "-m", "local_stack"],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "LOCAL_STATE_DIR": str(state),
+            "WS_PORT": str(free_port()),
+            "AWS_PORT": str(free_port()),
+        },
+        timeout=120,
+        check=False,
+    )
+    # THEN it refuses in a line, and the first one's state is untouched and still true
+    assert second.returncode == 2, second.stderr
+    assert "another local stack is running" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert json.loads((state / "stack.json").read_text())["websocketUrl"] == stack.url
+
+
+def test_a_stack_killed_with_sigkill_leaves_no_process_on_its_ports(tmp_path: Path) -> None:
+    # GIVEN a running stack
+    running = start_stack(tmp_path)
+    ports = [
+        int(running.state[key].rsplit(":", 1)[1]) for key in ("websocketUrl", "awsEndpointUrl")
+    ]
+    # WHEN it is killed without a chance to clean up
+    running.process.kill()
+    running.process.wait()
+    # THEN nothing of it keeps its ports, and a new stack may start on them
+    eventually(lambda: all(_free(port) for port in ports), what="the stack's ports freed")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @pytest.mark.parametrize(
@@ -480,7 +539,7 @@ def test_the_stack_prints_one_readable_line_per_event_and_no_secrets(stack: Stac
             return str(frames[0]["conversationId"])
 
     asyncio.run(scenario())
-    time.sleep(0.5)  # the close and $disconnect lines
+    eventually(lambda: "closed: 1000" in stack.log.read_text()[before:], what="the close's line")
     added = stack.log.read_text()[before:].splitlines()
     gateway = [line for line in added if " gateway " in line]
     assert any("connected as" in line for line in gateway)

@@ -97,14 +97,19 @@ def test_a_stop_from_another_connection_ends_the_reply_for_both(slow_stack: Stac
 def test_make_chat_stops_a_reply_and_shows_a_resumed_one(slow_stack: Stack) -> None:
     state = slow_stack.log.parent / "state"
     term = Terminal(state)
-    other: Terminal | None = None
+    opened: list[Terminal] = []
     try:
         term.wait_for("connected; conversation ")
-        # WHEN a long reply starts, and a second client connects while it streams
+        conversation = term.output.split("connected; conversation ")[1].split(".")[0]
+        # WHEN a long reply starts, and two more clients connect while it streams: one
+        # on that conversation, one on a new one
         term.type("please write at length")
         term.wait_for("You said:")
-        other = Terminal(state)
-        # THEN the second client shows the answer resumed from where it was
+        other = Terminal(state, "--conversation", conversation)
+        opened.append(other)
+        stranger = Terminal(state)
+        opened.append(stranger)
+        # THEN the one on the conversation shows the answer resumed from where it was
         other.wait_for("(resumed) assistant> ")
         # WHEN /stop is typed THEN the reply ends as stopped, on both
         term.type("/stop")
@@ -112,10 +117,13 @@ def test_make_chat_stops_a_reply_and_shows_a_resumed_one(slow_stack: Stack) -> N
         other.wait_for(", stopped,")
         assert "(stopping...)" in term.output
         assert "token39" not in term.output
+        # AND the client on another conversation showed none of it
+        stranger.wait_for("connected; conversation ")
+        assert "assistant>" not in stranger.output and "stopped" not in stranger.output
     finally:
         term.close()
-        if other is not None:
-            other.close()
+        for opened_term in opened:
+            opened_term.close()
 
 
 @pytest.mark.parametrize("last", ["token37", "token38", "token39"])

@@ -20,6 +20,7 @@ from realtime_chat.model import Message, MessageStatus, Role
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, posted_frames, put_connection
+from tests.support.waiting import HANG_SECONDS
 
 TOKENS = 60  # at 50 ms each: a reply of about three seconds
 STREAM = {"message_received", "ai_response_chunk", "ai_response_snapshot", "ai_response"}
@@ -66,7 +67,7 @@ def _chunks_after(frames: list[dict[str, Any]], seq: int) -> str:
     )
 
 
-def _until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+def _until(predicate: Callable[[], bool], timeout: float = HANG_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline

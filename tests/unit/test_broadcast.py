@@ -8,6 +8,7 @@ from typing import Any
 
 from realtime_chat.errors import ConnectionGone
 from realtime_chat.usecases.broadcast import Broadcast
+from tests.support.waiting import HANG_SECONDS, eventually
 
 
 class Sender:
@@ -20,7 +21,7 @@ class Sender:
         if connection_id == self.gone:
             raise ConnectionGone(connection_id)
         if connection_id == self.slow:
-            self.release.wait(5)
+            self.release.wait(HANG_SECONDS)
         self.sent.setdefault(connection_id, []).append((time.monotonic(), frame["n"]))
 
 
@@ -32,9 +33,7 @@ def test_a_slow_connection_does_not_hold_up_the_others_and_a_gone_one_is_dropped
     # WHEN ten frames are published
     for n in range(10):
         broadcast.publish({"n": n})
-    deadline = time.monotonic() + 5
-    while len(sender.sent.get("fine", [])) < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: len(sender.sent.get("fine", [])) == 10, what="ten frames to 'fine'")
     # THEN the healthy connection has all ten, in order, while the stuck one has none yet
     assert [n for _, n in sender.sent["fine"]] == list(range(10))
     assert "stuck" not in sender.sent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -45,16 +45,20 @@ def _request(
 
 
 @pytest.fixture
-def world() -> World:
-    sender = RecordingSender()
+def senders() -> Senders:
+    """The @connections endpoints the dispatcher looks up, recorded."""
+    return Senders(RecordingSender())
+
+
+@pytest.fixture
+def world(senders: Senders) -> World:
+    sender = senders.sender
     connections = MemoryConnections()
     settings = chat_settings(
         {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
     )
     routes = default_routes(settings=settings, chat=ExplodingChat(), connections=connections)
-    dispatcher = Dispatcher(
-        routes, senders=Senders(sender), connections=connections, clock=lambda: NOW
-    )
+    dispatcher = Dispatcher(routes, senders=senders, connections=connections, clock=lambda: NOW)
     return dispatcher, sender, connections
 
 
@@ -69,7 +73,7 @@ def test_ping_answers_pong_with_who_and_when(world: World) -> None:
 
 
 def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted(
-    world: World,
+    world: World, senders: Senders
 ) -> None:
     # GIVEN a ping that came through the "ping" route, which has a route response
     dispatcher, sender, _ = world
@@ -80,7 +84,7 @@ def test_a_ping_on_its_two_way_route_is_answered_in_the_response_not_posted(
     assert outcome.response is not None and outcome.response["type"] == "pong"
     assert outcome.response["connectionId"] == "conn-1"
     assert sender.sent == {}
-    assert cast(Senders, dispatcher._senders).urls == []
+    assert senders.urls == []
 
 
 def test_a_ping_that_came_through_default_is_posted_as_before(world: World) -> None:
