@@ -43,6 +43,7 @@ class Result(Protocol):
     def ok(self) -> bool: ...
 
     value: Any
+    max_memory_mb: float
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class SqsEventSource:
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         with self._lock:
             self._busy += 1
+        started = time.monotonic()
         try:
             result = self._invoke({"Records": [self._record(m) for m in messages]})
         finally:
@@ -174,6 +176,15 @@ class SqsEventSource:
         failed = self._failed(messages, result)
         done = [m for m in messages if m["MessageId"] not in failed]
         self.batches.append(BatchOutcome(len(messages), len(failed)))
+        log.info(
+            "%s: %d jobs -> %s %.0f ms %s, max memory used %.0f MB",
+            self.spec.logical_id,
+            len(messages),
+            self.spec.function,
+            (time.monotonic() - started) * 1000,
+            f"{len(failed)} failed" if failed else "ok",
+            result.max_memory_mb,
+        )
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=self.spec.queue_url,
@@ -193,7 +204,9 @@ class SqsEventSource:
         reported = value.get("batchItemFailures") or []
         named = {str(f.get("itemIdentifier") or "") for f in reported if isinstance(f, dict)}
         if len(named) != len(reported) or not named <= every:
-            log.warning("%s: a batch item failure names no message of the batch", self.spec)
+            log.warning(
+                "%s: a batch item failure names no message of the batch", self.spec.logical_id
+            )
             return every
         return named
 

@@ -1,0 +1,64 @@
+"""Answers per reply invocation (batch fill) and the reply worker's memory, measured on
+the local stack with the reply queue's mapping capped: 20 users chat at once, the
+mapping's deletes are counted from the embedded AWS's request recording, and the
+reply function's peak resident memory is what the local Lambda runtime reports for the
+invocations that carried a full batch (Lambda's "Max Memory Used")."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import time
+from pathlib import Path
+
+from benchmarks.load import run_load
+from benchmarks.recording import recording
+from benchmarks.scale_model import DEPLOYED, batch_fill
+from local_stack.launcher import start_stack
+
+__all__ = ["reply_batches"]
+
+CAP = 2  # the mapping's MaximumConcurrency here: the smallest Lambda takes
+
+
+def reply_batches(workdir: Path, *, users: int, turns: int, cap: int = CAP) -> dict[str, float]:
+    """Measured fill, the scale model's prediction for the same run, and peak RSS."""
+    stack = start_stack(
+        workdir,
+        MODEL_TOKEN_DELAY="0.03",
+        MOTO_RECORDER_FILEPATH=str(workdir / "moto-recording"),
+        PARAMETER_OVERRIDES=f"ReplyMaxConcurrency={cap}",
+    )
+    try:
+        before = len(stack.log.read_bytes())
+        with recording(stack) as recorded:
+            result = asyncio.run(run_load(stack, users=users, turns=turns))
+            time.sleep(1)  # the last batches' deletes
+        lines = stack.log.read_bytes()[before:].decode("utf-8", "replace")
+    finally:
+        stack.stop()
+    batches = recorded.batches()
+    seen = [(int(size), float(ms) / 1000, float(mb)) for size, ms, mb in _BATCH.findall(lines)]
+    durations = [seconds for _, seconds, _ in seen]
+    # Lambda's "Max Memory Used" of the invocations that carried a full batch.
+    rss = max((mb for size, _, mb in seen if size == DEPLOYED.batch_size), default=float("nan"))
+    done = [t for t in result.turns if t.done is not None]
+    span = max(t.done for t in done if t.done) - min(t.sent for t in done)
+    # Little's law: answers a second x how long an invocation holds them.
+    in_flight = len(done) / span * statistics.fmean(durations)
+    return {
+        "reply_fill_cap": float(cap),
+        "reply_fill_measured": sum(batches) / len(batches) if batches else float("nan"),
+        "reply_fill_predicted": batch_fill(in_flight, cap, DEPLOYED.batch_size),
+        "reply_batch_max": float(max(batches, default=0)),
+        "reply_invocation_seconds": statistics.fmean(durations),
+        "reply_worker_peak_rss_mb": rss,
+    }
+
+
+# The mapping's line per batch:
+# "ReplyJobsMapping: 4 jobs -> ReplyFunction 1234 ms ok, max memory used 61 MB"
+_BATCH = re.compile(
+    r"ReplyJobsMapping: (\d+) jobs -> ReplyFunction (\d+) ms .*?max memory used (\d+) MB"
+)
