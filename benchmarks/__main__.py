@@ -144,7 +144,7 @@ BUDGETS: list[tuple[str, float]] = [
     # A turn's DynamoDB requests, those that do not grow with the answer's length
     # (docs/scaling.md itemises them); and per second of streaming, one checkpoint
     # write and one connection read, at most.
-    ("dynamodb_fixed_requests_per_turn", 10),
+    ("dynamodb_fixed_requests_per_turn", 11),  # 11 since the reply claims its turn
     ("checkpoint_writes_per_second", 1.0),
     ("connection_reads_per_second", 1.0),
     # A 300-token answer at 50 tokens/s (6 s), timed against the upstream's own clock:

@@ -33,20 +33,27 @@ def reply_batches(workdir: Path, *, users: int, turns: int, cap: int = CAP) -> d
     try:
         before = len(stack.log.read_bytes())
         with recording(stack) as recorded:
-            result = asyncio.run(run_load(stack, users=users, turns=turns))
+            asyncio.run(run_load(stack, users=users, turns=turns))
             time.sleep(1)  # the last batches' deletes
         lines = stack.log.read_bytes()[before:].decode("utf-8", "replace")
     finally:
         stack.stop()
     batches = recorded.batches()
-    seen = [(int(size), float(ms) / 1000, float(mb)) for size, ms, mb in _BATCH.findall(lines)]
-    durations = [seconds for _, seconds, _ in seen]
+    seen = [
+        (_seconds(clock), int(size), float(ms) / 1000, float(mb))
+        for clock, size, ms, mb in _BATCH.findall(lines)
+    ]
+    durations = [seconds for _, _, seconds, _ in seen]
     # Lambda's "Max Memory Used" of the invocations that carried a full batch.
-    rss = max((mb for size, _, mb in seen if size == DEPLOYED.batch_size), default=float("nan"))
-    done = [t for t in result.turns if t.done is not None]
-    span = max(t.done for t in done if t.done) - min(t.sent for t in done)
-    # Little's law: answers a second x how long an invocation holds them.
-    in_flight = len(done) / span * statistics.fmean(durations)
+    rss = max((mb for _, n, _, mb in seen if n == DEPLOYED.batch_size), default=float("nan"))
+    # The model's inputs for this run, while the mapping delivered: answers a second
+    # (from the first invocation's start to the last one's end) and how long an
+    # invocation holds each (its invocation's length, averaged over answers); their
+    # product is the answers in flight (Little's law).
+    window = max(end for end, *_ in seen) - min(end - d for end, _, d, _ in seen)
+    answers = sum(n for _, n, _, _ in seen)
+    held = statistics.fmean(durations, weights=[n for _, n, _, _ in seen])  # per answer
+    in_flight = answers / window * held
     return {
         "reply_fill_cap": float(cap),
         "reply_fill_measured": sum(batches) / len(batches) if batches else float("nan"),
@@ -57,8 +64,15 @@ def reply_batches(workdir: Path, *, users: int, turns: int, cap: int = CAP) -> d
     }
 
 
-# The mapping's line per batch:
-# "ReplyJobsMapping: 4 jobs -> ReplyFunction 1234 ms ok, max memory used 61 MB"
+# The mapping's line per batch, printed when the invocation ended:
+# "03:19:16.929 mapping  INFO  ReplyJobsMapping: 4 jobs -> ReplyFunction 1234 ms ok, max
+# memory used 61 MB"
 _BATCH = re.compile(
-    r"ReplyJobsMapping: (\d+) jobs -> ReplyFunction (\d+) ms .*?max memory used (\d+) MB"
+    r"(\d\d:\d\d:\d\d\.\d+) mapping .*?ReplyJobsMapping: (\d+) jobs -> ReplyFunction"
+    r" (\d+) ms .*?max memory used (\d+) MB"
 )
+
+
+def _seconds(clock: str) -> float:
+    hours, minutes, seconds = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

@@ -12,10 +12,10 @@ SQS semantics, through SQS's public API only (the embedded AWS's moto):
   (or without an id) fails the whole batch, as Lambda treats it.
 
 Scaling, as AWS documents it for standard queues: five pollers to start; while
-messages wait with every poller busy, more, at most five a second (300 a minute), up
-to ``MaximumConcurrency`` when set (else the local cap); idle pollers retire back to
-five. A poller invokes once at a time, so concurrent invocations never exceed the
-pollers.
+messages wait with every poller busy (a scaler looks five times a second), one more
+each time, so at most 300 a minute, up to ``MaximumConcurrency`` when set (else the
+local cap); idle pollers retire back to five. A poller invokes once at a time, so
+concurrent invocations never exceed the pollers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["BatchOutcome", "MappingSpec", "SqsEventSource"]
 log = logging.getLogger("local_stack.event_sources")
 
 START_POLLERS = 5  # Lambda starts a standard queue's mapping with five
-NEW_POLLERS_PER_SECOND = 5.0  # up to 300 more a minute
+SCALER_SECONDS = 0.2  # one more poller at a time: up to 300 more a minute
 WAIT_SECONDS = 20  # Lambda long-polls
 
 
@@ -79,7 +79,6 @@ class SqsEventSource:
         region: str,
         local_cap: int = 32,
         wait_seconds: int = WAIT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self._sqs = sqs
@@ -87,12 +86,10 @@ class SqsEventSource:
         self._region = region
         self._cap = min(spec.max_concurrency or local_cap, local_cap)
         self._wait = wait_seconds
-        self._clock = clock
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._pollers = 0
         self._busy = 0
-        self._next_start = 0.0
         self.batches: list[BatchOutcome] = []  # every invocation, in order
 
     @property
@@ -104,6 +101,10 @@ class SqsEventSource:
             with self._lock:
                 self._pollers += 1
             self._spawn()
+        scaler = threading.Thread(
+            target=self._scale, name=f"scale-{self.spec.logical_id}", daemon=True
+        )
+        scaler.start()
         return self
 
     def close(self) -> None:
@@ -127,7 +128,6 @@ class SqsEventSource:
                 if self._retire():
                     return
                 continue
-            self._scale_up()
             self._deliver(messages)
         with self._lock:
             self._pollers -= 1
@@ -151,18 +151,25 @@ class SqsEventSource:
                 return True
         return False
 
-    def _scale_up(self) -> None:
-        """Messages came while every other poller was busy: they waited. Add a poller,
-        at most NEW_POLLERS_PER_SECOND, up to the cap."""
-        with self._lock:
-            waited = self._busy >= self._pollers - 1
-            now = self._clock()
-            grow = waited and self._pollers < self._cap and now >= self._next_start
-            if grow:
-                self._next_start = now + 1 / NEW_POLLERS_PER_SECOND
+    def _scale(self) -> None:
+        """While jobs wait with every poller busy, add one, up to the cap."""
+        while not self._stopped.wait(SCALER_SECONDS):
+            with self._lock:
+                saturated = self._busy >= self._pollers and self._pollers < self._cap
+            if not saturated or not self._waiting():
+                continue
+            with self._lock:
                 self._pollers += 1
-        if grow:
             self._spawn()
+
+    def _waiting(self) -> bool:
+        try:
+            answer = self._sqs.get_queue_attributes(
+                QueueUrl=self.spec.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        except Exception:  # the embedded AWS stopping
+            return False
+        return int(answer["Attributes"]["ApproximateNumberOfMessages"]) > 0
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         with self._lock:
