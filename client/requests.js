@@ -29,7 +29,8 @@ export class Requests {
 
   /**
    * A new waiting request for `frame`, and the promise of its answer frame. The
-   * request's `succeed(frame)` and `fail(error)` settle it once; an action whose
+   * request's `succeed(frame)` and `fail(error)` settle it once; `sent()` (called on
+   * each send) starts the time its answer has; an action whose
    * answer is unknown has `answer` null (the caller settles it when it was sent).
    */
   add(frame) {
@@ -52,10 +53,14 @@ export class Requests {
         fail: (error) => settle() && reject(error),
       };
     });
-    if (this.timeoutMs) {
+    // The wait is timed from each send, not from the ask: a request asked while
+    // offline (or resent after a reconnect) has the whole time for its answer.
+    request.sent = () => {
+      if (!this.timeoutMs) return;
+      this.clock.clearTimeout(request.timer);
       const error = new ConnectionError(`No answer to ${frame.action} in time.`, { code: "TIMEOUT", retryable: true });
       request.timer = this.clock.setTimeout(() => request.fail(error), this.timeoutMs);
-    }
+    };
     this.#waiting.push(request);
     return { request, promise };
   }

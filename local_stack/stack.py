@@ -165,6 +165,8 @@ def local_environment(state: dict[str, Any]) -> dict[str, str]:
         "JWKS_URL": f"{aws}/{state['userPoolId']}/.well-known/jwks.json",
         "AI_BASE_URL": state.get("aiBaseUrl") or "",
         "AI_MODEL": state.get("aiModel") or "",
+        # boto3's bedrock-runtime client goes to the local model's ConverseStream side.
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": state.get("bedrockEndpointUrl") or "",
         "PYTHONUNBUFFERED": "1",
     }
     return {k: v for k, v in extra.items() if v}
@@ -375,6 +377,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         config.ai_model or (MODEL_NAME if running.model else ""),
     )
     state["parameters"] = parameters
+    state["bedrockEndpointUrl"] = running.model.bedrock_url if running.model else ""
     specs = function_specs(
         template, resolver, local_environment(state), readable_logs=config.readable_logs
     )

@@ -1,9 +1,12 @@
-"""A local OpenAI-compatible chat completions endpoint that streams (SSE) a deterministic reply.
+"""A local AI upstream that streams a deterministic reply: an OpenAI-compatible chat
+completions endpoint (SSE) and Amazon Bedrock's ConverseStream
+(``POST /model/{modelId}/converse-stream``, AWS event-stream messages), alike.
 
 It is the default AI upstream of ``make run`` and the upstream of the tests, which
 drive it through a ``Scenario``: token count and rate, status codes to answer
 first, a broken or stalled stream, the API key it accepts. Every request's body is
-kept, so tests can assert exactly what the model was sent.
+kept, so tests can assert exactly what the model was sent. boto3 reaches the
+Bedrock side through ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` (``bedrock_url``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from local_stack.ai_upstream.eventstream import encode_event, encode_exception
 from local_stack.loopback import LoopbackServer, send_json
 
 __all__ = ["ModelServer", "Scenario", "reply_tokens"]
@@ -38,6 +42,8 @@ class Scenario:
     garbage_after: int | None = None  # send a data line that is not JSON after this many
     error_after: int | None = None  # send an SSE error event after this many tokens
     plain_body: dict[str, Any] | None = None  # answer 200 with this JSON instead of a stream
+    # Bedrock only: answer with these event-stream bytes as they are (a recorded stream).
+    bedrock_replay: bytes | None = None
 
 
 def reply_tokens(prompt: list[dict[str, Any]], filler: int) -> Iterator[str]:
@@ -85,8 +91,17 @@ class ModelServer(LoopbackServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def bedrock_url(self) -> str:
+        """The endpoint for ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``."""
+        return f"http://127.0.0.1:{self.port}"
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        if not handler.path.rstrip("/").endswith("/chat/completions"):
+        path = handler.path.rstrip("/")
+        if path.startswith("/model/") and path.endswith("/converse-stream"):
+            self._serve_bedrock(handler)
+            return
+        if not path.endswith("/chat/completions"):
             send_json(handler, 404, {"error": {"message": "not found"}})
             return
         length = int(handler.headers.get("Content-Length") or 0)
@@ -174,3 +189,88 @@ class ModelServer(LoopbackServer):
         if s.chunked:
             handler.wfile.write(b"0\r\n\r\n")
             handler.wfile.flush()
+
+    def _serve_bedrock(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = json.loads(handler.rfile.read(length) or b"{}")
+        with self._lock:
+            self.requests.append(body)
+            scenario = self.scenario
+            status = scenario.statuses.pop(0) if scenario.statuses else 200
+        if status != 200:
+            error = _BEDROCK_ERRORS.get(status, "InternalServerException")
+            send_json(handler, status, {"message": f"scripted {status}"}, _error_type(error))
+            return
+        try:
+            self._converse(handler, body, scenario)
+        except (BrokenPipeError, ConnectionResetError):
+            with self._lock:
+                self.hung_up += 1
+            handler.close_connection = True
+
+    def _converse(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], s: Scenario) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+
+        def write(data: bytes) -> None:
+            handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            handler.wfile.flush()
+
+        if s.bedrock_replay is not None:
+            write(s.bedrock_replay)
+            handler.wfile.write(b"0\r\n\r\n")
+            return
+        prompt = [
+            {"role": m.get("role"), "content": " ".join(b.get("text", "") for b in m["content"])}
+            for m in body.get("messages", [])
+        ]
+        write(encode_event("messageStart", {"role": "assistant"}))
+        sent = 0
+        timeline: list[tuple[float, int]] = []
+        self.streams.append(timeline)
+        for token in reply_tokens(prompt, s.tokens):
+            if sent and s.delay:
+                time.sleep(s.delay)
+            if s.break_after is not None and sent >= s.break_after:
+                handler.close_connection = True
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if s.stall_after is not None and sent >= s.stall_after:
+                time.sleep(s.stall_seconds)
+                handler.close_connection = True
+                return
+            if s.error_after is not None and sent >= s.error_after:
+                write(encode_exception("throttlingException", "scripted throttling"))
+                handler.wfile.write(b"0\r\n\r\n")
+                return
+            delta = {"contentBlockIndex": 0, "delta": {"text": token}}
+            write(encode_event("contentBlockDelta", delta))
+            timeline.append((time.time(), len(token)))
+            sent += 1
+        write(encode_event("contentBlockStop", {"contentBlockIndex": 0}))
+        write(encode_event("messageStop", {"stopReason": "end_turn"}))
+        prompt_tokens = sum(len(m["content"]) for m in prompt) // 4
+        usage = {"inputTokens": prompt_tokens, "outputTokens": sent}
+        usage["totalTokens"] = prompt_tokens + sent
+        write(encode_event("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}))
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
+
+
+# What the Bedrock side answers for a scripted status, as Bedrock names its errors.
+_BEDROCK_ERRORS = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+
+
+def _error_type(name: str) -> dict[str, str]:
+    return {"x-amzn-ErrorType": f"{name}:http://internal.amazon.com/coral/com.amazon.bedrock/"}

@@ -5,6 +5,7 @@ schemas cannot drift.
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,11 @@ def parameter_overrides(text: str, template: Template) -> dict[str, str]:
         allowed = spec.get("AllowedValues")
         if allowed is not None and value not in [str(a) for a in allowed]:
             raise BadParameter(f"{name} must be one of {', '.join(map(str, allowed))}")
+        pattern, longest = spec.get("AllowedPattern"), spec.get("MaxLength")
+        if pattern is not None and re.fullmatch(str(pattern), value) is None:
+            raise BadParameter(f"{name} must match {pattern}, not {value!r}")
+        if longest is not None and len(value) > int(longest):
+            raise BadParameter(f"{name} must be at most {longest} characters")
         if spec.get("Type") == "Number":
             try:
                 number = float(value)

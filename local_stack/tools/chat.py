@@ -46,20 +46,27 @@ def _safe(text: object) -> str:
     return str(text).translate(_ESCAPED)
 
 
-def _show(frame: dict[str, Any]) -> None:
+def _show(frame: dict[str, Any], streamed: set[str] | None = None) -> None:
+    """Print a frame; ``streamed`` holds the replies whose text is already on screen."""
+    streamed = set() if streamed is None else streamed
     kind = frame.get("type")
     if kind == "ai_response_chunk":
+        streamed.add(frame.get("messageId", ""))
         print(_safe(frame["delta"]), end="", flush=True)
     elif kind == "ai_response":
+        if frame.get("messageId", "") not in streamed and frame.get("content"):
+            # This client came in as the reply ended: no chunk shown, so the whole text.
+            print(f"(resumed) assistant> {_safe(frame['content'])}", end="", flush=True)
         usage = frame.get("usage") or {}
         print(
-            f"\n  [{frame.get('model')}, {frame.get('finishReason')}, "
+            f"\n  [{_safe(frame.get('model'))}, {_safe(frame.get('finishReason'))}, "
             f"{usage.get('totalTokens', '?')} tokens]",
             flush=True,
         )
     elif kind == "message_received":
         print("assistant> ", end="", flush=True)
     elif kind == "ai_response_snapshot":  # back mid-answer: what was missed, then the rest
+        streamed.add(frame.get("messageId", ""))
         print(f"(resumed) assistant> {_safe(frame['content'])}", end="", flush=True)
     elif kind == "reply_stop_requested":
         print("\n  (stopping...)", flush=True)
@@ -96,6 +103,7 @@ class Session:
         self.has_messages = conversation is not None  # a resumed one has history
         self.pending = 0  # requests sent whose last reply has not arrived yet
         self.unsent: str | None = None  # typed while the connection was down
+        self.streamed: set[str] = set()  # replies whose text is on screen (by messageId)
 
     def connect_url(self) -> str:
         """Signs in afresh each time: a token that expired, or a stack that restarted
@@ -179,7 +187,7 @@ async def _listen(ws: ClientConnection, session: Session) -> None:
         frame = json.loads(raw)
         if not session.shows(frame):
             continue
-        _show(frame)
+        _show(frame, session.streamed)
         session.received(frame)
         if frame.get("code") == "TOKEN_EXPIRED":
             print("  (signing in again; send that message once more)", flush=True)

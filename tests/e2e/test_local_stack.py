@@ -160,10 +160,13 @@ def test_a_signed_in_user_gets_a_streamed_reply_and_history(stack: Stack) -> Non
             assert final["type"] == "ai_response"
             assert final["content"] == "".join(c["delta"] for c in chunks)
             assert final["content"].startswith("You said: Stream to me")
+            # AND the template's default route answered: the OpenAI-compatible provider
+            assert final["provider"] == "openai"
             history = await _ask(
                 ws, {"action": "chat_history", "data": {"conversationId": "e2e-stream"}}
             )
             assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
+            assert history["messages"][1]["provider"] == "openai"
             listing = await _ask(ws, {"action": "list_conversations"})
             ids = [c["conversationId"] for c in listing["conversations"]]
             assert "e2e-stream" in ids

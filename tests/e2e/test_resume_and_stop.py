@@ -94,8 +94,19 @@ def test_a_stop_from_another_connection_ends_the_reply_for_both(slow_stack: Stac
     asyncio.run(scenario())
 
 
-def test_make_chat_stops_a_reply_and_shows_a_resumed_one(slow_stack: Stack) -> None:
-    state = slow_stack.log.parent / "state"
+@pytest.fixture(scope="module")
+def long_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # 400 tokens, 100 ms apart: a reply of about 40 s, which the test stops well before
+    # its end, so two more terminals starting on a loaded machine still find it streaming
+    running = start_stack(
+        tmp_path_factory.mktemp("long"), MODEL_TOKEN_DELAY="0.1", MODEL_TOKENS="400"
+    )
+    yield running
+    running.stop()
+
+
+def test_make_chat_stops_a_reply_and_shows_a_resumed_one(long_stack: Stack) -> None:
+    state = long_stack.log.parent / "state"
     term = Terminal(state)
     opened: list[Terminal] = []
     try:
@@ -116,7 +127,7 @@ def test_make_chat_stops_a_reply_and_shows_a_resumed_one(slow_stack: Stack) -> N
         term.wait_for(", stopped,")  # the final line names the finish reason
         other.wait_for(", stopped,")
         assert "(stopping...)" in term.output
-        assert "token39" not in term.output
+        assert "token399" not in term.output
         # AND the client on another conversation showed none of it
         stranger.wait_for("connected; conversation ")
         assert "assistant>" not in stranger.output and "stopped" not in stranger.output

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from realtime_chat.errors import KeysOutage, Unauthorized
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import CONNECTIONS_TABLE
 from tests.support.tokens import USER_SUB, TokenFactory
@@ -76,8 +77,9 @@ def test_no_token_is_refused_when_anonymous_connections_are_off(
 ) -> None:
     monkeypatch.setenv("ALLOW_ANONYMOUS_CONNECTIONS", "false")
     authorizer = load_handler("authorizer")
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
+    with pytest.raises(Unauthorized) as refused:
         authorizer.lambda_handler(load_event("authorizer_anonymous"), lambda_context)
+    assert str(refused.value) == "Unauthorized"  # API Gateway's word for 401
 
 
 def test_a_bad_token_is_refused_not_downgraded_to_anonymous(
@@ -88,8 +90,9 @@ def test_a_bad_token_is_refused_not_downgraded_to_anonymous(
     event = load_event("authorizer_query_token")
     event["queryStringParameters"]["token"] = tokens.id_token(exp=1_000_000_000)
     # WHEN the authorizer runs THEN API Gateway is told "Unauthorized" (HTTP 401)
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
+    with pytest.raises(Unauthorized) as refused:
         authorizer.lambda_handler(event, lambda_context)
+    assert str(refused.value) == "Unauthorized"  # API Gateway's word for 401
 
 
 def test_a_key_endpoint_outage_fails_the_handshake_as_a_server_error(
@@ -108,7 +111,7 @@ def test_a_key_endpoint_outage_fails_the_handshake_as_a_server_error(
     event["queryStringParameters"]["token"] = tokens.id_token()
     # WHEN a valid token arrives THEN the authorizer fails (API Gateway: 500), never
     # "Unauthorized" (401), which would tell the client its sign-in is bad
-    with pytest.raises(Exception, match="keys are unavailable") as failed:
+    with pytest.raises(KeysOutage) as failed:
         authorizer.lambda_handler(event, lambda_context)
     assert str(failed.value) != "Unauthorized"
 

@@ -20,6 +20,9 @@ def test_overrides_are_read_as_sam_takes_them() -> None:
         "ChatMessagesPerMinute": "5",
     }
     assert parameter_overrides("", template) == {}
+    # AND AI routes, whose models carry colons and slashes
+    routes = "bedrock:anthropic.claude-3-haiku-20240307-v1:0,openai:local/echo-1"
+    assert parameter_overrides(f"AiRoutes={routes}", template) == {"AiRoutes": routes}
 
 
 @pytest.mark.parametrize(
@@ -30,6 +33,7 @@ def test_overrides_are_read_as_sam_takes_them() -> None:
         ("LogLevel=LOUD", "LogLevel must be one of DEBUG, INFO, WARNING, ERROR"),
         ("ChatMessagesPerMinute=-1", "ChatMessagesPerMinute must be between"),
         ("ChatMessagesPerMinute=many", "must be a number"),
+        ("AiRoutes=azure:gpt-4o", "AiRoutes must match"),
     ],
 )
 def test_an_override_the_template_would_refuse_is_refused_with_why(text: str, says: str) -> None:
@@ -47,10 +51,11 @@ def test_overrides_and_powertools_settings_reach_every_function(
         region="us-east-1",
         stack_name="local",
         resources={k: k for k in template.resources},
-        parameters={"ChatMessagesPerMinute": "3"},
+        parameters={"ChatMessagesPerMinute": "3", "AiRoutes": "bedrock:local/echo-1"},
     )
     specs = {s.logical_id: s for s in function_specs(template, resolver, {})}
     assert specs["MessageFunction"].environment["CHAT_MESSAGES_PER_MINUTE"] == "3"
+    assert specs["MessageFunction"].environment["AI_ROUTES"] == "bedrock:local/echo-1"
     assert all(s.environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG" for s in specs.values())
 
 

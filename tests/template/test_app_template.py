@@ -417,3 +417,39 @@ def test_the_execution_role_manages_only_the_key_its_stack_tags(
     assert key["Condition"]["StringEquals"] == {
         "aws:ResourceTag/realtime-chat:stack": {"Fn::Sub": "${StackNamePrefix}-${Environment}"}
     }
+
+
+def test_bedrock_may_be_invoked_on_exactly_the_configured_models_and_only_with_them(
+    app: dict[str, Any],
+) -> None:
+    # GIVEN the policy that lets the reply function stream from Bedrock
+    policy = app["Resources"]["ReplyFunctionInvokesBedrock"]
+    # THEN it exists only when BedrockModelArns names something
+    assert policy["Condition"] == "InvokesBedrock"
+    assert app["Conditions"]["InvokesBedrock"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "BedrockModelArns"}]}, ""]}]
+    }
+    # AND allows ConverseStream's one action on those ARNs, nothing else
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["bedrock:InvokeModelWithResponseStream"]
+    assert statement["Resource"] == {"Ref": "BedrockModelArns"}
+    assert policy["Properties"]["RoleName"] == {"Ref": "ReplyFunctionRole"}
+
+
+def test_the_ai_routes_reach_the_reply_function_and_default_to_todays_provider(
+    app: dict[str, Any],
+) -> None:
+    variables = app["Resources"]["ReplyFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["AI_ROUTES"] == {"Ref": "AiRoutes"}
+    assert app["Parameters"]["AiRoutes"]["Default"] == ""  # openai:<AiModel>, as before
+
+
+def test_an_alarm_per_provider_says_which_one_is_failing(app: dict[str, Any]) -> None:
+    alarms = _alarms(app)
+    for logical_id, provider in [
+        ("BedrockRouteFailingAlarm", "bedrock"),
+        ("OpenAiRouteFailingAlarm", "openai"),
+    ]:
+        alarm = alarms[logical_id]
+        assert alarm["MetricName"] == "ModelRouteFailed"
+        assert {"Name": "route", "Value": provider} in alarm["Dimensions"]

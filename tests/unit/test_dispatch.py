@@ -10,11 +10,10 @@ import pytest
 from realtime_chat.dispatch import ACTIONS, Dispatcher, Route
 from realtime_chat.errors import ErrorCode
 from realtime_chat.events import MessageRequest, RequestInfo
-from realtime_chat.model import Connection, Identity
+from realtime_chat.model import Identity
 from realtime_chat.routes import default_routes
 from realtime_chat.settings import chat_settings
 from realtime_chat.usecases.context import Context
-from realtime_chat.usecases.presence import typing
 from tests.support.fakes import MemoryConnections, RecordingSender, Senders
 
 NOW = 1_800_000_000.0
@@ -186,53 +185,3 @@ def test_an_unexpected_failure_says_internal_error_without_details(world: World)
     assert frame["code"] == "INTERNAL_ERROR"
     assert "req-1" in frame["message"]
     assert "arn" not in json.dumps(frame) and "secret" not in json.dumps(frame)
-
-
-def test_anonymous_chat_message_error_matches_what_junokit_clients_expect() -> None:
-    from realtime_chat.usecases.context import Context
-
-    ctx = Context("conn-9", "req-9", Identity.anonymous(), 0, NOW, RecordingSender())
-    with pytest.raises(Exception) as raised:
-        ctx.require_user("chat_message")
-    err: Any = raised.value
-    # The literal text Junokit's clients match on: a wording change must fail here.
-    assert err.message == (
-        "Authentication required for chat messages. Please sign in to use real-time chat."
-    )
-    assert err.extra["debugInfo"] == {
-        "connectionId": "conn-9",
-        "userId": "anonymous",
-        "requiresAuth": True,
-        "action": "chat_message",
-    }
-
-
-def test_typing_reaches_the_users_other_connections_and_drops_gone_ones() -> None:
-    # GIVEN ada on three connections, one of them gone, and bob on one
-    def conn(cid: str, who: Identity, subs: frozenset[str] | None = None) -> Connection:
-        return Connection(cid, who, 0, int(NOW) + 3600, subs)
-
-    bob = Identity("bob", None, True, int(NOW) + 600)
-    connections = MemoryConnections(
-        conn("mine", ADA),
-        conn("tab-2", ADA),
-        conn("gone", ADA),
-        conn("quiet", ADA, frozenset({"user_status_change"})),
-        conn("bob-1", bob),
-    )
-    sender = RecordingSender(gone={"gone"})
-    from realtime_chat.protocol import Typing
-    from realtime_chat.usecases.context import Context
-
-    ctx = Context("mine", "req", ADA, 0, NOW, sender)
-    # WHEN ada types
-    typing(ctx, Typing("c1", True), connections=connections)
-    # THEN she gets the acknowledgement, her subscribed tab the notification,
-    # the gone connection is removed, and bob hears nothing
-    assert sender.sent["mine"][0]["type"] == "typing_acknowledged"
-    assert sender.sent["tab-2"] == [
-        {"type": "user_typing", "conversationId": "c1", "isTyping": True, "userId": "ada"}
-    ]
-    assert "quiet" not in sender.sent
-    assert connections.deleted == ["gone"]
-    assert "bob-1" not in sender.sent

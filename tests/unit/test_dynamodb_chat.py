@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -375,18 +374,6 @@ def test_updated_at_only_moves_forward_whatever_order_replies_end_in(
         newest = store.history(user, c.conversation_id, limit=100, before=None)[0][-1]
         assert c.updated_at == newest.timestamp
     assert [c.updated_at for c in page] == sorted((c.updated_at for c in page), reverse=True)
-
-
-def test_a_client_message_id_is_remembered_for_a_week_from_now(
-    store: DynamoChatStore, moto_aws: Any
-) -> None:
-    before = int(time.time())
-    store.begin_turn("ada", "c1", _message(1), title="t", client_message_id="cm-1")
-    item = moto_aws.get_item(
-        TableName=CHAT_TABLE, Key={"pk": {"S": "USER#ada"}, "sk": {"S": "CLIENT#cm-1"}}
-    )["Item"]
-    week = 7 * 24 * 3600
-    assert before + week <= int(item["ttl"]["N"]) <= int(time.time()) + week
 
 
 def test_a_client_message_id_whose_conversation_was_deleted_names_that_conversation(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.adapters.dynamodb_items import CLIENT_ID_SECONDS, client_key
 from realtime_chat.errors import ConversationNotFound
 from realtime_chat.model import (
     Attempt,
@@ -56,8 +57,9 @@ def _state(store: DynamoChatStore) -> tuple[TurnState, str]:
 def test_only_the_first_attempt_to_claim_a_pending_turn_owns_it(store: DynamoChatStore) -> None:
     assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.OWNED
     assert store.claim_turn("ada", "c1", SECOND, now=CLAIMED) is Claim.TAKEN
-    # the same attempt delivered twice is no exception: one run per claim
-    assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.TAKEN
+    # attempt ids are new for every run: the same id again is our own write sent again
+    # by botocore's retry after its answer was lost, and it still owns the turn
+    assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.OWNED
 
 
 def test_an_answered_turn_cannot_be_claimed(store: DynamoChatStore) -> None:
@@ -152,3 +154,54 @@ def test_a_reply_whose_turn_a_retry_took_over_learns_it_at_its_next_checkpoint(
         store.checkpoint("ada", "c1", replace(progress, content="More"), seq=1) is Checkpoint.LOST
     )
     assert store.history("ada", "c1", limit=5, before=None)[0][-1].content == "So far"
+
+
+def test_a_client_id_is_remembered_from_its_messages_time_not_this_machines(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN the turn stored by the fixture, its question sent at 2026-11-25T20:00:00Z
+    # (by the caller's clock; this machine's reads some other time)
+    sent = 1_795_636_800
+    # WHEN DynamoDB's TTL reads the marker of its client message id
+    marker = moto_aws.get_item(TableName=CHAT_TABLE, Key=client_key("ada", "cm-1"))["Item"]
+    # THEN it expires CLIENT_ID_SECONDS after the message was sent
+    assert int(marker["ttl"]["N"]) == sent + CLIENT_ID_SECONDS
+
+
+def _answer_lost_once(client: Any, operation: str) -> None:
+    """The first ``operation`` is applied, then sent again as botocore does when its
+    answer is lost (a read timeout): through botocore's public ``needs-retry`` event."""
+    sent: list[int] = []
+
+    def retry_the_first(attempts: int, **_: Any) -> float | None:
+        if attempts == 1 and not sent:
+            sent.append(attempts)
+            return 0.0  # retry at once
+        return None
+
+    client.meta.events.register(f"needs-retry.dynamodb.{operation}", retry_the_first)
+
+
+def test_a_claim_whose_answer_was_lost_and_that_botocore_sent_again_still_owns_the_turn(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a claim that lands, whose answer is lost, so botocore sends it again
+    _answer_lost_once(moto_aws, "UpdateItem")
+    # WHEN the job claims its turn THEN it owns it (it does not drop itself as TAKEN)
+    assert store.claim_turn("ada", "c1", FIRST, now=CLAIMED) is Claim.OWNED
+    # AND another attempt still finds it taken
+    assert store.claim_turn("ada", "c1", SECOND, now=CLAIMED) is Claim.TAKEN
+
+
+def test_a_retry_of_a_failed_turn_sent_again_by_botocore_still_runs_it_once(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a failed turn
+    store.finish_turn("ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER)
+    when = {"now": "2026-11-25T21:00:00.000Z", "stale_before": "2026-11-25T20:30:00.000Z"}
+    # WHEN its retry lands but its answer is lost, so botocore sends it again
+    _answer_lost_once(moto_aws, "UpdateItem")
+    # THEN the retry runs the reply (it is not told someone else retried)
+    assert store.retry_turn("ada", "c1", QUESTION, **when) is True
+    # AND a second retry at the same instant still waits on it
+    assert store.retry_turn("ada", "c1", QUESTION, **when) is False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime_chat.errors import ConnectionThrottled
+import pytest
+
+from realtime_chat.errors import ConnectionThrottled, DeliveryFailed, FrameTooLarge
 from realtime_chat.model import Connection, Identity
 from realtime_chat.usecases.fanout import notify_other_connections
 from tests.support.fakes import MemoryConnections, RecordingSender
@@ -37,17 +39,28 @@ def test_a_connection_found_gone_is_forgotten_and_the_others_still_hear() -> Non
     assert delivered == 1
 
 
-class Throttled(RecordingSender):
+class Failing(RecordingSender):
+    def __init__(self, failure: type[DeliveryFailed]) -> None:
+        super().__init__()
+        self._failure = failure
+
     def send(self, connection_id: str, frame: dict[str, Any]) -> None:
         if connection_id == "busy":
-            raise ConnectionThrottled(connection_id)
+            raise self._failure(connection_id)
         super().send(connection_id, frame)
 
 
-def test_a_throttled_connection_is_skipped_and_kept() -> None:
+@pytest.mark.parametrize("failure", [ConnectionThrottled, FrameTooLarge])
+def test_a_connection_the_frame_cannot_reach_is_skipped_and_kept(
+    failure: type[DeliveryFailed],
+) -> None:
+    # GIVEN a connection @connections keeps throttling, or refuses the frame as too large
     connections = MemoryConnections(_connection("busy"), _connection("phone"))
-    sender = Throttled()
-    assert _notify(connections, sender) == 1
+    sender = Failing(failure)
+    # WHEN a frame goes to ada's other connections
+    delivered = _notify(connections, sender)
+    # THEN the busy one is kept, and the phone still got it
+    assert delivered == 1
     assert connections.deleted == [] and sender.sent["phone"] == [FRAME]
 
 

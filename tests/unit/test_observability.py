@@ -1,6 +1,5 @@
-"""Our metric lines are CloudWatch EMF exactly as Powertools' ``single_metric`` prints
-them, so dashboards and alarms built on them read them alike; our handler wrapper logs
-what Powertools' own correlation path would."""
+"""Our metrics reach CloudWatch with the names and dimensions the template's alarms
+read; our handler wrapper logs what Powertools' own correlation path would."""
 
 from __future__ import annotations
 
@@ -11,54 +10,71 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from realtime_chat.observability import Unit, count, logged_handler, logger, measure
+from realtime_chat.observability import count, logged_handler, logger, measure
+from tests.support.templates import ROOT, cfn_template, resources
+
+TEMPLATE = cfn_template(ROOT / "template.yaml")
+ENVIRONMENT = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+STACK = "realtime-chat-dev"  # what AWS::StackName stands for in the template
 
 
-def _without_time(line: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(line)
-    assert isinstance(document["_aws"].pop("Timestamp"), int)
+def _our_alarms() -> dict[str, dict[str, Any]]:
+    """The template's alarms on a metric of our namespace, by logical id."""
+    alarms = {k: a["Properties"] for k, a in resources(TEMPLATE, "AWS::CloudWatch::Alarm").items()}
+    ours = {k: a for k, a in alarms.items() if a.get("Namespace") == "RealtimeChat"}
+    assert ours, "no alarm reads our metrics: the test reads the wrong template"
+    return ours
+
+
+def _emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines  # CloudWatch reads one JSON document per line
+    document: dict[str, Any] = json.loads(lines[0])
     return document
 
 
-@pytest.mark.parametrize("service", ["realtime-chat", None])
-@pytest.mark.parametrize("dimension", [None, ("code", "RATE_LIMITED")])
-@pytest.mark.parametrize(("unit", "value"), [("Count", 1), ("Milliseconds", 12.5)])
-def test_a_metric_line_equals_the_one_powertools_prints(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    service: str | None,
-    dimension: tuple[str, str] | None,
-    unit: Unit,
-    value: float,
+@pytest.fixture
+def deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The namespace and service from the environment, as the template sets them."""
+    assert ENVIRONMENT["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"])
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", STACK)
+
+
+@pytest.mark.parametrize("alarm", sorted(_our_alarms()))
+def test_each_alarm_on_our_namespace_reads_a_metric_we_emit_with_exactly_its_dimensions(
+    capsys: pytest.CaptureFixture[str], deployed: None, alarm: str
 ) -> None:
-    # GIVEN the namespace and (maybe) the service from the environment, as deployed
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RealtimeChat")
-    if service is None:
-        monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
-    else:
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service)
+    # GIVEN an alarm of the template on one of our metrics
+    properties = _our_alarms()[alarm]
+    wanted = {d["Name"]: d["Value"] for d in properties["Dimensions"]}
+    assert wanted.pop("service") == {"Ref": "AWS::StackName"}
+    assert len(wanted) <= 1  # our metrics carry at most one dimension besides service
     capsys.readouterr()
-    # WHEN we emit a metric, and Powertools emits the same one
-    measure("ErrorsSent", value, unit, dimension=dimension)
-    ours = capsys.readouterr().out
-    with single_metric(name="ErrorsSent", unit=MetricUnit(unit), value=value) as metric:
-        if dimension is not None:
-            metric.add_dimension(name=dimension[0], value=dimension[1])
-    theirs = capsys.readouterr().out
-    # THEN each is one line, and they say the same (the timestamps aside)
-    assert ours.count("\n") == theirs.count("\n") == 1
-    assert _without_time(ours) == _without_time(theirs)
+    # WHEN the code counts that metric, with the alarm's other dimension if it has one
+    count(properties["MetricName"], dimension=next(iter(wanted.items()), None))
+    document = _emitted(capsys)
+    # THEN CloudWatch files it under the alarm's namespace, name and dimension set
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == properties["Namespace"]
+    assert [m["Name"] for m in directive["Metrics"]] == [properties["MetricName"]]
+    (dimensions,) = directive["Dimensions"]
+    assert set(dimensions) == {*wanted, "service"}
+    assert {name: document[name] for name in dimensions} == wanted | {"service": STACK}
 
 
-def test_a_missing_namespace_is_an_error_that_names_the_variable(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_measure_keeps_its_unit_and_value(
+    capsys: pytest.CaptureFixture[str], deployed: None
 ) -> None:
-    # CloudWatch would drop a metric without a namespace; Powertools refuses too.
-    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
-    with pytest.raises(ValueError, match="POWERTOOLS_METRICS_NAMESPACE"):
-        count("MessagesReceived")
+    capsys.readouterr()
+    measure("AiFirstTokenTime", 412.5, "Milliseconds")
+    document = _emitted(capsys)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Metrics"] == [{"Name": "AiFirstTokenTime", "Unit": "Milliseconds"}]
+    assert directive["Dimensions"] == [["service"]]
+    assert document["AiFirstTokenTime"] == [412.5]
+    assert isinstance(document["_aws"]["Timestamp"], int)
 
 
 def _lines_logged(handler: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,24 +10,26 @@ from realtime_chat.errors import ChatError, ErrorCode
 from realtime_chat.protocol import (
     MAX_FRAME_BYTES,
     ChatMessage,
+    ConversationRequest,
     HistoryQuery,
     ListConversations,
     RenameConversation,
     SetStatus,
     Subscribe,
     Typing,
-    parse_frame,
+    check_text,
+    decode_frame,
 )
 
 
 def test_fields_inside_data_are_read() -> None:
-    frame = parse_frame('{"action":"chat_history","data":{"conversationId":"c1"}}')
+    frame = decode_frame('{"action":"chat_history","data":{"conversationId":"c1"}}')
     assert frame.action == "chat_history"
     assert frame.data == {"conversationId": "c1"}
 
 
 def test_fields_at_the_top_level_are_accepted_too() -> None:
-    frame = parse_frame('{"action":"chat_history","conversationId":"c1","limit":5}')
+    frame = decode_frame('{"action":"chat_history","conversationId":"c1","limit":5}')
     assert HistoryQuery.parse(frame.data) == HistoryQuery("c1", 5, None)
 
 
@@ -46,7 +48,7 @@ def test_a_malformed_frame_is_refused_with_a_named_reason(
     body: str, code: ErrorCode, field: str | None
 ) -> None:
     with pytest.raises(ChatError) as refused:
-        parse_frame(body)
+        decode_frame(body)
     assert refused.value.code is code
     assert refused.value.field == field
 
@@ -76,6 +78,8 @@ def test_chat_message_text_is_limited_by_max_chars() -> None:
             "clientMessageId",
         ),
         (HistoryQuery.parse, {}, "conversationId"),
+        (ConversationRequest.parse, {}, "conversationId"),
+        (ConversationRequest.parse, {"conversationId": "a#b"}, "conversationId"),
         (HistoryQuery.parse, {"conversationId": "c", "limit": 0}, "limit"),
         (HistoryQuery.parse, {"conversationId": "c", "limit": 101}, "limit"),
         (HistoryQuery.parse, {"conversationId": "c", "limit": True}, "limit"),
@@ -122,9 +126,9 @@ def test_the_frame_limit_counts_utf8_bytes_not_characters() -> None:
     accented = frame("é", MAX_FRAME_BYTES - overhead)
     assert len(ascii_at_limit) == len(accented) == MAX_FRAME_BYTES
     # WHEN both are parsed THEN 32 KB of bytes pass, and twice that is refused
-    assert parse_frame(ascii_at_limit).action == "ping"
+    assert decode_frame(ascii_at_limit).action == "ping"
     with pytest.raises(ChatError) as refused:
-        parse_frame(accented)
+        decode_frame(accented)
     assert refused.value.code is ErrorCode.MESSAGE_TOO_LARGE
 
 
@@ -141,6 +145,7 @@ def test_a_lone_surrogate_in_a_nested_key_is_refused_naming_the_top_field(
     data: dict[str, object], field: str
 ) -> None:
     body = json.dumps({"action": "chat_message", "data": data})  # escapes the surrogate
+    frame = decode_frame(body)
     with pytest.raises(ChatError) as refused:
-        parse_frame(body)
+        check_text(frame)
     assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_MESSAGE, field)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from realtime_chat.errors import ConfigurationError
-from realtime_chat.settings import ai_settings, auth_settings, chat_settings
+from realtime_chat.settings import AiRoute, ai_settings, auth_settings, chat_settings
 
 BASE = {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
 
@@ -76,3 +76,25 @@ def test_reply_chunks_gather_longer_up_to_the_longest_interval_never_below_the_f
     assert ai_settings({**env, "REPLY_MAX_CHUNK_MS": "50"}).max_chunk_seconds == 0.1
     # AND unset, chunks gather for a fixed 100 ms
     assert ai_settings({}).max_chunk_seconds == ai_settings({}).chunk_seconds == 0.1
+
+
+def test_ai_routes_default_to_the_one_openai_compatible_provider() -> None:
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "f", "AI_MODEL": "openai/gpt-4o-mini"}
+    assert ai_settings(env).routes == (AiRoute("openai", "openai/gpt-4o-mini"),)
+
+
+def test_ai_routes_keep_their_order_and_models_with_colons() -> None:
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": "f",
+        "AI_ROUTES": " bedrock:anthropic.claude-3-haiku-20240307-v1:0 , openai:openai/gpt-4o-mini",
+    }
+    assert ai_settings(env).routes == (
+        AiRoute("bedrock", "anthropic.claude-3-haiku-20240307-v1:0"),
+        AiRoute("openai", "openai/gpt-4o-mini"),
+    )
+
+
+@pytest.mark.parametrize("routes", ["claude", "azure:gpt", "bedrock:", "openai:a,openai:a"])
+def test_bad_ai_routes_are_named_at_cold_start(routes: str) -> None:
+    with pytest.raises(ConfigurationError, match="AI_ROUTES"):
+        ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f", "AI_ROUTES": routes})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
-from realtime_chat.errors import ChatError, ModelUnavailable
+from realtime_chat.errors import ChatError, ModelNotConfigured, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.usecases.upstream import Upstream
 
@@ -41,6 +41,22 @@ def test_a_provider_failure_becomes_ai_unavailable_without_the_providers_words()
     assert delta == TextDelta("a")
     assert isinstance(error, ChatError) and error.code.value == "AI_UNAVAILABLE"
     assert "org-4242" not in error.message
+
+
+def test_a_model_refused_as_configured_is_not_configured_with_what_to_do() -> None:
+    # GIVEN a provider that refuses the request as set up (Bedrock: no model access)
+    def refuses(key: str) -> Iterator[ModelEvent]:
+        raise ModelNotConfigured(
+            "Bedrock answered AccessDeniedException for arn:aws:bedrock:x", public="Enable it."
+        )
+        yield TextDelta("never")
+
+    upstream = Upstream(lambda: 0.0, "req-1")
+    upstream.start(refuses, Key())
+    (error,) = _drain(upstream)
+    # THEN the client is told what an operator must do, and no resource name
+    assert isinstance(error, ChatError) and error.code.value == "AI_NOT_CONFIGURED"
+    assert error.message == "Enable it."
 
 
 def test_a_read_that_breaks_after_the_hang_up_is_not_reported() -> None:

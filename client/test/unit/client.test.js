@@ -463,6 +463,25 @@ describe("requests", () => {
     await assert.rejects(stop, (err) => err.code === "TIMEOUT" && err.retryable);
   });
 
+  test("a request's time runs from its send, so one asked while offline is not timed out by the wait", async () => {
+    // GIVEN a client whose connection dropped, and a request asked while it is down
+    const env = setup({ requestTimeoutMs: 10_000 });
+    const first = await connected(env);
+    first.serverClose(1006);
+    const list = env.client.list();
+    let settled = false;
+    list.then(() => (settled = true), () => (settled = true));
+    // WHEN the connection is back only after longer than the timeout
+    await env.clock.advance(12_000);
+    env.last().open();
+    assert.deepEqual(env.last().actions(), ["list_conversations"]);
+    await env.clock.advance(9_000);
+    // THEN the request still waits for its answer, and gets it
+    assert.equal(settled, false);
+    env.last().receive({ type: "conversations", conversations: [] });
+    assert.deepEqual((await list).conversations, []);
+  });
+
   test("a request waiting across a reconnect is asked again on the new connection", async () => {
     const env = setup();
     const first = await connected(env);

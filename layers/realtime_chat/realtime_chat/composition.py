@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from realtime_chat.adapters.sqs_jobs import SQSClient
     from realtime_chat.model import ReplyJob
-    from realtime_chat.ports import FrameSender
+    from realtime_chat.ports import ApiKeySource, FrameSender
     from realtime_chat.usecases.reply import Reply
 
 __all__ = [
@@ -248,8 +248,8 @@ def build_reply(env: Mapping[str, str] = os.environ) -> ReplyWorker:
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
     from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
     from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
-    from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
     from realtime_chat.adapters.secret_key import SecretApiKey
+    from realtime_chat.ai_models import NoApiKey, routed_model
     from realtime_chat.coalescer import Coalescer
     from realtime_chat.usecases.reply import generate_reply
 
@@ -259,22 +259,18 @@ def build_reply(env: Mapping[str, str] = os.environ) -> ReplyWorker:
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
     senders = ApiGatewaySenders(settings.region)
-    keys = SecretApiKey(cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age)
+    keys: ApiKeySource = SecretApiKey(
+        cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age
+    )
+    if all(route.provider == "bedrock" for route in ai.routes):
+        keys = NoApiKey()  # IAM signs Bedrock's requests: no secret to read
     limiter = DynamoRateLimiter(
         client,
         settings.chat_table,
         per_minute=ai.messages_per_minute,
         daily_tokens=ai.daily_tokens,
     )
-    model = OpenAICompatibleModel(
-        base_url=ai.base_url,
-        model=ai.model,
-        max_tokens=ai.max_tokens,
-        temperature=ai.temperature,
-        connect_timeout=ai.connect_timeout,
-        read_timeout=ai.read_timeout,
-        retries=ai.retries,
-    )
+    model = routed_model(ai, settings.region)
 
     def coalescer() -> Coalescer:
         return Coalescer(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_chat import frames
-from realtime_chat.errors import ChatError, ConnectionGone, ConnectionThrottled, ErrorCode
+from realtime_chat.errors import ChatError, ConnectionGone, DeliveryFailed, ErrorCode
 from realtime_chat.events import MessageRequest
 from realtime_chat.observability import logger as log
 from realtime_chat.ports import Clock, ConnectionStore, FrameSender, FrameSenders
@@ -156,8 +156,10 @@ class Dispatcher:
             ctx.reply(frame)
         except ConnectionGone:
             self._connections.delete(ctx.connection_id)
-        except ConnectionThrottled:
-            log.warning("could not deliver %s error frame: throttled", frame.get("code"))
+        except DeliveryFailed as err:
+            log.warning(
+                "could not deliver %s error frame: %s", frame.get("code"), type(err).__name__
+            )
 
 
 def _unknown(action: str) -> ChatError:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from realtime_chat import frames
 from realtime_chat.dispatch import ACTIONS, Dispatcher
-from realtime_chat.errors import KeysUnavailable
+from realtime_chat.errors import (
+    KeysOutage,
+    KeysUnavailable,
+    OriginNotAllowed,
+    Refused,
+    TooManyConnections,
+    Unauthorized,
+)
 from realtime_chat.events import (
     JobRecord,
     allow_policy,
@@ -27,14 +34,7 @@ from realtime_chat.events import (
 from realtime_chat.model import ReplyJob
 from realtime_chat.observability import count, logger, measure
 from realtime_chat.ports import ConnectionStore, TokenVerifier
-from realtime_chat.usecases.connection import (
-    OriginNotAllowed,
-    Refused,
-    TooManyConnections,
-    authorize,
-    connect,
-    disconnect,
-)
+from realtime_chat.usecases.connection import authorize, connect, disconnect
 
 if TYPE_CHECKING:  # the reply's module loads only in the reply worker
     from realtime_chat.usecases.reply import Reply
@@ -44,28 +44,11 @@ __all__ = [
     "Connector",
     "Disconnector",
     "FrameHandler",
-    "KeysOutage",
     "ReplyWorker",
-    "Unauthorized",
 ]
 
 Event = Mapping[str, Any]
 OK = {"statusCode": 200}
-
-
-class Unauthorized(Exception):
-    """Raised with the message "Unauthorized": API Gateway then answers 401."""
-
-    def __init__(self) -> None:
-        super().__init__("Unauthorized")
-
-
-class KeysOutage(Exception):
-    """Raised when the token keys cannot be fetched: API Gateway then answers 500, which
-    tells the client to retry later rather than to sign in again (401)."""
-
-    def __init__(self) -> None:
-        super().__init__("Token signing keys are unavailable")
 
 
 class Authorizer:

@@ -112,13 +112,19 @@ def debug_status(*, now: float, connection: Connection, environment: dict[str, A
 
 
 def _message(message: Message) -> Frame:
-    return {
+    frame: Frame = {
         "messageId": message.message_id,
         "role": message.role.value,
         "content": message.content,
         "timestamp": message.timestamp,
         "status": message.status.value,
     }
+    # An answer says which model, from which provider, wrote it.
+    if message.model:
+        frame["model"] = message.model
+    if message.provider:
+        frame["provider"] = message.provider
+    return frame
 
 
 def chat_history(
@@ -143,6 +149,7 @@ def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:
         "timestamp": message.timestamp,
         "userId": user_id,
         "model": message.model,
+        "provider": message.provider,
         "finishReason": message.finish_reason,
     }
     if message.usage:

@@ -124,6 +124,7 @@ class Message:
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     status: MessageStatus = MessageStatus.COMPLETE
+    provider: str | None = None  # which provider answered (``bedrock``, ``openai``)
 
 
 class TurnState(StrEnum):
@@ -179,9 +180,13 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """The end of an answer: why it ended, which model (and provider) wrote it, and the
+    tokens it used (``promptTokens``, ``completionTokens``, ``totalTokens``)."""
+
     reason: str
     model: str
     usage: dict[str, int] = field(default_factory=dict)
+    provider: str | None = None
 
 
 ModelEvent = TextDelta | Finished

@@ -68,7 +68,8 @@ class ConnectionStore(Protocol):
 
 class FrameSender(Protocol):
     def send(self, connection_id: str, frame: dict[str, Any]) -> None:
-        """Post one frame; raises ``ConnectionGone`` (410) or ``ConnectionThrottled`` (429)."""
+        """Post one frame; raises a ``DeliveryFailed``: ``ConnectionGone`` (410),
+        ``ConnectionThrottled`` (429 after retries) or ``FrameTooLarge`` (413)."""
         ...
 
 

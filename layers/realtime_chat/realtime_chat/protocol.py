@@ -23,18 +23,16 @@ __all__ = [
     "STATUSES",
     "ChatMessage",
     "ClientFrame",
-    "DeleteConversation",
+    "ConversationRequest",
     "HistoryQuery",
     "ListConversations",
     "RenameConversation",
     "SetStatus",
-    "StopReply",
     "Subscribe",
     "Typing",
     "check_text",
     "decode_frame",
     "is_text",
-    "parse_frame",
 ]
 
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's frame size limit
@@ -60,21 +58,14 @@ class ClientFrame:
     data: Mapping[str, Any]
 
 
-def parse_frame(body: str) -> ClientFrame:
-    """Decode a frame's text and check it; raises INVALID_JSON, INVALID_MESSAGE or
-    MESSAGE_TOO_LARGE."""
-    frame = decode_frame(body)
-    check_text(frame)
-    return frame
-
-
 def is_text(value: object) -> bool:
     """A string that can be stored and sent: no lone surrogates."""
     return isinstance(value, str) and not _SURROGATE.search(value)
 
 
 def decode_frame(body: str) -> ClientFrame:
-    """The frame's action and data, before its text is checked (:func:`check_text`)."""
+    """The frame's action and data; raises a ``ChatError`` (``MESSAGE_TOO_LARGE``,
+    ``INVALID_JSON``, ``INVALID_MESSAGE``). Check its text next (:func:`check_text`)."""
     # surrogatepass: a body holding lone surrogates is measured here, refused by check_text.
     if len(body.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise ChatError(
@@ -219,20 +210,14 @@ class RenameConversation:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteConversation:
+class ConversationRequest:
+    """A request that names one conversation and nothing else: ``delete_conversation``
+    and ``stop_reply`` (the route says which)."""
+
     conversation_id: str
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> DeleteConversation:
-        return cls(conversation_id=_id(data, "conversationId", required=True) or "")
-
-
-@dataclass(frozen=True, slots=True)
-class StopReply:
-    conversation_id: str
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> StopReply:
+    def parse(cls, data: Mapping[str, Any]) -> ConversationRequest:
         return cls(conversation_id=_id(data, "conversationId", required=True) or "")
 
 

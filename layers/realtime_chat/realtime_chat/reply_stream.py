@@ -341,6 +341,7 @@ class ReplyStream:
             self._reply,
             content=self.content,
             model=finished.model or None,
+            provider=finished.provider,
             finish_reason=finished.reason,
             usage=finished.usage,
             status=status or MessageStatus.COMPLETE,

@@ -12,12 +12,11 @@ from typing import Any, TypeVar
 from realtime_chat.dispatch import Route
 from realtime_chat.ports import ChatStore, ConnectionStore
 from realtime_chat.protocol import (
-    DeleteConversation,
+    ConversationRequest,
     HistoryQuery,
     ListConversations,
     RenameConversation,
     SetStatus,
-    StopReply,
     Subscribe,
     Typing,
 )
@@ -60,7 +59,7 @@ def default_routes(
         ),
         "stop_reply": authenticated(
             "stop_reply",
-            StopReply.parse,
+            ConversationRequest.parse,
             lambda ctx, c: replies.stop_reply(
                 ctx, c, chat=chat, reply_timeout=settings.reply_timeout
             ),
@@ -77,7 +76,7 @@ def default_routes(
         ),
         "delete_conversation": authenticated(
             "delete_conversation",
-            DeleteConversation.parse,
+            ConversationRequest.parse,
             lambda ctx, c: conversations.delete(ctx, c, chat=chat, connections=connections),
         ),
         "chat_typing": authenticated(

@@ -15,9 +15,12 @@ from realtime_chat.errors import ConfigurationError
 
 __all__ = [
     "BOUNDS",
+    "PROVIDERS",
+    "AiRoute",
     "AiSettings",
     "AuthSettings",
     "ChatSettings",
+    "ai_routes",
     "ai_settings",
     "auth_settings",
     "chat_settings",
@@ -185,6 +188,22 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
     )
 
 
+PROVIDERS = ("bedrock", "openai")  # Amazon Bedrock; the OpenAI-compatible AI_BASE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class AiRoute:
+    """One way to answer: a provider and its model (for Bedrock an id, an inference
+    profile or an ARN). ``name`` (``provider:model``) is how logs call it."""
+
+    provider: str
+    model: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
 @dataclass(frozen=True, slots=True)
 class AiSettings:
     """The reply worker's model and streaming settings. The API key is not here: it
@@ -209,16 +228,20 @@ class AiSettings:
     chunk_seconds: float = 0.1
     max_chunk_seconds: float = 0.1
     chunk_chars: int = 2000
+    # The routes to try, in order, for each answer (AI_ROUTES); by default the one
+    # OpenAI-compatible provider with AI_MODEL.
+    routes: tuple[AiRoute, ...] = ()
 
 
 def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
     base_url = env.get("AI_BASE_URL", "").strip() or "https://openrouter.ai/api/v1"
     if not base_url.startswith(("https://", "http://")):
         raise ConfigurationError("environment variable AI_BASE_URL must be an http(s) URL")
+    model = env.get("AI_MODEL", "").strip() or "openai/gpt-4o-mini"
     return AiSettings(
         secret_id=env.get("API_SECRETS_ARN") or None,
         base_url=base_url.rstrip("/"),
-        model=env.get("AI_MODEL", "").strip() or "openai/gpt-4o-mini",
+        model=model,
         max_tokens=_integer(env, "AI_MAX_TOKENS", 1024),
         temperature=_number(env, "AI_TEMPERATURE", 0.7),
         system_prompt=env.get("AI_SYSTEM_PROMPT", "").strip() or "You are a helpful assistant.",
@@ -233,6 +256,7 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         chunk_seconds=_integer(env, "REPLY_CHUNK_MS", 100) / 1000,
         max_chunk_seconds=_max_chunk_ms(env) / 1000,
         chunk_chars=_integer(env, "REPLY_CHUNK_CHARS", 2000),
+        routes=ai_routes(env.get("AI_ROUTES", ""), default_model=model),
     )
 
 
@@ -241,3 +265,24 @@ def _max_chunk_ms(env: Mapping[str, str]) -> int:
     template cannot compare two parameters, and a value it accepts must not fail init."""
     first = _integer(env, "REPLY_CHUNK_MS", 100)
     return max(first, _integer(env, "REPLY_MAX_CHUNK_MS", first))
+
+
+def ai_routes(value: str, *, default_model: str) -> tuple[AiRoute, ...]:
+    """``AI_ROUTES``: comma-separated ``provider:model`` routes, first tried first, e.g.
+    ``bedrock:anthropic.claude-3-haiku-20240307-v1:0,openai:openai/gpt-4o-mini`` (a
+    model may itself contain colons). Empty: ``openai:<AI_MODEL>``."""
+    routes: list[AiRoute] = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        provider, _, model = entry.partition(":")
+        if provider.strip() not in PROVIDERS or not model.strip():
+            raise ConfigurationError(
+                f"environment variable AI_ROUTES: {entry!r} is not provider:model "
+                f"with provider one of {', '.join(PROVIDERS)}"
+            )
+        route = AiRoute(provider.strip(), model.strip())
+        if route in routes:
+            raise ConfigurationError(f"environment variable AI_ROUTES names {entry!r} twice")
+        routes.append(route)
+    return tuple(routes) or (AiRoute("openai", default_model),)

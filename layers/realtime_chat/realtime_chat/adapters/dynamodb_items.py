@@ -96,6 +96,8 @@ def message_item(message: Message) -> dict[str, Any]:
     }
     if message.model:
         item["model"] = {"S": message.model}
+    if message.provider:
+        item["provider"] = {"S": message.provider}
     if message.finish_reason:
         item["finishReason"] = {"S": message.finish_reason}
     if message.usage:
@@ -113,6 +115,7 @@ def message_from(item: dict[str, Any]) -> Message:
         content=item["content"]["S"],
         timestamp=item["timestamp"]["S"],
         model=item.get("model", {}).get("S"),
+        provider=item.get("provider", {}).get("S"),
         finish_reason=item.get("finishReason", {}).get("S"),
         usage=usage,
         status=status_of(item),

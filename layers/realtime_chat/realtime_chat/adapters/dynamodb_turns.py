@@ -5,7 +5,8 @@ which adds conversations and their messages."""
 
 from __future__ import annotations
 
-import time
+import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.adapters.dynamodb_items import (
@@ -79,7 +80,9 @@ class DynamoTurns:
         reply: Message | None = None,
     ) -> Turn:
         """One transaction: the client id (when given), the message, the conversation,
-        and the streaming answer (when given) noted on it, as ``start_reply`` does."""
+        and the streaming answer (when given) noted on it, as ``start_reply`` does. The
+        client id is remembered for ``CLIENT_ID_SECONDS`` from the message's timestamp:
+        the caller's clock, not this machine's."""
         items: list[Any] = []
         if client_message_id is not None:
             items.append(
@@ -90,7 +93,7 @@ class DynamoTurns:
                             **client_key(user_id, client_message_id),
                             "conversationId": {"S": conversation_id},
                             "sk2": {"S": message_sk(message)},
-                            "ttl": {"N": str(int(time.time()) + CLIENT_ID_SECONDS)},
+                            "ttl": {"N": str(_epoch(message.timestamp) + CLIENT_ID_SECONDS)},
                         },
                         # Free, or claimed for this very message when it was charged.
                         "ConditionExpression": "attribute_not_exists(pk) OR sk2 = :sk2",
@@ -150,16 +153,18 @@ class DynamoTurns:
     ) -> bool:
         from botocore.exceptions import ClientError
 
+        retry = uuid.uuid4().hex  # this call's own: tells its write, sent again, from others'
         try:
             old = self._client.update_item(
                 TableName=self._table,
                 Key=message_key(user_id, conversation_id, message),
                 # The retry's job claims the turn afresh.
                 UpdateExpression=(
-                    "SET turn = :pending, retriedAt = :now "
+                    "SET turn = :pending, retriedAt = :now, retriedBy = :retry "
                     "REMOVE replyOwner, claimedAt, claimedReplySk"
                 ),
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 # Failed, or pending for longer than a reply may run: its reply died
                 # with its invocation (a timeout, out of memory).
                 ConditionExpression=(
@@ -172,12 +177,16 @@ class DynamoTurns:
                     ":failed": {"S": TurnState.FAILED.value},
                     ":stale": {"S": stale_before},
                     ":now": {"S": now},
+                    ":retry": {"S": retry},
                 },
             )
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # Our own write, applied, then sent again by botocore's retry (its answer was
+            # lost): it carries this call's own id, which no other retry has.
+            current = cast(dict[str, Any], err.response).get("Item") or {}
+            return bool(current.get("retriedBy", {}).get("S") == retry)
         displaced = old.get("Attributes", {}).get("claimedReplySk", {}).get("S")
         if displaced and old["Attributes"].get("turn", {}).get("S") == TurnState.PENDING.value:
             self._supersede(conversation_pk(user_id, conversation_id), displaced)
@@ -232,6 +241,10 @@ class DynamoTurns:
                 return Claim.GONE
             if old.get("turn", {}).get("S", TurnState.PENDING.value) != TurnState.PENDING.value:
                 return Claim.ANSWERED
+            if old.get("replyOwner", {}).get("S") == attempt.attempt_id:
+                # Our own write, applied, then sent again by botocore's retry (its answer
+                # was lost): attempt ids are new for every run, so nobody else has it.
+                return Claim.OWNED
             return Claim.TAKEN
         return Claim.OWNED
 
@@ -460,3 +473,8 @@ class DynamoTurns:
 def _touches(item: dict[str, Any]) -> bool:
     """An update of :meth:`DynamoTurns._touch`: it moves ``updatedAt`` to ``:now``."""
     return "updatedAt = :now" in item.get("Update", {}).get("UpdateExpression", "")
+
+
+def _epoch(timestamp: str) -> int:
+    """Whole seconds since the epoch of an ISO 8601 timestamp (``frames.iso``'s)."""
+    return int(datetime.fromisoformat(timestamp).timestamp())

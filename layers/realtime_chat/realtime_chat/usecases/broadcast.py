@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from realtime_chat.errors import ConnectionGone, ConnectionThrottled, FrameTooLarge
+from realtime_chat.errors import ConnectionGone, DeliveryFailed
 from realtime_chat.observability import logger
 from realtime_chat.ports import Clock, FrameSender
 
@@ -96,7 +96,7 @@ class Broadcast:
             except ConnectionGone:
                 self.gone.add(connection_id)
                 self._on_gone(connection_id)
-            except (ConnectionThrottled, FrameTooLarge) as err:
+            except DeliveryFailed as err:
                 logger.warning(
                     "frame dropped",
                     extra={

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from realtime_chat.errors import TokenRejected
+from realtime_chat.errors import OriginNotAllowed, Refused, TooManyConnections
 from realtime_chat.events import AuthorizerRequest, ConnectRequest, DisconnectRequest
 from realtime_chat.model import Connection, Identity
 from realtime_chat.ports import ConnectionStore, TokenVerifier
 from realtime_chat.settings import MAX_CONNECTION_SECONDS
 
-__all__ = [
-    "OriginNotAllowed",
-    "Refused",
-    "TooManyConnections",
-    "authorize",
-    "connect",
-    "disconnect",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Refused(Exception):
-    """The handshake is refused; ``reason`` is for the log only."""
-
-    reason: str
-
-
-class OriginNotAllowed(Refused):
-    """A browser page from an origin outside the allow-list (403)."""
-
-
-class TooManyConnections(Refused):
-    """The user already has as many open connections as allowed (429)."""
+__all__ = ["authorize", "connect", "disconnect"]
 
 
 def authorize(
@@ -42,12 +18,13 @@ def authorize(
     allow_anonymous: bool,
     allowed_origins: frozenset[str] = frozenset(),
 ) -> Identity:
-    """The identity to attach to the connection, or ``Refused``.
+    """The identity to attach to the connection; raises a ``Refused``.
 
     An ``Origin`` outside a non-empty allow-list is refused before the token is read
-    (no ``Origin``: not a browser, allowed). No token: anonymous, if allowed. A token
-    that fails verification is refused, never downgraded to anonymous: the client
-    learns at once that it must sign in again.
+    (``OriginNotAllowed``; no ``Origin``: not a browser, allowed). No token: anonymous,
+    if allowed. A token that fails verification is refused (the verifier's
+    ``TokenRejected``), never downgraded to anonymous: the client learns at once that
+    it must sign in again.
     """
     browser = request.origin is not None
     if allowed_origins and browser and request.origin not in allowed_origins:
@@ -56,10 +33,7 @@ def authorize(
         if allow_anonymous:
             return Identity.anonymous()
         raise Refused("no token and anonymous connections are not allowed")
-    try:
-        return verifier.verify(request.token)
-    except TokenRejected as rejected:
-        raise Refused(rejected.reason) from None
+    return verifier.verify(request.token)
 
 
 def connect(
@@ -69,7 +43,8 @@ def connect(
     allow_anonymous: bool,
     max_per_user: int = 0,
 ) -> Connection:
-    """Record the connection with the identity the authorizer attached.
+    """Record the connection with the identity the authorizer attached; raises a
+    ``Refused`` (``TooManyConnections`` at the cap).
 
     A signed-in user with ``max_per_user`` open connections already (0: no cap) is
     refused. Two connects of the same user at the same instant may both pass: the

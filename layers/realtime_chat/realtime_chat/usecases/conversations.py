@@ -13,7 +13,7 @@ from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
 from realtime_chat.model import MessageStatus
 from realtime_chat.ports import ChatStore, ConnectionStore
 from realtime_chat.protocol import (
-    DeleteConversation,
+    ConversationRequest,
     HistoryQuery,
     ListConversations,
     RenameConversation,
@@ -101,7 +101,7 @@ def rename(
 
 def delete(
     ctx: Context,
-    command: DeleteConversation,
+    command: ConversationRequest,
     *,
     chat: ChatStore,
     connections: ConnectionStore,

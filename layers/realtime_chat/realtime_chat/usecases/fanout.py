@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime_chat.errors import ConnectionGone, ConnectionThrottled
+from realtime_chat.errors import ConnectionGone, DeliveryFailed
 from realtime_chat.observability import logger as log
 from realtime_chat.ports import ConnectionStore, FrameSender
 
@@ -23,8 +23,8 @@ def notify_other_connections(
     """Send ``frame`` to every live connection of ``user_id`` except ``exclude`` that
     subscribed to its type (or to everything). Returns how many received it.
 
-    A connection that is gone (410) is deleted; one that stays throttled (429) is
-    skipped. Neither stops delivery to the rest.
+    A connection that is gone (410) is deleted; any other ``DeliveryFailed`` (still
+    throttled, frame too large) skips that connection. None stops delivery to the rest.
     """
     delivered = 0
     for connection in connections.connections_of(user_id, now=now):
@@ -38,6 +38,9 @@ def notify_other_connections(
         except ConnectionGone:
             log.info("removing stale connection %s", connection.connection_id)
             connections.delete(connection.connection_id)
-        except ConnectionThrottled:
-            log.warning("connection %s throttled; frame skipped", connection.connection_id)
+        except DeliveryFailed as err:
+            log.warning(
+                "frame skipped",
+                extra={"connection_id": connection.connection_id, "reason": type(err).__name__},
+            )
     return delivered

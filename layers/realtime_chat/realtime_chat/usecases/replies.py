@@ -7,13 +7,15 @@ from __future__ import annotations
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
 from realtime_chat.ports import ChatStore
-from realtime_chat.protocol import StopReply
+from realtime_chat.protocol import ConversationRequest
 from realtime_chat.usecases.context import Context
 
 __all__ = ["stop_reply"]
 
 
-def stop_reply(ctx: Context, command: StopReply, *, chat: ChatStore, reply_timeout: int) -> None:
+def stop_reply(
+    ctx: Context, command: ConversationRequest, *, chat: ChatStore, reply_timeout: int
+) -> None:
     user_id = ctx.require_user("stop_reply")
     conversation_id = command.conversation_id
     try:

@@ -16,6 +16,7 @@ from realtime_chat.errors import (
     AiNotConfigured,
     ChatError,
     ErrorCode,
+    ModelNotConfigured,
     ModelRejectedKey,
     ModelUnavailable,
     SecretUnavailable,
@@ -120,6 +121,9 @@ class Upstream:
             # The reason may quote the provider: for the log only, never the client.
             logger.warning("model unavailable", extra={"reason": str(err), "chunks": self._deltas})
             raise _unavailable("The AI provider is unavailable right now.") from None
+        except ModelNotConfigured as err:  # e.g. no access to the Bedrock model
+            logger.error("AI model not configured", extra={"reason": str(err)})
+            raise ChatError(ErrorCode.AI_NOT_CONFIGURED, err.public) from None
         finally:
             close = getattr(events, "close", None)
             if close is not None:
