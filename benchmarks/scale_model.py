@@ -464,7 +464,7 @@ def _sensitivity(design: Design, workload: Workload, inputs: dict[str, Any]) -> 
     lines = [head, "|---|" + "---|" * len(SIZES)]
     for fill in FILLS:
         rows = [row(n, replace(design, fill=float(fill)), workload, inputs) for n in SIZES]
-        cells = [f"{_money(r.cost_per_1000_turns)}, {_count(r.concurrency_reply)}" for r in rows]
+        cells = [f"${r.cost_per_1000_turns:.3f}, {_count(r.concurrency_reply)}" for r in rows]
         lines.append(f"| {fill} | " + " | ".join(cells) + " |")
     return lines
 

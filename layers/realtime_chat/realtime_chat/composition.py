@@ -195,13 +195,16 @@ def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
     from realtime_chat.usecases.chat import accept_message
 
     settings = chat_settings(env)
-    if settings.reply_queue_url is None:
+    queue_url = settings.reply_queue_url
+    if queue_url is None:
         raise ConfigurationError("environment variable REPLY_QUEUE_URL is not set")
     ai = ai_settings(env)
     client = _dynamodb(settings)
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
-    jobs = SqsReplyJobs(_sqs(settings), settings.reply_queue_url)
+    # Made on the first job, after that turn's acknowledgement is sent: a cold start
+    # does not wait for it.
+    jobs = SqsReplyJobs(cast("SQSClient", _OnFirstUse(lambda: _sqs(settings))), queue_url)
     limiter = DynamoRateLimiter(
         client,
         settings.chat_table,
