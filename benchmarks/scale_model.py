@@ -452,7 +452,7 @@ def _design_tables(design: Design, workload: Workload, inputs: dict[str, Any]) -
         rule,
         *costs,
         line("**total**", [f"**{_money(sum(r.cost_month.values()))}**" for r in rows]),
-        line("per 1,000 chat turns", [_money(r.cost_per_1000_turns) for r in rows]),
+        line("per 1,000 chat turns", [f"${r.cost_per_1000_turns:.3f}" for r in rows]),
         line("dominant term", dominant),
         "",
     ]
