@@ -18,6 +18,6 @@ ENV = {
     "POWERTOOLS_SERVICE_NAME": "bench",
     "POWERTOOLS_METRICS_NAMESPACE": "Bench",
     "AI_BASE_URL": "http://127.0.0.1:9/v1",
-    # Never reached: a cold start's chat turn fails before it queues its reply job.
+    # The cold start makes the queue in its embedded AWS and names it instead.
     "REPLY_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-reply-jobs",
 }
