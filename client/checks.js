@@ -30,6 +30,14 @@ export function checkId(value, field) {
   });
 }
 
+/** As checkId, and refuses a missing id too. */
+export function checkRequiredId(value, field) {
+  if (value === undefined || value === null || value === "") {
+    return new InputError(`'${field}' is required.`, { code: "INVALID_ID", field });
+  }
+  return checkId(value, field);
+}
+
 /** Why `message` cannot be sent as it is, or null when it can. */
 export function checkMessage(message, limits = LIMITS) {
   if (typeof message !== "string" || !message.trim()) {

@@ -76,6 +76,9 @@ export interface HistoryMessage {
   content: string;
   timestamp: string;
   status: "complete" | "streaming" | "stopped" | "error" | "failed";
+  /** Regenerated or edited: this is version `version` of `versions` (the newest). */
+  version?: number;
+  versions?: number;
 }
 
 export interface HistoryPage {
@@ -83,6 +86,8 @@ export interface HistoryPage {
   conversationId: string;
   messages: HistoryMessage[];
   nextBefore: string | null;
+  /** The model the conversation uses (an id of listModels()), or null for the default. */
+  model: string | null;
 }
 
 export interface ConversationSummary {
@@ -103,6 +108,20 @@ export type TurnEvent =
   | { type: "text"; text: string; delta: string; reset: boolean; reply: ReplyUpdate }
   | { type: "final"; reply: ReplyUpdate }
   | { type: "error"; error: ChatClientError };
+
+export interface ModelOption {
+  id: string;
+  label: string;
+}
+
+export interface MessageVersion extends HistoryMessage {
+  version: number;
+}
+
+export interface MessageVersions {
+  texts: MessageVersion[];
+  answers: MessageVersion[];
+}
 
 export class Turn implements AsyncIterable<TurnEvent> {
   readonly message: string;
@@ -150,7 +169,20 @@ export class RealtimeChatClient {
    * Throws InputError (EMPTY_MESSAGE, INVALID_MESSAGE, MESSAGE_TOO_LARGE,
    * FRAME_TOO_LARGE, INVALID_ID) or ConnectionError (NOT_CONNECTED) before sending.
    */
-  send(message: string, options?: { conversationId?: string; clientMessageId?: string }): Turn;
+  send(message: string, options?: { conversationId?: string; clientMessageId?: string; model?: string }): Turn;
+  /** Answers the conversation's last message again (a Turn, as send() gives). */
+  regenerate(conversationId: string, options?: { clientMessageId?: string; model?: string }): Turn;
+  /** Replaces the last message's text (messageId: its id) and answers it again. */
+  edit(
+    conversationId: string,
+    messageId: string,
+    message: string,
+    options?: { clientMessageId?: string; model?: string },
+  ): Turn;
+  /** The models a conversation may use; empty when the server offers no choice. */
+  listModels(): Promise<ModelOption[]>;
+  /** The earlier texts and answers of the turn whose user message is messageId. */
+  versions(conversationId: string, messageId: string): Promise<MessageVersions>;
   stop(conversationId: string): Promise<Frame>;
   history(conversationId: string, options?: { limit?: number; before?: string }): Promise<HistoryPage>;
   list(options?: { limit?: number; cursor?: string }): Promise<ConversationPage>;

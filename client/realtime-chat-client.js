@@ -5,7 +5,7 @@
 // order, requests matched to their answers, and typed errors. No dependencies.
 
 import { ConnectionError, InputError, ServerError } from "./chat-errors.js";
-import { LIMITS, checkFrame, checkId, checkMessage } from "./checks.js";
+import { LIMITS, checkFrame, checkId, checkMessage, checkRequiredId } from "./checks.js";
 import { Connection } from "./connection.js";
 import { ReplyStore } from "./reply-store.js";
 import { Requests } from "./requests.js";
@@ -242,16 +242,46 @@ export class RealtimeChatClient {
    * connected) before anything is sent. While reconnecting the turn waits, and it is
    * resent with the same clientMessageId on every reconnect until its reply is final.
    */
-  send(message, { conversationId, clientMessageId } = {}) {
+  send(message, { conversationId, clientMessageId, model } = {}) {
     const refused =
       checkMessage(message, this.options.limits) ||
       checkId(conversationId, "conversationId") ||
       checkId(clientMessageId, "clientMessageId");
     if (refused) throw refused;
+    return this.#turn("chat_message", { message, conversationId, model }, clientMessageId);
+  }
+
+  /**
+   * Answers the conversation's last message again; returns its Turn, as send() does.
+   * The new answer becomes current; the earlier ones are in versions(). Refused by the
+   * server (INVALID_MESSAGE) while that message's reply still streams: stop() it first.
+   */
+  regenerate(conversationId, { clientMessageId, model } = {}) {
+    const refused =
+      checkRequiredId(conversationId, "conversationId") ||
+      checkId(clientMessageId, "clientMessageId");
+    if (refused) throw refused;
+    return this.#turn("regenerate_reply", { conversationId, model }, clientMessageId);
+  }
+
+  /**
+   * Replaces the text of the conversation's last message (messageId: its id) and answers
+   * it again; returns its Turn. Any other message is refused by the server
+   * (INVALID_MESSAGE, field "messageId"). The old text and answer are in versions().
+   */
+  edit(conversationId, messageId, message, { clientMessageId, model } = {}) {
+    const refused =
+      checkMessage(message, this.options.limits) ||
+      checkRequiredId(conversationId, "conversationId") ||
+      checkRequiredId(messageId, "messageId") ||
+      checkId(clientMessageId, "clientMessageId");
+    if (refused) throw refused;
+    return this.#turn("edit_message", { conversationId, messageId, message, model }, clientMessageId);
+  }
+
+  #turn(action, fields, clientMessageId) {
     const id = clientMessageId || this.newId("m");
-    const data = { message, clientMessageId: id };
-    if (conversationId) data.conversationId = conversationId;
-    const frame = { action: "chat_message", data };
+    const frame = { action, data: { ...clean(fields), clientMessageId: id } };
     const tooBig = checkFrame(frame, this.options.limits);
     if (tooBig) throw tooBig;
     this.#checkUsable();
@@ -283,6 +313,21 @@ export class RealtimeChatClient {
     this.#transmit(frame, request);
     if (!request.answer) request.succeed(undefined); // an action whose answer we cannot tell
     return promise;
+  }
+
+  /** Resolves to the models a conversation may use: [{id, label}] (empty: no choice). */
+  async listModels() {
+    const frame = await this.request("list_models");
+    return frame.models || [];
+  }
+
+  /**
+   * The earlier versions of a turn, named by its user message's id: resolves to
+   * {texts, answers}, each oldest first with its `version` number.
+   */
+  async versions(conversationId, messageId) {
+    const frame = await this.request("message_versions", { conversationId, messageId });
+    return { texts: frame.texts || [], answers: frame.answers || [] };
   }
 
   /** Asks the reply streaming in a conversation to stop; the reply ends as "stopped". */

@@ -13,6 +13,8 @@ const ANSWERS = {
   rename_conversation: ["conversation_renamed", true],
   delete_conversation: ["conversation_deleted", true],
   stop_reply: ["reply_stop_requested", true],
+  list_models: ["models", false],
+  message_versions: ["message_versions", true],
   chat_typing: ["typing_acknowledged", true],
   user_status: ["status_updated", false],
   subscribe_notifications: ["notifications_subscribed", false],

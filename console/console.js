@@ -17,7 +17,9 @@ const thread = new Thread($("messages"), { onFollowChange: (following) => ($("ju
 const session = { mode: null, idToken: null, refreshToken: null, servedConfig: false };
 let client = null;
 // The open conversation: its id, and whether the server has it (a new one does not yet).
-const open = { id: null, stored: false };
+// lastMessage: the id of the user's last message in it (what Edit and versions name);
+// editing: that id while the composer holds its text being edited.
+const open = { id: null, stored: false, lastMessage: null, editing: null, model: null };
 
 function remember() {
   saveSession({ ...session, conversationId: open.stored ? open.id : null });
@@ -63,7 +65,12 @@ function connect(mode, { idToken = null, refreshToken = null, conversationId = n
     refreshConversations();
   });
   client.on("message_received", (f) => {
-    if (f.conversationId === open.id) open.stored = true;
+    if (f.conversationId !== open.id) return;
+    open.stored = true;
+    open.lastMessage = f.messageId || open.lastMessage;
+    // Regenerated or edited (here or in another tab): the thread shows the turn anew.
+    if (f.regenerated || f.edited) loadHistory(open.id);
+    updateControls();
   });
   client.connect().catch(() => {}); // failures arrive as "close" and "error" events
 }
@@ -94,6 +101,7 @@ async function onOpen({ claims }) {
   showDebugStatus();
   if (!claims) return;
   refreshConversations();
+  showModels();
   if (open.id && open.stored) loadHistory(open.id);
 }
 
@@ -105,6 +113,23 @@ async function showDebugStatus() {
   } catch (err) {
     showError(err);
   }
+}
+
+async function showModels() {
+  try {
+    const models = await client.listModels();
+    const options = models.map((m) => new Option(m.label, m.id));
+    $("model").replaceChildren(new Option("Default", ""), ...options);
+    $("model-picker").hidden = !models.length;
+    $("model").value = open.model || "";
+  } catch (err) {
+    if (err.code !== "CLOSED") showError(err);
+  }
+}
+
+/** The chosen model for a turn: undefined keeps the conversation's own. */
+function chosenModel() {
+  return $("model").value || undefined;
 }
 
 // ------------------------------------------------------------------ conversations
@@ -147,6 +172,11 @@ function showConversations(list) {
 function openConversation(id, title, { stored = true, load = true } = {}) {
   open.id = id;
   open.stored = Boolean(id) && stored;
+  open.lastMessage = null;
+  open.model = null; // known from its history
+  cancelEdit();
+  $("model").value = "";
+  $("versions").hidden = true;
   thread.clear();
   $("conversation-title").textContent = id ? title || "Loading…" : "New conversation";
   for (const item of $("conversations").querySelectorAll("li")) {
@@ -163,6 +193,10 @@ async function loadHistory(id) {
     const page = await client.history(id);
     if (open.id !== id) return; // another conversation was opened meanwhile
     thread.showHistory(page.messages || []);
+    open.model = page.model || null; // the picker shows the model the conversation uses
+    if ([...$("model").options].some((o) => o.value === (open.model || ""))) $("model").value = open.model || "";
+    const mine = (page.messages || []).filter((m) => m.role === "user");
+    if (mine.length) open.lastMessage = mine.at(-1).messageId;
     // Own messages still on their way (resent after a reconnect) stay in view.
     const shown = new Set((page.messages || []).map((m) => m.messageId));
     for (const turn of client.pendingTurns) {
@@ -209,9 +243,12 @@ function sendMessage() {
     return;
   }
   const conversationId = open.id || client.newId("console");
+  const editing = open.editing;
   let turn;
   try {
-    turn = client.send(text, { conversationId });
+    turn = editing
+      ? client.edit(conversationId, editing, text, { model: chosenModel() })
+      : client.send(text, { conversationId, model: chosenModel() });
   } catch (err) {
     showError(err); // refused before sending: the text box keeps every character
     if (err instanceof InputError) box.focus();
@@ -221,7 +258,8 @@ function sendMessage() {
     openConversation(conversationId, null, { stored: false, load: false });
     $("conversation-title").textContent = text.trim().slice(0, TITLE_CHARS);
   }
-  thread.addOwn(turn.clientMessageId, text);
+  if (editing) cancelEdit();
+  else thread.addOwn(turn.clientMessageId, text);
   box.value = "";
   clearError();
   turn.received.then(
@@ -242,6 +280,57 @@ function sendMessage() {
   });
 }
 
+/** Answers the last message again; the thread shows the turn anew once acknowledged. */
+function regenerate() {
+  if (!client || !open.id || !open.stored) return;
+  let turn;
+  try {
+    turn = client.regenerate(open.id, { model: chosenModel() });
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  clearError();
+  turn.done.catch((err) => err.code !== "CLOSED" && showError(err));
+}
+
+/** Puts the last message's text in the composer; Send then saves it and answers it again. */
+function editLast() {
+  if (!open.lastMessage) return;
+  const own = [...$("messages").querySelectorAll(".message.user .body")].at(-1);
+  open.editing = open.lastMessage;
+  $("message").value = own ? own.textContent : "";
+  $("send").textContent = "Save and answer";
+  $("cancel-edit").hidden = false;
+  $("message").focus();
+}
+
+function cancelEdit() {
+  open.editing = null;
+  $("send").textContent = "Send";
+  $("cancel-edit").hidden = true;
+}
+
+async function showVersions() {
+  if (!client || !open.lastMessage) return;
+  try {
+    const { texts, answers } = await client.versions(open.id, open.lastMessage);
+    const items = [
+      ...texts.map((v) => [`your text v${v.version}`, v.content]),
+      ...answers.map((v) => [`answer v${v.version}`, v.content]),
+    ].map(([label, content]) => {
+      const item = document.createElement("li");
+      item.textContent = `${label}: ${content}`; // as text: never rendered as markup
+      return item;
+    });
+    if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: "No earlier versions." }));
+    $("versions").replaceChildren(...items);
+    $("versions").hidden = false;
+  } catch (err) {
+    showError(err);
+  }
+}
+
 function stopReply() {
   if (!client || !open.id || !thread.streaming) return;
   client.stop(open.id).catch((err) => showError(err));
@@ -252,6 +341,8 @@ function updateControls() {
   $("send").disabled = !online;
   $("send").title = online ? "" : "Not connected";
   $("stop").hidden = !thread.streaming;
+  // The last turn's buttons: once it is stored and its reply has ended.
+  $("last-turn").hidden = !online || !open.stored || !open.lastMessage || thread.streaming;
 }
 
 // ------------------------------------------------------------------ messages to the user
@@ -335,6 +426,10 @@ function wire() {
     }
   });
   $("stop").addEventListener("click", stopReply);
+  $("regenerate").addEventListener("click", regenerate);
+  $("edit-last").addEventListener("click", editLast);
+  $("cancel-edit").addEventListener("click", cancelEdit);
+  $("show-versions").addEventListener("click", showVersions);
   $("jump").addEventListener("click", () => thread.scrollToEnd());
   $("new-conversation").addEventListener("click", () => openConversation(null, null));
   $("refresh-conversations").addEventListener("click", refreshConversations);

@@ -46,8 +46,10 @@ export class Thread {
         reply.typewriter.show(message.content || "");
         this.#render(reply);
         setStatus(reply.item, message.status || "complete");
+        showVersion(reply.item, message);
       } else {
-        this.#add("user", message.content, message.status === "failed" ? "error" : "complete");
+        const item = this.#add("user", message.content, message.status === "failed" ? "error" : "complete");
+        showVersion(item, message);
       }
     }
     this.scrollToEnd();
@@ -152,6 +154,11 @@ export class Thread {
     this.following = following;
     this.onFollowChange(following);
   }
+}
+
+/** A regenerated or edited message says which version it is: "v2/2". */
+function showVersion(item, message) {
+  if (message.versions > 1) item.dataset.version = `${message.version}/${message.versions}`;
 }
 
 function setStatus(item, status) {

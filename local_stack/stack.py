@@ -267,7 +267,6 @@ def sam_env_vars(template: Template, specs: list[FunctionSpec]) -> dict[str, dic
         values = {
             **spec.environment,
             "LOCAL_AWS_ENDPOINT_URL": spec.environment.get("AWS_ENDPOINT_URL", ""),
-            "LOCAL_LAMBDA_ENDPOINT_URL": spec.environment.get("AWS_ENDPOINT_URL_LAMBDA", ""),
         }
         env_vars[spec.logical_id] = {k: values[k] for k in sorted(shared | set(own)) if k in values}
     return env_vars

@@ -2,8 +2,11 @@
 they arrive, and reconnects with backoff when the connection drops, signing in again
 when the token is refused (it expired, or the stack restarted with a new user pool).
 
-Type a message to chat. Commands: /debug, /history, /list, /new, /use ID, /stop, /ping,
-/quit. /stop ends the reply being written (from this or any other of your clients).
+Type a message to chat. Commands: /debug, /history, /list, /new, /use ID, /stop, /regen,
+/edit TEXT, /versions, /model [ID], /ping, /quit. /stop ends the reply being written (from
+this or any other of your clients). /regen answers your last message again, /edit TEXT
+replaces it and answers it again (earlier answers and texts: /versions). /model lists the
+models you may choose; /model ID answers with that one from your next message on.
 
     make chat                                  # the demo user, a new conversation
     python -m local_stack.tools.chat --conversation ID   # carry on a conversation (see /list)
@@ -32,7 +35,10 @@ from local_stack.tools.token import add_sign_in_arguments, tokens_from_args
 
 __all__ = ["Session", "main"]
 
-HELP = "  commands: /debug /history /list /new /use ID /stop /ping /quit"
+HELP = (
+    "  commands: /debug /history /list /new /use ID /stop /regen /edit TEXT /versions"
+    " /model [ID] /ping /quit"
+)
 # Controls (C0 but newline and tab, DEL, C1) and bidi overrides, shown escaped: text from
 # the server (a reply, a title) must not move the cursor, clear the screen or recolour it.
 _ESCAPED = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
@@ -64,6 +70,10 @@ def _show(frame: dict[str, Any], streamed: set[str] | None = None) -> None:
             flush=True,
         )
     elif kind == "message_received":
+        if frame.get("edited"):
+            print(f"  (edited) you> {_safe(frame.get('message'))}")
+        elif frame.get("regenerated"):
+            print("  (regenerating)")
         print("assistant> ", end="", flush=True)
     elif kind == "ai_response_snapshot":  # back mid-answer: what was missed, then the rest
         streamed.add(frame.get("messageId", ""))
@@ -74,9 +84,23 @@ def _show(frame: dict[str, Any], streamed: set[str] | None = None) -> None:
         print(f"\n! {frame.get('code')}: {_safe(frame.get('message'))}", flush=True)
     elif kind == "chat_history":
         for message in frame["messages"]:
-            print(f"  {message['role']:>9}: {_safe(message['content'])}")
+            version = (
+                f" ({message['version']}/{message['versions']})" if "versions" in message else ""
+            )
+            print(f"  {message['role']:>9}{version}: {_safe(message['content'])}")
         if not frame["messages"]:
             print("  (no messages yet)")
+    elif kind == "models":
+        for model in frame["models"]:
+            print(f"  {model['id']}  {_safe(model['label'])}")
+        if not frame["models"]:
+            print("  (this server offers no choice of model)")
+    elif kind == "message_versions":
+        for kind_, versions in (("text", frame["texts"]), ("answer", frame["answers"])):
+            for version in versions:
+                print(f"  {kind_} {version['version']}: {_safe(version['content'])}")
+        if not frame["texts"] and not frame["answers"]:
+            print("  (no earlier versions)")
     elif kind == "conversations":
         for conversation in frame["conversations"]:
             print(f"  {conversation['conversationId']}  {_safe(conversation['title'])}")
@@ -104,6 +128,8 @@ class Session:
         self.pending = 0  # requests sent whose last reply has not arrived yet
         self.unsent: str | None = None  # typed while the connection was down
         self.streamed: set[str] = set()  # replies whose text is on screen (by messageId)
+        self.model: str | None = None  # the model chosen with /model ID, sent with each turn
+        self.last_message: str | None = None  # your last message's id: /edit, /versions
 
     def connect_url(self) -> str:
         """Signs in afresh each time: a token that expired, or a stack that restarted
@@ -121,6 +147,11 @@ class Session:
 
     def received(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
+        if kind == "message_received":
+            self.last_message = frame.get("messageId")
+        elif kind == "chat_history":  # after /use: /edit and /versions know the last one
+            mine = [m["messageId"] for m in frame["messages"] if m["role"] == "user"]
+            self.last_message = mine[-1] if mine else self.last_message
         partial_reply = kind == "ai_response" and frame.get("finishReason") == "error"
         if kind not in _NOT_FINAL and not partial_reply:  # an error frame follows a partial one
             self.pending = max(0, self.pending - 1)
@@ -141,13 +172,35 @@ class Session:
                 print(f"  (no messages yet in {self.conversation})")
                 return None
             return {"action": "chat_history", "data": {"conversationId": self.conversation}}
+        if line == "/model":
+            return {"action": "list_models"}
+        if line.startswith("/model "):
+            self.model = line.split(maxsplit=1)[1]
+            print(f"  model {self.model} answers from your next message on")
+            return None
+        if line == "/regen":
+            return self._turn("regenerate_reply", {})
+        if line.startswith("/edit "):
+            if self.last_message is None:
+                print("  (nothing to edit yet in this session: send a message first)")
+                return None
+            text = line.split(maxsplit=1)[1]
+            return self._turn("edit_message", {"messageId": self.last_message, "message": text})
+        if line == "/versions":
+            if self.last_message is None:
+                print("  (no message of yours in this session yet)")
+                return None
+            data = {"conversationId": self.conversation, "messageId": self.last_message}
+            return {"action": "message_versions", "data": data}
         if line == "/new":
             self.conversation, self.has_messages = _new_conversation_id(), False
+            self.last_message = None
             self.pending = 0  # the last conversation's reply is no longer waited for
             print(f"  new conversation {self.conversation}")
             return None
         if line.startswith("/use "):
             self.conversation, self.has_messages = line.split(maxsplit=1)[1], True
+            self.last_message = None
             self.pending = 0
             print(f"  now in conversation {self.conversation} (/history to see it)")
             return None
@@ -155,14 +208,18 @@ class Session:
             print(HELP)
             return None
         self.has_messages = True
-        return {
-            "action": "chat_message",
-            "data": {
-                "conversationId": self.conversation,
-                "message": line,
-                "clientMessageId": f"cli-{uuid.uuid4().hex}",
-            },
+        return self._turn("chat_message", {"message": line})
+
+    def _turn(self, action: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A request that starts a reply in the open conversation, with the chosen model."""
+        data = {
+            "conversationId": self.conversation,
+            **data,
+            "clientMessageId": f"cli-{uuid.uuid4().hex}",
         }
+        if self.model is not None:
+            data["model"] = self.model
+        return {"action": action, "data": data}
 
 
 _NOT_FINAL = {

@@ -101,3 +101,25 @@ def test_the_client_signs_in_again_and_carries_on_after_the_stack_restarts(
         term.close()
         if second is not None:
             second.stop()
+
+
+def test_regen_edit_versions_and_model_from_the_terminal(terminal: type[Terminal]) -> None:
+    # GIVEN an answered message
+    term = terminal()
+    term.wait_for("connected")
+    term.type("name a bird")
+    eventually(lambda: term.output.count("tokens]") >= 1, what="the first answer")
+    # WHEN it is regenerated, then edited
+    term.type("/regen")
+    term.wait_for("(regenerating)")
+    eventually(lambda: term.output.count("tokens]") >= 2, what="the regenerated answer")
+    term.type("/edit name a fish")
+    term.wait_for("(edited) you> name a fish")
+    eventually(lambda: term.output.count("tokens]") >= 3, what="the answer to the edit")
+    # THEN the earlier versions are listed, and the model list says there is no choice
+    term.type("/versions")
+    term.wait_for("text 1: name a bird")
+    term.wait_for("answer 2: You said: name a bird")
+    term.type("/model")
+    term.wait_for("(this server offers no choice of model)")
+    assert "! " not in term.output  # no error on the way

@@ -146,6 +146,7 @@ def test_debug_status_shows_the_connection_from_the_event_alone(
         "hasConnectionsTable": True,
         "hasChatTable": True,
         "region": "us-east-1",
+        "models": [],
     }
     assert dynamodb_calls == []
 

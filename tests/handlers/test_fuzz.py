@@ -1,4 +1,5 @@
-"""Property-based fuzzing of the real $default and chat_message entry points: whatever a
+"""Property-based fuzzing of the real $default and chat function entry points (chat_message,
+regenerate_reply, edit_message): whatever a
 client sends (text or binary, any JSON shape, any Unicode, any size up to the frame
 limit), it gets a defined answer, never INTERNAL_ERROR, and its connection still works."""
 
@@ -14,9 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.dispatch import ACTIONS
+from realtime_chat.model import Message, Role, TurnState
 from tests.conftest import LambdaContext, load_event
-from tests.handlers.conftest import CONN, Chat
+from tests.handlers.conftest import ADA, CONN, CONV, Chat
 from tests.support.aws import CHAT_TABLE, clear_posted, frames_answered
 
 FRAME_LIMIT = 32 * 1024
@@ -56,6 +59,8 @@ fields = st.sampled_from(
         "isTyping",
         "status",
         "notificationTypes",
+        "messageId",
+        "model",
     ]
 )
 shaped = st.fixed_dictionaries(
@@ -159,3 +164,37 @@ def chat_without_replies(chat: Chat) -> Chat:
     chat.reload(CHAT_MESSAGES_PER_MINUTE="0")
     chat.replies.worker = lambda _event: None
     return chat
+
+
+@pytest.fixture
+def answered_turn(chat_without_replies: Chat) -> tuple[Chat, str]:
+    """A conversation whose last turn is answered, so that a regenerate or an edit of
+    it can be accepted; its question's id."""
+    store = DynamoChatStore(chat_without_replies.dynamodb, CHAT_TABLE)
+    question = Message("q-fuzz", Role.USER, "first question", "2026-11-25T20:00:00.000Z")
+    answer = Message("a-fuzz", Role.ASSISTANT, "first answer", "2026-11-25T20:00:00.001Z")
+    store.begin_turn(ADA, CONV, question, title="fuzz", client_message_id=None)
+    store.finish_turn(ADA, CONV, question, reply=answer, state=TurnState.ANSWERED)
+    return chat_without_replies, question.message_id
+
+
+@FUZZ
+@given(
+    action=st.sampled_from(["regenerate_reply", "edit_message"]),
+    data=st.dictionaries(fields, json_values, max_size=5),
+    text=any_text(200),
+    aimed=st.booleans(),
+)
+def test_any_regenerate_or_edit_gets_a_defined_answer(
+    answered_turn: tuple[Chat, str], action: str, data: dict[str, Any], text: str, aimed: bool
+) -> None:
+    chat, question = answered_turn
+    if text:
+        data = {**data, "message": text}
+    if aimed:  # at the real last turn, so that some are accepted
+        data = {**data, "conversationId": CONV, "messageId": question}
+    body = json.dumps({"action": action, "data": data})
+    answers = _send(chat.handler, chat.context, body)
+    _assert_defined(answers)
+    assert answers[0]["type"] in ("message_received", "error")
+    _stored_text_is_valid_unicode(chat.dynamodb)

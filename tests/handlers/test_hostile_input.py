@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LambdaContext, load_event
-from tests.handlers.conftest import CONN, Chat
+from tests.handlers.conftest import CONN, CONV, Chat
 from tests.support.aws import CHAT_TABLE, CONNECTIONS_TABLE, clear_posted, posted_frames
 
 DEEP = "[" * 16000 + "]" * 16000  # 32,000 bytes, deeper than any JSON decoder recurses
@@ -154,3 +154,35 @@ def test_nothing_is_stored_for_any_refused_frame(
     for body in (DEEP, '{"action":"rename_conversation","data":{"title":"\\ud800"}}', "\x00"):
         _raw(default, body, lambda_context)
     assert moto_aws.scan(TableName=CHAT_TABLE)["Items"] == []
+
+
+@pytest.mark.parametrize(
+    ("action", "changes", "code", "field"),
+    [
+        ("edit_message", {"message": "broken \ud800 text"}, "INVALID_MESSAGE", "message"),
+        ("edit_message", {"message": "x" * 8001}, "MESSAGE_TOO_LARGE", "message"),
+        ("edit_message", {"messageId": "../../etc"}, "INVALID_MESSAGE", "messageId"),
+        ("regenerate_reply", {"conversationId": "\ud800"}, "INVALID_MESSAGE", "conversationId"),
+        ("regenerate_reply", {"model": {"$ne": None}}, "INVALID_MESSAGE", "model"),
+    ],
+)
+def test_a_hostile_regenerate_or_edit_is_refused_naming_the_field_and_charges_nothing(
+    chat: Chat, action: str, changes: dict[str, Any], code: str, field: str
+) -> None:
+    # GIVEN an answered turn and a limit of one more message a minute
+    chat.reload(CHAT_MESSAGES_PER_MINUTE="2")
+    chat.send(message="hello", clientMessageId="c-1")
+    question = chat.frames()[0]["messageId"]
+    before = chat.dynamodb.scan(TableName=CHAT_TABLE)["Items"]
+    clear_posted()
+    # WHEN a regenerate or an edit with a hostile field is sent
+    data = {"conversationId": CONV, "messageId": question, "message": "ok", **changes}
+    chat.send(action, clientMessageId="bad-1", **{k: v for k, v in data.items()})
+    # THEN it is refused naming the field and echoing its clientMessageId
+    (refused,) = chat.frames()
+    assert (refused["code"], refused["field"], refused["clientMessageId"]) == (code, field, "bad-1")
+    # AND nothing changed: the one message left is still there for a regenerate
+    assert chat.dynamodb.scan(TableName=CHAT_TABLE)["Items"] == before
+    clear_posted()
+    chat.send("regenerate_reply", clientMessageId="good-1")
+    assert chat.frames()[0]["type"] == "message_received"

@@ -124,7 +124,7 @@ def test_integrations_authorizer_and_permissions_call_the_live_alias(app: dict[s
         assert re.search(rf"\$\{{\w+FunctionAlias{ALIAS}\}}", _sub_text(uri)), uri
         assert ".Arn}" not in _sub_text(uri), uri
     permissions = resources(app, "AWS::Lambda::Permission")
-    assert len(permissions) == 6
+    assert len(permissions) == 8  # one per route and the authorizer
     for logical_id, permission in permissions.items():
         target = permission["Properties"]["FunctionName"]
         assert re.fullmatch(rf"\w+FunctionAlias{ALIAS}", target.get("Ref", "")), logical_id

@@ -22,6 +22,7 @@ from realtime_chat.model import (
     TextDelta,
     TurnState,
 )
+from realtime_chat.model_options import ModelOption
 from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.reply import generate_reply
 from tests.support.aws import CHAT_TABLE
@@ -34,7 +35,9 @@ class Model:
     def __init__(self, *events: ModelEvent) -> None:
         self.events = events
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         yield from self.events
 
 
@@ -111,7 +114,9 @@ class PausingModel:
         self.chunks_before_resuming: list[str] = []
         self.sender: RecordingSender | None = None
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         import time
 
         yield TextDelta("Let me ")
@@ -141,7 +146,9 @@ def test_the_turn_records_whether_it_was_answered(store: DynamoChatStore) -> Non
 
 
 class ExplodingModel:
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         yield TextDelta("Part")
         raise RuntimeError("password=hunter2 at arn:aws:secretsmanager:us-east-1:123456789012")
 
@@ -178,7 +185,9 @@ class SlowModel:
         self._on_token = on_token
         self._before_delete = before_delete
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         import time
 
         try:

@@ -134,6 +134,7 @@ def test_debug_status_reports_booleans_never_values(world: World) -> None:
         "hasConnectionsTable": True,
         "hasChatTable": True,
         "region": "eu-west-1",
+        "models": [],
     }
     assert frame["connectionInfo"]["userId"] == "ada"
     assert frame["connectionInfo"]["isAuthenticated"] is True
@@ -185,3 +186,33 @@ def test_an_unexpected_failure_says_internal_error_without_details(world: World)
     assert frame["code"] == "INTERNAL_ERROR"
     assert "req-1" in frame["message"]
     assert "arn" not in json.dumps(frame) and "secret" not in json.dumps(frame)
+
+
+MODELS = (
+    "fast|GPT-4o mini|openai:openai/gpt-4o-mini|1024;"
+    "deep|Claude|openai:arn:aws:bedrock:us-east-1:123456789012:inference-profile/x"
+)
+
+
+def test_models_are_listed_and_debug_status_shows_them_by_label_never_by_route(
+    senders: Senders,
+) -> None:
+    # GIVEN a server with two allow-listed models, one routed through an ARN
+    env = {"AWS_REGION": "eu-west-1", "CONNECTIONS_TABLE": "c", "CHAT_TABLE": "h"}
+    settings = chat_settings({**env, "AI_MODELS": MODELS})
+    connections = MemoryConnections()
+    routes = default_routes(settings=settings, chat=ExplodingChat(), connections=connections)
+    dispatcher = Dispatcher(routes, senders=senders, connections=connections, clock=lambda: NOW)
+    # WHEN a client lists the models and asks for debug_status
+    dispatcher.handle(_request({"action": "list_models"}))
+    dispatcher.handle(_request({"action": "debug_status"}))
+    listed, status = senders.sender.sent["conn-1"]
+    # THEN it gets their ids and labels, and debug_status names them by label
+    assert listed == {
+        "type": "models",
+        "models": [{"id": "fast", "label": "GPT-4o mini"}, {"id": "deep", "label": "Claude"}],
+    }
+    assert [m["label"] for m in status["environment"]["models"]] == ["GPT-4o mini", "Claude"]
+    # AND neither ever shows a route: no model name, no ARN
+    for frame in (listed, status):
+        assert "gpt-4o-mini" not in str(frame) and "arn:" not in str(frame)

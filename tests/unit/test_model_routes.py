@@ -12,6 +12,7 @@ from realtime_chat.adapters.model_routes import ModelRoute, RoutedModel
 from realtime_chat.breaker import CircuitBreaker
 from realtime_chat.errors import ModelNotConfigured, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
+from realtime_chat.model_options import ModelOption
 
 PROMPT = [PromptMessage("user", "hi")]
 
@@ -23,9 +24,13 @@ class Scripted:
     def __init__(self, *scripts: list[ModelEvent | Exception]) -> None:
         self.scripts = list(scripts)
         self.asked = 0
+        self.choices: list[ModelOption | None] = []
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         self.asked += 1
+        self.choices.append(choice)
         script = self.scripts.pop(0) if self.scripts else ANSWER
         return self._play(script)
 
@@ -142,7 +147,9 @@ class Blocking:
     def __init__(self) -> None:
         self.closed = threading.Event()
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Blocking:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Blocking:
         return self
 
     def __iter__(self) -> Iterator[ModelEvent]:
@@ -166,3 +173,29 @@ def test_close_from_another_thread_hangs_up_the_route_being_read_and_asks_no_oth
     with pytest.raises(ModelUnavailable):
         next(events)
     assert blocking.closed.is_set() and openai.asked == 0
+
+
+def test_a_chosen_model_answers_first_with_its_settings_and_the_routes_fail_over_after_it() -> None:
+    # GIVEN two configured routes and an allow-listed model routed elsewhere, down
+    deep = ModelOption("deep", "Deep", "openai", "deep-1", max_tokens=64)
+    bedrock, openai, chosen = Scripted(ANSWER), Scripted(ANSWER), Scripted(DOWN)
+    routed = RoutedModel(
+        [ModelRoute("bedrock", "claude", bedrock), ModelRoute("openai", "gpt", openai)],
+        breaker=CircuitBreaker(failures=2),
+        clock=Clock(),
+        choosable=[ModelRoute("openai", "deep-1", chosen)],
+    )
+    # WHEN a conversation that chose it is answered
+    events = list(routed.stream(PROMPT, api_key="k", choice=deep))
+    # THEN its route was asked first, with the model's own settings, then the first
+    # configured route answered (without them), and said so
+    assert chosen.choices == [deep] and bedrock.choices == [None] and openai.asked == 0
+    assert events[-1] == Finished("stop", "claude", provider="bedrock")
+
+
+def test_a_chosen_model_on_a_configured_route_moves_that_route_first() -> None:
+    bedrock, openai = Scripted(ANSWER), Scripted(ANSWER)
+    gpt = ModelOption("gpt", "GPT", "openai", "gpt")
+    events = list(_routed(bedrock, openai).stream(PROMPT, api_key="k", choice=gpt))
+    assert events[-1] == Finished("stop", "gpt", provider="openai")
+    assert (bedrock.asked, openai.choices) == (0, [gpt])

@@ -28,6 +28,7 @@ from realtime_chat.model import (
     TextDelta,
     TurnState,
 )
+from realtime_chat.model_options import ModelOption
 from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.reply import Reply, estimate_tokens, generate_reply
 from tests.support.aws import CHAT_TABLE
@@ -85,7 +86,9 @@ class Scripted:
         self.events = events
         self.prompts: list[Sequence[PromptMessage]] = []
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         self.prompts.append(prompt)
         for event in self.events:
             if callable(event):
@@ -207,7 +210,9 @@ class Stalling:
         self._on_first = on_first
         self._read_timeout = read_timeout
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Stalling:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Stalling:
         return self
 
     def __iter__(self) -> Iterator[ModelEvent]:
@@ -262,7 +267,9 @@ class Ticking:
         self.on_token = on_token
         self.tokens = tokens
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterator[ModelEvent]:
+    def stream(
+        self, prompt: Sequence[PromptMessage], *, api_key: str, choice: ModelOption | None = None
+    ) -> Iterator[ModelEvent]:
         import time
 
         for n in range(self.tokens):

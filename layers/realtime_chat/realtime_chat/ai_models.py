@@ -32,6 +32,7 @@ def routed_model(ai: AiSettings, region: str) -> ChatModel:
     another after it does not retry: the next route is the retry."""
     from realtime_chat.adapters.model_routes import ModelRoute, RoutedModel
     from realtime_chat.breaker import CircuitBreaker
+    from realtime_chat.settings import AiRoute
 
     routes = []
     for index, route in enumerate(ai.routes):
@@ -39,7 +40,15 @@ def routed_model(ai: AiSettings, region: str) -> ChatModel:
         routes.append(
             ModelRoute(route.provider, route.model, _route_model(ai, route, retries, region))
         )
-    return RoutedModel(routes, breaker=CircuitBreaker(), clock=time.monotonic)
+    # Allow-listed models whose route is not configured: tried first when chosen, then
+    # the configured routes (so they do not retry: those are the retry).
+    configured = {r.name for r in routes}
+    choosable = [
+        ModelRoute(m.provider, m.model, _route_model(ai, AiRoute(m.provider, m.model), 0, region))
+        for m in ai.models
+        if m.route not in configured
+    ]
+    return RoutedModel(routes, breaker=CircuitBreaker(), clock=time.monotonic, choosable=choosable)
 
 
 def _route_model(ai: AiSettings, route: AiRoute, retries: int, region: str) -> ChatModel:

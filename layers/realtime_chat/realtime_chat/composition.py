@@ -42,12 +42,11 @@ __all__ = [
 ]
 
 # `sam local invoke` runs a function in Docker with only the variables the template
-# declares. These two are declared empty (AWS ignores them) so the env-vars file
-# `make run` writes can point boto3 at the local stack; boto3 reads the standard
-# names, which an empty value would break in AWS.
+# declares. This one is declared empty (AWS ignores it) so the env-vars file `make
+# run` writes can point boto3 at the local stack; boto3 reads the standard name,
+# which an empty value would break in AWS. (No function invokes Lambda any more.)
 LOCAL_ENDPOINTS = {
     "LOCAL_AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
-    "LOCAL_LAMBDA_ENDPOINT_URL": "AWS_ENDPOINT_URL_LAMBDA",
 }
 
 
@@ -183,22 +182,25 @@ def build_default(env: Mapping[str, str] = os.environ) -> FrameHandler:
 
 
 def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
-    """``chat_message``: stores and acknowledges the message, and queues its reply job."""
+    """``chat_message``, ``regenerate_reply``, ``edit_message``: store and acknowledge
+    the turn, and queue its reply job."""
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
     from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
     from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
     from realtime_chat.adapters.sqs_jobs import SqsReplyJobs
     from realtime_chat.dispatch import Dispatcher
     from realtime_chat.errors import ConfigurationError
-    from realtime_chat.protocol import ChatMessage
+    from realtime_chat.protocol import ChatMessage, EditMessage, RegenerateReply
     from realtime_chat.routes import authenticated
     from realtime_chat.usecases.chat import accept_message
+    from realtime_chat.usecases.versions import edit_message, regenerate_reply
 
     settings = chat_settings(env)
     queue_url = settings.reply_queue_url
     if queue_url is None:
         raise ConfigurationError("environment variable REPLY_QUEUE_URL is not set")
     ai = ai_settings(env)
+    model_ids = tuple(m.id for m in settings.models)
     client = _dynamodb(settings)
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
@@ -213,7 +215,9 @@ def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
     )
     route = authenticated(
         "chat_message",
-        lambda data: ChatMessage.parse(data, max_chars=settings.max_message_chars),
+        lambda data: ChatMessage.parse(
+            data, max_chars=settings.max_message_chars, models=model_ids
+        ),
         lambda ctx, command: accept_message(
             ctx,
             command,
@@ -225,8 +229,38 @@ def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
             reply_timeout=settings.reply_timeout,
         ),
     )
+    regenerate = authenticated(
+        "regenerate_reply",
+        lambda data: RegenerateReply.parse(data, models=model_ids),
+        lambda ctx, command: regenerate_reply(
+            ctx,
+            command,
+            chat=chat,
+            connections=connections,
+            jobs=jobs,
+            limiter=limiter,
+            callback_url=ctx.callback_url,
+            reply_timeout=settings.reply_timeout,
+        ),
+    )
+    edit = authenticated(
+        "edit_message",
+        lambda data: EditMessage.parse(
+            data, max_chars=settings.max_message_chars, models=model_ids
+        ),
+        lambda ctx, command: edit_message(
+            ctx,
+            command,
+            chat=chat,
+            connections=connections,
+            jobs=jobs,
+            limiter=limiter,
+            callback_url=ctx.callback_url,
+            reply_timeout=settings.reply_timeout,
+        ),
+    )
     dispatcher = Dispatcher(
-        {"chat_message": route},
+        {"chat_message": route, "regenerate_reply": regenerate, "edit_message": edit},
         senders=ApiGatewaySenders(settings.region),
         connections=connections,
         clock=time.time,

@@ -13,6 +13,7 @@ from typing import Any
 
 from realtime_chat.errors import ChatError
 from realtime_chat.model import Connection, Conversation, Identity, Message, Page
+from realtime_chat.model_options import ModelOption
 
 __all__ = [
     "MAX_POST_BYTES",
@@ -26,6 +27,8 @@ __all__ = [
     "error",
     "fit_content",
     "iso",
+    "message_versions",
+    "models",
     "notifications_subscribed",
     "pong",
     "presence",
@@ -124,17 +127,48 @@ def _message(message: Message) -> Frame:
         frame["model"] = message.model
     if message.provider:
         frame["provider"] = message.provider
+    if message.versions > 1:  # regenerated or edited: this is the newest version
+        frame["version"] = frame["versions"] = message.versions
     return frame
 
 
-def chat_history(
-    *, conversation_id: str, messages: Iterable[Message], next_before: str | None
+def models(options: Iterable[ModelOption]) -> Frame:
+    """The allow-listed models, by id and label (never their routes)."""
+    return {"type": "models", "models": [{"id": o.id, "label": o.label} for o in options]}
+
+
+def message_versions(
+    conversation_id: str, message_id: str, *, texts: Iterable[Message], answers: Iterable[Message]
 ) -> Frame:
+    """The earlier versions of a turn (``message_id``: its user message), oldest first:
+    the texts it had before edits, the answers it had before regenerations and edits."""
+
+    def version(n: int, message: Message) -> Frame:
+        return {**_message(message), "version": n}
+
+    return {
+        "type": "message_versions",
+        "conversationId": conversation_id,
+        "messageId": message_id,
+        "texts": [version(n, m) for n, m in enumerate(texts, 1)],
+        "answers": [version(n, m) for n, m in enumerate(answers, 1)],
+    }
+
+
+def chat_history(
+    *,
+    conversation_id: str,
+    messages: Iterable[Message],
+    next_before: str | None,
+    model: str | None = None,
+) -> Frame:
+    """A page of history; ``model``: the model the conversation uses (None: the default)."""
     return {
         "type": "chat_history",
         "conversationId": conversation_id,
         "messages": [_message(m) for m in messages],
         "nextBefore": next_before,
+        "model": model,
     }
 
 

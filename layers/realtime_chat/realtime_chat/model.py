@@ -125,6 +125,9 @@ class Message:
     usage: dict[str, int] = field(default_factory=dict)
     status: MessageStatus = MessageStatus.COMPLETE
     provider: str | None = None  # which provider answered (``bedrock``, ``openai``)
+    # How many versions this message has had (regenerated answers, edited questions),
+    # this one the newest; the earlier ones are read with ``ChatStore.versions``.
+    versions: int = 1
 
 
 class TurnState(StrEnum):
@@ -155,6 +158,7 @@ class Conversation:
     title: str
     created_at: str
     updated_at: str
+    model: str | None = None  # the allow-listed model it uses (None: the default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,3 +227,6 @@ class ReplyJob:
     # stores its own (a retried turn's, or a job from an older version).
     reply_id: str | None = None
     reply_timestamp: str | None = None
+    # The allow-listed model the conversation uses (``AiSettings.models``); None: the
+    # conversation's own choice, else the default route.
+    model: str | None = None

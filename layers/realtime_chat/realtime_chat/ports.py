@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from realtime_chat.model import (
@@ -26,6 +27,7 @@ from realtime_chat.model import (
     Turn,
     TurnState,
 )
+from realtime_chat.model_options import ModelOption
 
 __all__ = [
     "ApiKeySource",
@@ -35,10 +37,12 @@ __all__ = [
     "ConnectionStore",
     "FrameSender",
     "FrameSenders",
+    "LastTurn",
     "MessageClaim",
     "RateLimiter",
     "Refusal",
     "ReplyJobs",
+    "Revision",
     "TokenVerifier",
 ]
 
@@ -110,11 +114,13 @@ class ChatStore(Protocol):
         title: str,
         client_message_id: str | None,
         reply: Message | None = None,
+        model: str | None = None,
     ) -> Turn:
         """Store the user's message as a PENDING turn, creating the conversation on first
         use, and with it ``reply`` as the turn's ``streaming`` answer (as ``start_reply``
-        would). A ``client_message_id`` the user used before stores nothing and returns
-        that first turn, whatever conversation this call named (``duplicate``). Raises
+        would); ``model``, when given, is the conversation's model from now on. A
+        ``client_message_id`` the user used before stores nothing and returns that first
+        turn, whatever conversation this call named (``duplicate``). Raises
         ``ConversationNotFound`` when the conversation is being deleted."""
         ...
 
@@ -178,6 +184,42 @@ class ChatStore(Protocol):
         to stop; their message ids. Raises ``ConversationNotFound``."""
         ...
 
+    def last_turn(self, user_id: str, conversation_id: str) -> LastTurn | None:
+        """The conversation's newest user message, its turn and its current answer (each
+        with its ``versions``); None when it has none. Raises ``ConversationNotFound``."""
+        ...
+
+    def revise_turn(
+        self,
+        user_id: str,
+        conversation_id: str,
+        last: LastTurn,
+        answer: Message,
+        *,
+        client_message_id: str | None,
+        now: str,
+        stale_before: str,
+        text: str | None = None,
+        model: str | None = None,
+    ) -> Revision:
+        """Answer ``last`` again, atomically: its current answer (if any) becomes an
+        earlier version, ``text`` (when given: an edit) replaces the question's text,
+        whose old text becomes an earlier version, the turn is PENDING again and
+        ``answer`` is stored as its ``streaming`` answer (``model``, when given, is the
+        conversation's model from now on). Only while the turn is as
+        ``last`` saw it and not pending, unless pending since before
+        ``stale_before`` (its reply died: else ``CHANGED``) and the ``client_message_id``
+        is unused (else ``DUPLICATE``); nothing is written unless ``DONE``. Raises
+        ``ConversationNotFound`` when the conversation is gone or being deleted."""
+        ...
+
+    def versions(
+        self, user_id: str, conversation_id: str, message_id: str
+    ) -> tuple[Sequence[Message], Sequence[Message]]:
+        """The earlier texts and the earlier answers of the turn whose user message is
+        ``message_id``, each oldest first (empty when it has none)."""
+        ...
+
 
 class ApiKeySource(Protocol):
     def api_key(self, *, refresh: bool = False) -> str:
@@ -186,8 +228,16 @@ class ApiKeySource(Protocol):
 
 
 class ChatModel(Protocol):
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> Iterable[ModelEvent]:
-        """Text deltas as they arrive (read once), then one ``Finished``. Raises
+    def stream(
+        self,
+        prompt: Sequence[PromptMessage],
+        *,
+        api_key: str,
+        choice: ModelOption | None = None,
+    ) -> Iterable[ModelEvent]:
+        """Text deltas as they arrive (read once), then one ``Finished``. ``choice``:
+        the conversation's allow-listed model, whose route answers (None: the default
+        route). Raises
         ``ModelRejectedKey`` or ``ModelUnavailable``; retries happen inside, and only
         before the first delta.
 
@@ -200,6 +250,26 @@ class ReplyJobs(Protocol):
     def submit(self, job: ReplyJob) -> None:
         """Start generating the reply outside the 29 s API Gateway integration window."""
         ...
+
+
+class Revision(StrEnum):
+    """What ``ChatStore.revise_turn`` did."""
+
+    DONE = "done"  # stored: the turn is pending with its new streaming answer
+    CHANGED = "changed"  # the turn moved on (answered again, edited, pending): nothing
+    DUPLICATE = "duplicate"  # the clientMessageId was used before: nothing
+
+
+@dataclass(frozen=True, slots=True)
+class LastTurn:
+    """A conversation's last turn as regenerate and edit see it: ``turn.message`` is the
+    user's message (``versions``: its texts), ``turn.reply`` its current answer
+    (``versions``: the answers it has had); ``earlier_answers`` counts those kept as
+    earlier versions, also when there is no current answer."""
+
+    turn: Turn
+    earlier_texts: int = 0
+    earlier_answers: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,11 @@ __all__ = [
     "ChatMessage",
     "ClientFrame",
     "ConversationRequest",
+    "EditMessage",
     "HistoryQuery",
     "ListConversations",
+    "MessageVersions",
+    "RegenerateReply",
     "RenameConversation",
     "SetStatus",
     "Subscribe",
@@ -143,27 +146,102 @@ def _cursor(data: Mapping[str, Any], field: str) -> str | None:
     return value
 
 
+def _model(data: Mapping[str, Any], models: Sequence[str]) -> str | None:
+    """An allow-listed model id, or None when the frame names none."""
+    value = data.get("model")
+    if value is None:
+        return None
+    if value not in models:
+        allowed = ", ".join(models) if models else "none: this server offers no choice"
+        raise _invalid("model", f"must be one of the models list_models returns ({allowed})")
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     conversation_id: str | None
     message: str
     client_message_id: str | None
+    model: str | None = None  # an allow-listed model id; it sticks to the conversation
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any], *, max_chars: int) -> ChatMessage:
-        text = data.get("message")
-        if not isinstance(text, str) or not text.strip():
-            raise _invalid("message", "is required and must be non-empty text")
-        if len(text) > max_chars:
-            raise ChatError(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"'message' may be at most {max_chars} characters (got {len(text)}).",
-                field="message",
-            )
+    def parse(
+        cls, data: Mapping[str, Any], *, max_chars: int, models: Sequence[str] = ()
+    ) -> ChatMessage:
+        text = _text(data, max_chars=max_chars)  # the message first, as clients expect
         return cls(
             conversation_id=_id(data, "conversationId", required=False),
             message=text,
             client_message_id=_id(data, "clientMessageId", required=False),
+            model=_model(data, models),
+        )
+
+
+def _text(data: Mapping[str, Any], *, max_chars: int) -> str:
+    text = data.get("message")
+    if not isinstance(text, str) or not text.strip():
+        raise _invalid("message", "is required and must be non-empty text")
+    if len(text) > max_chars:
+        raise ChatError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"'message' may be at most {max_chars} characters (got {len(text)}).",
+            field="message",
+        )
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class RegenerateReply:
+    """Answer the conversation's last user message again."""
+
+    conversation_id: str
+    client_message_id: str | None
+    model: str | None = None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, models: Sequence[str] = ()) -> RegenerateReply:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            client_message_id=_id(data, "clientMessageId", required=False),
+            model=_model(data, models),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """Replace the text of the conversation's last user message, then answer it again."""
+
+    conversation_id: str
+    message_id: str
+    message: str
+    client_message_id: str | None
+    model: str | None = None
+
+    @classmethod
+    def parse(
+        cls, data: Mapping[str, Any], *, max_chars: int, models: Sequence[str] = ()
+    ) -> EditMessage:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            message_id=_id(data, "messageId", required=True) or "",
+            message=_text(data, max_chars=max_chars),
+            client_message_id=_id(data, "clientMessageId", required=False),
+            model=_model(data, models),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageVersions:
+    """The earlier versions of a turn, named by its user message."""
+
+    conversation_id: str
+    message_id: str
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> MessageVersions:
+        return cls(
+            conversation_id=_id(data, "conversationId", required=True) or "",
+            message_id=_id(data, "messageId", required=True) or "",
         )
 
 

@@ -9,19 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from realtime_chat import frames
 from realtime_chat.dispatch import Route
 from realtime_chat.ports import ChatStore, ConnectionStore
 from realtime_chat.protocol import (
     ConversationRequest,
     HistoryQuery,
     ListConversations,
+    MessageVersions,
     RenameConversation,
     SetStatus,
     Subscribe,
     Typing,
 )
 from realtime_chat.settings import ChatSettings
-from realtime_chat.usecases import conversations, presence, replies, status
+from realtime_chat.usecases import conversations, presence, replies, status, versions
 from realtime_chat.usecases.context import Context
 
 __all__ = ["authenticated", "default_routes"]
@@ -46,7 +48,8 @@ def authenticated(
 def default_routes(
     *, settings: ChatSettings, chat: ChatStore, connections: ConnectionStore
 ) -> dict[str, Route]:
-    """Every action except ``chat_message``, which has a function of its own."""
+    """Every action except those that start a reply (``chat_message``,
+    ``regenerate_reply``, ``edit_message``), which have a function of their own."""
     return {
         "ping": lambda ctx, _data: status.ping(ctx),
         "debug_status": lambda ctx, _data: status.debug_status(ctx, settings=settings),
@@ -63,6 +66,16 @@ def default_routes(
             lambda ctx, c: replies.stop_reply(
                 ctx, c, chat=chat, reply_timeout=settings.reply_timeout
             ),
+        ),
+        "list_models": authenticated(
+            "list_models",
+            lambda _data: None,
+            lambda ctx, _none: ctx.reply(frames.models(settings.models)),
+        ),
+        "message_versions": authenticated(
+            "message_versions",
+            MessageVersions.parse,
+            lambda ctx, q: versions.list_versions(ctx, q, chat=chat),
         ),
         "list_conversations": authenticated(
             "list_conversations",

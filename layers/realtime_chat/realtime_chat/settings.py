@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from realtime_chat.errors import ConfigurationError
+from realtime_chat.model_options import PROVIDERS, ModelOption, parse_models
 
 __all__ = [
     "BOUNDS",
@@ -170,6 +171,7 @@ class ChatSettings:
     max_connections_per_user: int = 10  # 0: no cap
     # The queue the chat_message route hands reply jobs to (the message function's).
     reply_queue_url: str | None = None
+    models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
 def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
@@ -185,10 +187,8 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300),
         max_connections_per_user=_integer(env, "MAX_CONNECTIONS_PER_USER", 10),
         reply_queue_url=env.get("REPLY_QUEUE_URL", "").strip() or None,
+        models=parse_models(env.get("AI_MODELS", "")),
     )
-
-
-PROVIDERS = ("bedrock", "openai")  # Amazon Bedrock; the OpenAI-compatible AI_BASE_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +231,7 @@ class AiSettings:
     # The routes to try, in order, for each answer (AI_ROUTES); by default the one
     # OpenAI-compatible provider with AI_MODEL.
     routes: tuple[AiRoute, ...] = ()
+    models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
 def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
@@ -257,6 +258,7 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         max_chunk_seconds=_max_chunk_ms(env) / 1000,
         chunk_chars=_integer(env, "REPLY_CHUNK_CHARS", 2000),
         routes=ai_routes(env.get("AI_ROUTES", ""), default_model=model),
+        models=parse_models(env.get("AI_MODELS", "")),
     )
 
 

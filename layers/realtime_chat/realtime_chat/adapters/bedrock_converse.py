@@ -26,6 +26,7 @@ from urllib3.exceptions import HTTPError as TransportError
 
 from realtime_chat.errors import ModelNotConfigured, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
+from realtime_chat.model_options import ModelOption
 
 __all__ = ["BedrockConverseModel", "BedrockRuntime", "ConverseStream", "converse_request"]
 
@@ -94,15 +95,23 @@ class BedrockConverseModel:
         self._lock = threading.Lock()
         self._opened = threading.local()
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str = "") -> ConverseStream:
-        """The answer's events, asked for on first iteration; ``api_key`` is ignored."""
+    def stream(
+        self,
+        prompt: Sequence[PromptMessage],
+        *,
+        api_key: str = "",
+        choice: ModelOption | None = None,
+    ) -> ConverseStream:
+        """The answer's events, asked for on first iteration; ``api_key`` is ignored.
+        ``choice``: an allow-listed model, asked instead, with its token cap."""
+        model_id = choice.model if choice else self._model_id
         request = converse_request(
             prompt,
-            model_id=self._model_id,
-            max_tokens=self._max_tokens,
+            model_id=model_id,
+            max_tokens=(choice and choice.max_tokens) or self._max_tokens,
             temperature=self._temperature,
         )
-        return ConverseStream(lambda: self._open(request), self._model_id)
+        return ConverseStream(lambda: self._open(request), model_id)
 
     def _open(self, request: dict[str, Any]) -> tuple[Any, Any]:
         """Send the request: the response's event stream and its HTTP response."""

@@ -46,10 +46,9 @@ from realtime_chat.adapters.dynamodb_items import (
     UPDATED_INDEX,
     conversation_from,
     conversation_pk,
-    message_from,
     user_key,
 )
-from realtime_chat.adapters.dynamodb_turns import DynamoTurns
+from realtime_chat.adapters.dynamodb_versions import DynamoVersions, with_versions
 from realtime_chat.errors import ConversationNotFound
 from realtime_chat.model import Conversation, Message, Page
 
@@ -59,9 +58,10 @@ if TYPE_CHECKING:
 __all__ = ["UPDATED_INDEX", "DynamoChatStore"]
 
 
-class DynamoChatStore(DynamoTurns):
+class DynamoChatStore(DynamoVersions):
     """Conversations and their messages; turns and streaming replies come from
-    :class:`DynamoTurns`."""
+    :class:`.DynamoTurns`, turns answered again (regenerated, edited) from
+    :class:`.DynamoVersions`."""
 
     def conversation(self, user_id: str, conversation_id: str) -> Conversation | None:
         item = self._client.get_item(
@@ -94,11 +94,11 @@ class DynamoChatStore(DynamoTurns):
             ScanIndexForward=False,
             Limit=fetch,
         ).get("Items", [])
-        newest_first = [
-            message_from(item)
-            for item in items
-            if item["sk"]["S"] != MESSAGE_PREFIX + (before or "")
-        ]
+        # Each message with its versions (an answer's are counted on the user message
+        # before it, which the extra item fetched brings even at the page's edge).
+        newest_first = with_versions(
+            [item for item in items if item["sk"]["S"] != MESSAGE_PREFIX + (before or "")]
+        )
         page = newest_first[:limit]
         next_before = None
         if len(newest_first) > limit and page:

@@ -64,6 +64,7 @@ def conversation_from(item: dict[str, Any]) -> Conversation:
         title=clean_title(item.get("title", {}).get("S", "")),  # stored before titles were
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
+        model=item.get("model", {}).get("S"),
     )
 
 

@@ -78,11 +78,13 @@ class DynamoTurns:
         title: str,
         client_message_id: str | None,
         reply: Message | None = None,
+        model: str | None = None,
     ) -> Turn:
-        """One transaction: the client id (when given), the message, the conversation,
-        and the streaming answer (when given) noted on it, as ``start_reply`` does. The
-        client id is remembered for ``CLIENT_ID_SECONDS`` from the message's timestamp:
-        the caller's clock, not this machine's."""
+        """One transaction: the client id (when given), the message, the conversation
+        (with the ``model`` it uses from now on, when given), and the streaming answer
+        (when given) noted on it, as ``start_reply`` does. The client id is remembered
+        for ``CLIENT_ID_SECONDS`` from the message's timestamp: the caller's clock, not
+        this machine's."""
         items: list[Any] = []
         if client_message_id is not None:
             items.append(
@@ -103,6 +105,9 @@ class DynamoTurns:
             )
         touch = self._touch(user_id, conversation_id, message.timestamp, title)
         touch["ConditionExpression"] = "attribute_not_exists(deleted)"
+        if model is not None:
+            touch["UpdateExpression"] += ", model = :model"
+            touch["ExpressionAttributeValues"][":model"] = {"S": model}
         items += [
             self._put_message(user_id, conversation_id, message, turn=TurnState.PENDING),
             {"Update": touch},

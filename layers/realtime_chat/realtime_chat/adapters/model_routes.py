@@ -24,6 +24,7 @@ from typing import Any
 from realtime_chat.breaker import CircuitBreaker
 from realtime_chat.errors import ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage
+from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import ChatModel, Clock
 
@@ -49,24 +50,43 @@ class RoutedModel:
     """Answers through the first route that starts answering."""
 
     def __init__(
-        self, routes: Sequence[ModelRoute], *, breaker: CircuitBreaker, clock: Clock
+        self,
+        routes: Sequence[ModelRoute],
+        *,
+        breaker: CircuitBreaker,
+        clock: Clock,
+        choosable: Sequence[ModelRoute] = (),
     ) -> None:
+        """``choosable``: routes of allow-listed models that ``routes`` lacks."""
         if not routes:
             raise ValueError("at least one AI route is needed")
         self._routes = tuple(routes)
+        self._by_name = {r.name: r for r in (*choosable, *routes)}
         self._breaker = breaker
         self._clock = clock
         self._lock = threading.Lock()  # answers of one container may overlap
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> RoutedStream:
-        return RoutedStream(self, prompt, api_key)
+    def stream(
+        self,
+        prompt: Sequence[PromptMessage],
+        *,
+        api_key: str,
+        choice: ModelOption | None = None,
+    ) -> RoutedStream:
+        """``choice``: a conversation's allow-listed model, whose route goes first."""
+        return RoutedStream(self, prompt, api_key, choice)
 
-    def candidates(self) -> tuple[ModelRoute, ...]:
-        """The routes to try now, in order: those not cooling down, or all if none is."""
+    def candidates(self, choice: ModelOption | None = None) -> tuple[ModelRoute, ...]:
+        """The routes to try now, in order: the chosen model's route first (when there
+        is one), then the configured ones; those not cooling down, or all if none is."""
+        routes = self._routes
+        chosen = self._by_name.get(choice.route) if choice else None
+        if chosen is not None:
+            routes = (chosen, *(r for r in routes if r.name != chosen.name))
         now = self._clock()
         with self._lock:
-            healthy = tuple(r for r in self._routes if self._breaker.allows(r.name, now))
-        return healthy or self._routes
+            healthy = tuple(r for r in routes if self._breaker.allows(r.name, now))
+        return healthy or routes
 
     def route_failed(
         self, route: ModelRoute, err: ModelUnavailable, *, next_route: str | None
@@ -96,18 +116,28 @@ class RoutedStream:
     """One answer's events from the first route that starts answering; ``close``
     hangs up from any thread."""
 
-    def __init__(self, model: RoutedModel, prompt: Sequence[PromptMessage], api_key: str) -> None:
+    def __init__(
+        self,
+        model: RoutedModel,
+        prompt: Sequence[PromptMessage],
+        api_key: str,
+        choice: ModelOption | None = None,
+    ) -> None:
         self._model = model
         self._prompt = prompt
         self._api_key = api_key
+        self._choice = choice
         self._lock = threading.Lock()
         self._current: Any = None
         self._closed = False
 
     def __iter__(self) -> Iterator[ModelEvent]:
-        routes = self._model.candidates()
+        choice = self._choice
+        routes = self._model.candidates(choice)
         for index, route in enumerate(routes):
-            events = route.chat_model.stream(self._prompt, api_key=self._api_key)
+            # The chosen route with the chosen model's settings (its token cap).
+            mine = choice if choice is not None and route.name == choice.route else None
+            events = route.chat_model.stream(self._prompt, api_key=self._api_key, choice=mine)
             with self._lock:
                 if self._closed:
                     return

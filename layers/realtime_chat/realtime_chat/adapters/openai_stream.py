@@ -23,6 +23,7 @@ from urllib3.exceptions import HTTPError as TransportError
 
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
+from realtime_chat.model_options import ModelOption
 
 __all__ = ["OpenAICompatibleModel", "SseStream"]
 
@@ -54,16 +55,25 @@ class OpenAICompatibleModel:
         self._session = session or requests.Session()
         self._sleep = sleep
 
-    def stream(self, prompt: Sequence[PromptMessage], *, api_key: str) -> SseStream:
-        return SseStream(lambda: self._open(prompt, api_key), self._events)
+    def stream(
+        self,
+        prompt: Sequence[PromptMessage],
+        *,
+        api_key: str,
+        choice: ModelOption | None = None,
+    ) -> SseStream:
+        """``choice``: an allow-listed model, sent instead of the configured one."""
+        return SseStream(lambda: self._open(prompt, api_key, choice), self._events)
 
-    def _open(self, prompt: Sequence[PromptMessage], api_key: str) -> requests.Response:
+    def _open(
+        self, prompt: Sequence[PromptMessage], api_key: str, choice: ModelOption | None
+    ) -> requests.Response:
         body = {
-            "model": self._model,
+            "model": choice.model if choice else self._model,
             "messages": [{"role": m.role, "content": m.content} for m in prompt],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "max_tokens": self._max_tokens,
+            "max_tokens": (choice and choice.max_tokens) or self._max_tokens,
             "temperature": self._temperature,
         }
         headers = {

@@ -39,7 +39,7 @@ from realtime_chat.titles import auto_title
 from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
 
-__all__ = ["accept_message", "new_id"]
+__all__ = ["Replies", "accept_message", "ack", "new_id", "refused"]
 
 
 def new_id() -> str:
@@ -58,7 +58,16 @@ def accept_message(
     reply_timeout: int,
 ) -> None:
     user_id = ctx.require_user("chat_message")
-    replies = _Replies(ctx, command, chat, jobs, limiter, callback_url, reply_timeout)
+    replies = Replies(
+        ctx,
+        command.client_message_id,
+        chat,
+        jobs,
+        limiter,
+        callback_url,
+        reply_timeout,
+        model=command.model,
+    )
     cid = command.client_message_id
     message = Message(
         message_id=new_id(), role=Role.USER, content=command.message, timestamp=frames.iso(ctx.now)
@@ -80,7 +89,7 @@ def accept_message(
             replies.answer_retry(earlier)
             return
         if not refusal.duplicate:
-            raise _refused(refusal)
+            raise refused(refusal)
         # The send that held the id gave it back (it stored nothing): try again.
     else:
         raise ChatError.internal("The message could not be accepted.", ctx.request_id)
@@ -98,6 +107,7 @@ def accept_message(
             title=auto_title(command.message),
             client_message_id=cid,
             reply=answer,
+            model=command.model,
         )
     except ConversationNotFound as err:
         limiter.release(user_id, claim=claim)
@@ -117,12 +127,12 @@ def accept_message(
         return
     # The sender's acknowledgement leaves at once; the user's other tabs get it as
     # soon as they are looked up, while it is on its way.
-    ack = _ack(turn, cid)
+    acknowledgement = ack(turn, cid)
     broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
-    broadcast.publish(ack)
+    broadcast.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
     for other in known:
-        broadcast.join(other.connection_id, ack)
+        broadcast.join(other.connection_id, acknowledgement)
     broadcast.close()
     # The reply starts streaming to these without looking them up again.
     replies.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
@@ -149,7 +159,7 @@ def _turn_deleted(err: TurnConversationDeleted) -> ChatError:
     )
 
 
-def _refused(refusal: Refusal) -> ChatError:
+def refused(refusal: Refusal) -> ChatError:
     wait = refusal.retry_after
     return ChatError(
         ErrorCode.RATE_LIMITED,
@@ -162,16 +172,18 @@ def _refused(refusal: Refusal) -> ChatError:
 
 
 @dataclass(frozen=True, slots=True)
-class _Replies:
-    """Starting, or starting again, the reply of a turn that this request sent or retried."""
+class Replies:
+    """Starting, or starting again, the reply of a turn that this request sent or retried
+    (a ``chat_message``; a ``regenerate_reply`` or ``edit_message`` too)."""
 
     ctx: Context
-    command: ChatMessage
+    client_message_id: str | None
     chat: ChatStore
     jobs: ReplyJobs
     limiter: RateLimiter
     callback_url: str
     reply_timeout: int
+    model: str | None = None  # the model the request chose (None: the conversation's)
 
     def answer_retry(self, turn: Turn) -> None:
         """A retried ``clientMessageId``: the same acknowledgement, then by the turn's
@@ -179,7 +191,7 @@ class _Replies:
         longer than a reply may run: it died with its invocation; charged and refused
         like a new message) or nothing (pending: free)."""
         ctx = self.ctx
-        ctx.reply(_ack(turn, self.command.client_message_id))
+        ctx.reply(ack(turn, self.client_message_id))
         user_id = ctx.identity.user_id
         if turn.state is TurnState.ANSWERED:
             if turn.reply is not None:
@@ -192,7 +204,7 @@ class _Replies:
         # Running the model again costs what a new message costs.
         refusal = self.limiter.acquire(user_id, now=ctx.now)
         if refusal is not None:
-            err = _refused(refusal)
+            err = refused(refusal)
             err.extra["conversationId"] = turn.conversation_id
             raise err
         if self.chat.retry_turn(
@@ -223,11 +235,12 @@ class _Replies:
             request_id=ctx.request_id,
             connection_id=ctx.connection_id,
             callback_url=self.callback_url,
-            client_message_id=self.command.client_message_id,
+            client_message_id=self.client_message_id,
             token_expires_at=ctx.identity.token_expires_at or 0,
             connections=connections,
             reply_id=answer.message_id if answer else None,
             reply_timestamp=answer.timestamp if answer else None,
+            model=self.model,
         )
         try:
             self.jobs.submit(job)
@@ -245,7 +258,7 @@ class _Replies:
             raise ChatError.internal("The reply could not be started.", ctx.request_id) from None
 
 
-def _ack(turn: Turn, client_message_id: str | None) -> dict[str, Any]:
+def ack(turn: Turn, client_message_id: str | None) -> dict[str, Any]:
     return {
         "type": "message_received",
         "conversationId": turn.conversation_id,

@@ -38,7 +38,8 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
     reply being generated shows with ``status: "streaming"`` and its last checkpoint;
     one streaming for longer than a reply may run died with its invocation: ``error``."""
     user_id = ctx.require_user("chat_history")
-    if chat.conversation(user_id, query.conversation_id) is None:
+    conversation = chat.conversation(user_id, query.conversation_id)
+    if conversation is None:
         raise _not_found(query.conversation_id)
     messages, next_before = chat.history(
         user_id, query.conversation_id, limit=query.limit, before=query.before
@@ -51,7 +52,10 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
         for m in messages
     ]
     frame = frames.chat_history(
-        conversation_id=query.conversation_id, messages=kept, next_before=next_before
+        conversation_id=query.conversation_id,
+        messages=kept,
+        next_before=next_before,
+        model=conversation.model,
     )
     while frames.size(frame) > frames.MAX_POST_BYTES and len(kept) > 1:
         kept.pop(0)
@@ -60,6 +64,7 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
             conversation_id=query.conversation_id,
             messages=kept,
             next_before=f"{oldest.timestamp}#{oldest.message_id}",
+            model=conversation.model,
         )
     if len(kept) == 1:  # one message larger than a post: its text is cut to fit
         (only,) = frame["messages"]

@@ -42,6 +42,7 @@ from realtime_chat.model import (
     TextDelta,
     TurnState,
 )
+from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import (
     ApiKeySource,
@@ -135,6 +136,12 @@ def generate_reply(
         limit=max(settings.history_messages, 1),
         before=f"{job.message_timestamp}#{job.message_id}",
     )
+    # The conversation's model, when the job names none and there is a choice.
+    chosen = (
+        ahead.submit(chat.conversation, job.user_id, job.conversation_id)
+        if job.model is None and settings.models
+        else None
+    )
     ahead.shutdown(wait=False)  # its two threads end with their tasks
 
     # The turn is this job's before anything is sent or the model is asked.
@@ -170,6 +177,9 @@ def generate_reply(
         return driver.close(Outcome.DELETED)
     prompt: list[PromptMessage] = []
     try:
+        conversation = chosen.result() if chosen else None
+        sticky = conversation.model if conversation else None
+        choice = _choice(settings.models, job.model or sticky)
         earlier, _ = history.result()
         prompt = build_prompt(
             system_prompt=settings.system_prompt,
@@ -183,12 +193,18 @@ def generate_reply(
         error = ChatError.internal("The reply failed on our side.", job.request_id)
         driver.run(stream.model_failed(error, clock()))
     else:
-        driver.stream(lambda key: model.stream(prompt, api_key=key), key_ahead)
+        driver.stream(lambda key: model.stream(prompt, api_key=key, choice=choice), key_ahead)
     if stream.outcome is Outcome.LOST:  # it asked the model all the same: charged below
         _dropped("lost")
     # After the final frame is on its way: counting must not delay it.
     _spend(budget, job, stream, prompt, clock())
     return driver.close(stream.outcome)
+
+
+def _choice(models: Sequence[ModelOption], model_id: str | None) -> ModelOption | None:
+    """The allow-listed model ``model_id`` names; None (the default route) when it names
+    none, or one no longer on the list."""
+    return next((m for m in models if m.id == model_id), None)
 
 
 def _first_targets(

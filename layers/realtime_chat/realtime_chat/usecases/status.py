@@ -23,5 +23,8 @@ def debug_status(ctx: Context, *, settings: ChatSettings) -> None:
         "hasConnectionsTable": bool(settings.connections_table),
         "hasChatTable": bool(settings.chat_table),
         "region": settings.region,
+        # The models a conversation may choose, by label and provider: never a route's
+        # model name or ARN.
+        "models": [{"id": m.id, "label": m.label, "provider": m.provider} for m in settings.models],
     }
     ctx.reply(frames.debug_status(now=ctx.now, connection=ctx.connection, environment=environment))
