@@ -23,6 +23,7 @@ def test_a_submitted_job_is_one_message_on_the_queue_carrying_the_job() -> None:
         connections=(("tab-2", 1_800_000_600),),
         reply_id="a1",
         reply_timestamp="2025-11-25T20:00:00.124Z",
+        model="fast",  # the model the turn chose
     )
     with mock_aws():
         # GIVEN the reply queue

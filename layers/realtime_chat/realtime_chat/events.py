@@ -256,6 +256,7 @@ def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
         connections=_connections(data.get("connections")),
         reply_id=reply_id,
         reply_timestamp=reply_timestamp,
+        model=str(data["model"]) if data.get("model") else None,
     )
 
 
