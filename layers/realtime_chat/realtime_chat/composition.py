@@ -188,7 +188,7 @@ def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
     from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
     from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
     from realtime_chat.adapters.sqs_jobs import SqsReplyJobs
-    from realtime_chat.dispatch import Dispatcher
+    from realtime_chat.dispatch import Dispatcher, Route
     from realtime_chat.errors import ConfigurationError
     from realtime_chat.protocol import ChatMessage, EditMessage, RegenerateReply
     from realtime_chat.routes import authenticated
@@ -213,51 +213,44 @@ def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
         per_minute=ai.messages_per_minute,
         daily_tokens=ai.daily_tokens,
     )
-    route = authenticated(
+
+    def turn_route(
+        action: str, parse: Callable[[Mapping[str, Any]], Any], use_case: Callable[..., None]
+    ) -> Route:
+        """A route that starts a turn (a message, a regenerate, an edit): same ports."""
+        return authenticated(
+            action,
+            parse,
+            lambda ctx, command: use_case(
+                ctx,
+                command,
+                chat=chat,
+                connections=connections,
+                jobs=jobs,
+                limiter=limiter,
+                callback_url=ctx.callback_url,
+                reply_timeout=settings.reply_timeout,
+            ),
+        )
+
+    route = turn_route(
         "chat_message",
         lambda data: ChatMessage.parse(
             data, max_chars=settings.max_message_chars, models=model_ids
         ),
-        lambda ctx, command: accept_message(
-            ctx,
-            command,
-            chat=chat,
-            connections=connections,
-            jobs=jobs,
-            limiter=limiter,
-            callback_url=ctx.callback_url,
-            reply_timeout=settings.reply_timeout,
-        ),
+        accept_message,
     )
-    regenerate = authenticated(
+    regenerate = turn_route(
         "regenerate_reply",
         lambda data: RegenerateReply.parse(data, models=model_ids),
-        lambda ctx, command: regenerate_reply(
-            ctx,
-            command,
-            chat=chat,
-            connections=connections,
-            jobs=jobs,
-            limiter=limiter,
-            callback_url=ctx.callback_url,
-            reply_timeout=settings.reply_timeout,
-        ),
+        regenerate_reply,
     )
-    edit = authenticated(
+    edit = turn_route(
         "edit_message",
         lambda data: EditMessage.parse(
             data, max_chars=settings.max_message_chars, models=model_ids
         ),
-        lambda ctx, command: edit_message(
-            ctx,
-            command,
-            chat=chat,
-            connections=connections,
-            jobs=jobs,
-            limiter=limiter,
-            callback_url=ctx.callback_url,
-            reply_timeout=settings.reply_timeout,
-        ),
+        edit_message,
     )
     dispatcher = Dispatcher(
         {"chat_message": route, "regenerate_reply": regenerate, "edit_message": edit},
