@@ -101,13 +101,20 @@ def per_message() -> list[tuple[str, int, int, float]]:
 
 
 def coalescing() -> list[tuple[int, float, int]]:
-    """(tokens, seconds between tokens, posts) for one streamed answer."""
+    """(tokens, seconds between tokens, posts) for one streamed answer, coalesced as the
+    template's defaults set the reply function's chunks."""
     sys.path.insert(0, str(LAYER))
+    from benchmarks.scale_model import DEPLOYED
     from realtime_chat.coalescer import Coalescer
 
     rows = []
     for tokens, gap in ((300, 0.02), (300, 0.005), (1000, 0.01)):
-        c, posts, now = Coalescer(), 0, 0.0
+        c = Coalescer(
+            interval=DEPLOYED.chunk_seconds,
+            max_interval=DEPLOYED.max_chunk_seconds,
+            max_chars=DEPLOYED.chunk_chars,
+        )
+        posts, now = 0, 0.0
         for _ in range(tokens):
             now += gap
             posts += c.feed("tok ", now) is not None
@@ -137,17 +144,22 @@ BUDGETS: list[tuple[str, float]] = [
     # A turn's DynamoDB requests, those that do not grow with the answer's length
     # (docs/scaling.md itemises them); and per second of streaming, one checkpoint
     # write and one connection read, at most.
-    ("dynamodb_fixed_requests_per_turn", 10),
+    ("dynamodb_fixed_requests_per_turn", 11),  # 11 since the reply claims its turn
     ("checkpoint_writes_per_second", 1.0),
     ("connection_reads_per_second", 1.0),
-    # A 1,000-token answer at 200 tokens/s, timed against the upstream's own clock.
-    ("stream_frames", 60),
+    # A 300-token answer at 50 tokens/s (6 s), timed against the upstream's own clock:
+    # its chunk frames, the first one's delay after the first token, the final frame's
+    # after the last.
+    ("stream_frames", 20),
     ("stream_first_chunk_after_upstream_ms", 5),
     ("stream_final_after_last_token_ms", 30),
     # Lambda's limit for a function and its layers, unzipped, is 250 MB.
     ("package_largest_function_and_layer_mb", 250),
     # The scale model's cost of 1,000 chat turns at 1,000 connections (docs/scaling.md).
-    ("cost_per_1000_turns_usd", 0.15),
+    ("cost_per_1000_turns_usd", 0.05),
+    # Answers per reply invocation with the mapping capped, measured against the scale
+    # model's prediction for the same run: the relative error.
+    ("reply_fill_model_error", 0.2),
 ]
 
 
@@ -192,6 +204,7 @@ def measure(smoke: bool) -> tuple[dict[str, float], dict[str, Any]]:
 
     from benchmarks.cold_start import cold_starts
     from benchmarks.package_size import package_sizes
+    from benchmarks.reply_batches import reply_batches
     from benchmarks.stack_figures import measure_stack
     from benchmarks.timeline import streaming_timeline
 
@@ -205,9 +218,12 @@ def measure(smoke: bool) -> tuple[dict[str, float], dict[str, Any]]:
     with tempfile.TemporaryDirectory() as workdir:
         figures |= measure_stack(Path(workdir), users=users, turns=turns, small=smoke)
         stream, timeline = streaming_timeline(
-            Path(workdir) / "timeline", tokens=200 if smoke else 1000
+            Path(workdir) / "timeline", tokens=200 if smoke else 300
         )
         figures |= stream
+        figures |= reply_batches(Path(workdir) / "batches", users=users, turns=turns)
+    predicted = figures["reply_fill_predicted"]
+    figures["reply_fill_model_error"] = abs(figures["reply_fill_measured"] / predicted - 1)
     figures["load_streaming_shortfall"] = users - figures["load_max_streaming"]
     for action, ddb, posts, ms in per_message():
         figures[f"{action}_dynamodb_requests"] = ddb

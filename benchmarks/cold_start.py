@@ -110,6 +110,15 @@ def cold_starts(runs: int) -> dict[str, dict[str, float]]:
         ):
             client.create_table(**table_definition(template, logical_id, name))
         env = _environment(aws.url, f"http://127.0.0.1:{sink.port}")
+        # The chat turn's reply job goes to a queue that exists, as in AWS.
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=aws.url,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        env["REPLY_QUEUE_URL"] = sqs.create_queue(QueueName="bench-reply-jobs")["QueueUrl"]
         samples: dict[str, list[float]] = {"baseline": []} | {name: [] for name in FIRST_EVENTS}
         for _ in range(runs):  # interleaved: drift hits every column alike
             samples["baseline"].append(_sample(BASELINE, env))

@@ -18,4 +18,6 @@ ENV = {
     "POWERTOOLS_SERVICE_NAME": "bench",
     "POWERTOOLS_METRICS_NAMESPACE": "Bench",
     "AI_BASE_URL": "http://127.0.0.1:9/v1",
+    # The cold start makes the queue in its embedded AWS and names it instead.
+    "REPLY_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-reply-jobs",
 }

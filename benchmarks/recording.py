@@ -1,5 +1,5 @@
-"""The embedded AWS's request recorder (moto's), read as DynamoDB requests: for the
-per-turn counts of `make bench` and the scaling model's checks. The stack must run
+"""The embedded AWS's request recorder (moto's), read as DynamoDB and SQS requests: for
+the per-turn counts of `make bench` and the scaling model's checks. The stack must run
 with MOTO_RECORDER_FILEPATH set."""
 
 from __future__ import annotations
@@ -55,10 +55,16 @@ def _text(value: dict[str, Any]) -> str:
 
 @dataclass
 class Recording:
-    requests: list[DynamoRequest] = field(default_factory=list)
+    requests: list[DynamoRequest] = field(default_factory=list)  # DynamoDB's
+    sqs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (operation, body)
 
     def operations(self) -> Counter[str]:
         return Counter(r.operation for r in self.requests)
+
+    def batches(self) -> list[int]:
+        """How many jobs each processed batch deleted: the event source mapping deletes
+        a batch's processed messages in one ``DeleteMessageBatch``."""
+        return [len(b.get("Entries", [])) for op, b in self.sqs if op == "DeleteMessageBatch"]
 
 
 @contextmanager
@@ -74,12 +80,16 @@ def recording(stack: Stack) -> Iterator[Recording]:
         for line in _moto(stack, "download-recording").decode().splitlines():
             entry = json.loads(line)
             target = (entry.get("headers") or {}).get("X-Amz-Target", "")
-            if not target.startswith("DynamoDB_"):
+            if not target.startswith(("DynamoDB_", "AmazonSQS.")):
                 continue
             raw = entry.get("body") or "{}"
             if entry.get("body_encoded"):
                 raw = base64.b64decode(raw).decode()
-            result.requests.append(DynamoRequest(target.split(".", 1)[1], json.loads(raw)))
+            operation = target.split(".", 1)[1]
+            if target.startswith("AmazonSQS."):
+                result.sqs.append((operation, json.loads(raw)))
+            else:
+                result.requests.append(DynamoRequest(operation, json.loads(raw)))
 
 
 def _moto(stack: Stack, action: str) -> bytes:

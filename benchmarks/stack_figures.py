@@ -216,11 +216,11 @@ def _dynamodb_requests_per_answer(stack: Stack) -> dict[str, float]:
         seconds = time.perf_counter() - started
         time.sleep(0.5)  # the reply's last write lands after the final frame
     operations = recorded.operations()
-    # A turn's fixed requests: the limiter's UpdateItem and the token budget's; the
-    # Queries for the user's connections at $connect (the cap), at acceptance and at
-    # the reply's start, and for the prompt's history. The other UpdateItems are
-    # checkpoints, the other Queries connection re-reads.
-    checkpoints = operations.get("UpdateItem", 0) - 2
+    # A turn's fixed requests: the limiter's UpdateItem, the reply's claim on its turn
+    # and the token budget's; the Queries for the user's connections at $connect (the
+    # cap), at acceptance and at the reply's start, and for the prompt's history. The
+    # other UpdateItems are checkpoints, the other Queries connection re-reads.
+    checkpoints = operations.get("UpdateItem", 0) - 3
     rereads = operations.get("Query", 0) - 4
     total = float(sum(operations.values()))
     return {

@@ -1,6 +1,7 @@
-"""One long answer through the whole stack, timed against its upstream: a 1,000-token
-answer at 200 tokens/s from the local model, which notes when it sent each token, and
-a client noting when each frame arrived (same machine, same clock)."""
+"""One answer through the whole stack, timed against its upstream: a 300-token answer
+at 50 tokens/s (6 s, the scale model's workload) from the local model, which notes when
+it sent each token, and a client noting when each frame arrived (same machine, same
+clock)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ ANSWERS = 3
 
 
 def streaming_timeline(
-    workdir: Path, *, tokens: int = 1000
+    workdir: Path, *, tokens: int = 300
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The figures, and the timeline for the chart: upstream tokens and frames received,
     as (seconds from the first token, characters so far)."""
-    stack = start_stack(workdir, MODEL_TOKENS=str(tokens), MODEL_TOKEN_DELAY="0.005")
+    stack = start_stack(workdir, MODEL_TOKENS=str(tokens), MODEL_TOKEN_DELAY="0.02")
     try:
         token = add_users(stack, 1)[0]
         # The first answer pays the container's one-time costs (the model client, the

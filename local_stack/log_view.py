@@ -100,11 +100,26 @@ def configure_gateway_log(*, readable_view: bool) -> None:
     gateway.handlers = [handler]
     gateway.propagate = False
     gateway.setLevel(logging.INFO if readable_view else logging.WARNING)
+    # The event source mappings' lines: one per batch they deliver.
+    mappings = logging.getLogger("local_stack.event_sources")
+    mappings.handlers = [_handler("mapping")]
+    mappings.propagate = False
+    mappings.setLevel(logging.INFO if readable_view else logging.WARNING)
+
+
+def _handler(label: str) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_GatewayFormat(label))
+    return handler
 
 
 class _GatewayFormat(logging.Formatter):
+    def __init__(self, label: str = "gateway") -> None:
+        super().__init__()
+        self._label = label
+
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{_now()} {'gateway':<18} {record.levelname:<5} {record.getMessage()}"
+        text = f"{_now()} {self._label:<18} {record.levelname:<5} {record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text

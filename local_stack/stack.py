@@ -1,5 +1,6 @@
 """Starts the whole local stack: embedded AWS (moto), resources from template.yaml, a
-local model endpoint, a warm worker pool per function, and the gateway in front."""
+local model endpoint, a warm worker pool per function, the event source mappings that
+feed functions from queues, and the gateway in front."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from aiohttp import web
+from botocore.config import Config as BotoConfig
 
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from local_stack.api_gateway.api_model import api_model
 from local_stack.api_gateway.console_site import ConsoleSite
 from local_stack.api_gateway.gateway import Gateway, Limits
+from local_stack.event_sources.sqs_mapping import MappingSpec, SqsEventSource
 from local_stack.lambda_runtime.workers import FunctionSpec, Invocation, WorkerPool
 from local_stack.log_view import configure_gateway_log, readable
 from local_stack.provisioning.embedded_aws import EmbeddedAws
@@ -45,6 +49,7 @@ __all__ = [
     "StackConfig",
     "function_specs",
     "local_environment",
+    "mapping_specs",
     "run",
     "sam_env_vars",
 ]
@@ -214,6 +219,43 @@ def function_specs(
     return specs
 
 
+def mapping_specs(template: Template, resolver: Resolver) -> list[MappingSpec]:
+    """Each ``AWS::Lambda::EventSourceMapping`` of an SQS queue, resolved: the function
+    it invokes (an alias counts as its function), batch size, concurrency cap and
+    whether the function reports batch item failures."""
+    specs = []
+    for logical_id, resource in template.of_type("AWS::Lambda::EventSourceMapping").items():
+        props = resource["Properties"]
+        target = props["FunctionName"]
+        name = target.get("Ref") or target.get("Fn::GetAtt", [""])[0]
+        function = str(name).split(".", 1)[0]  # ReplyFunction.Alias: the function
+        arn = str(resolver.resolve(props["EventSourceArn"]))
+        scaling = resolver.resolve(props.get("ScalingConfig")) or {}
+        specs.append(
+            MappingSpec(
+                logical_id=logical_id,
+                function=function,
+                queue_url=str(resolver.values[_queue_of(template, resolver, arn)]),
+                queue_arn=arn,
+                batch_size=int(resolver.resolve(props.get("BatchSize", 10))),
+                max_concurrency=int(scaling["MaximumConcurrency"])
+                if scaling.get("MaximumConcurrency")
+                else None,
+                report_item_failures="ReportBatchItemFailures"
+                in props.get("FunctionResponseTypes", []),
+            )
+        )
+    return specs
+
+
+def _queue_of(template: Template, resolver: Resolver, arn: str) -> str:
+    """The logical id of the queue whose ARN is ``arn``."""
+    for logical_id in template.of_type("AWS::SQS::Queue"):
+        if resolver.attributes.get(f"{logical_id}.Arn") == arn:
+            return logical_id
+    raise KeyError(f"template.yaml: no queue of the template has the ARN {arn}")
+
+
 def sam_env_vars(template: Template, specs: list[FunctionSpec]) -> dict[str, dict[str, str]]:
     """``sam local invoke --env-vars`` for each function: the variables the template
     declares (SAM sets no others), with the values that reach this local stack."""
@@ -225,7 +267,6 @@ def sam_env_vars(template: Template, specs: list[FunctionSpec]) -> dict[str, dic
         values = {
             **spec.environment,
             "LOCAL_AWS_ENDPOINT_URL": spec.environment.get("AWS_ENDPOINT_URL", ""),
-            "LOCAL_LAMBDA_ENDPOINT_URL": spec.environment.get("AWS_ENDPOINT_URL_LAMBDA", ""),
         }
         env_vars[spec.logical_id] = {k: values[k] for k in sorted(shared | set(own)) if k in values}
     return env_vars
@@ -237,12 +278,15 @@ class _Running:
         self.model: ModelServer | None = None
         self.pools: dict[str, WorkerPool] = {}
         self.executors: list[ThreadPoolExecutor] = []
+        self.mappings: list[SqsEventSource] = []
 
     def stop(self) -> None:
         """Every function's workers at once, then the model and the embedded AWS at
         once: one after another they took 1.7 s of the 3 s a Ctrl-C may take under load
         (the embedded AWS alone 0.7 s to exit). The embedded AWS stops after the
         workers, so no worker's last request meets it gone."""
+        for mapping in self.mappings:  # no new invocation starts
+            mapping.close()
         pools = list(self.pools.values())
         with ThreadPoolExecutor(max_workers=max(1, len(pools))) as stopping:
             list(stopping.map(WorkerPool.close, pools))
@@ -317,6 +361,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
         region=config.region,
         stack_name=config.stack_name,
         resources={**{k: k for k in template.resources}, **resources.refs},
+        attributes=resources.attributes,
         parameters=parameters,
     )
     model = api_model(template, resolver)
@@ -341,6 +386,26 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     warm = list(running.pools.values())
     with ThreadPoolExecutor(max_workers=len(warm)) as warmers:
         list(warmers.map(lambda pool: pool.warm(), warm))
+
+    # Queues feed their functions as Lambda's pollers do, invoking the same pools.
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=aws,
+        region_name=config.region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 (the embedded AWS takes any)
+        config=BotoConfig(max_pool_connections=256),  # a long poll holds one each
+    )
+    running.mappings = [
+        SqsEventSource(
+            spec,
+            sqs=sqs,
+            invoke=running.pools[spec.function].invoke,
+            region=config.region,
+            local_cap=config.max_workers,
+        ).start()
+        for spec in mapping_specs(template, resolver)
+    ]
 
     loop = asyncio.get_running_loop()
     # Threads per pool: its workers' callers plus as many waiting for a worker.
@@ -469,7 +534,7 @@ def _banner(
         f"""
 Local stack ready in {seconds:.1f} s (state in {config.state_dir / "stack.json"})
   WebSocket     {ws_url}
-  embedded AWS  {aws}   (DynamoDB, Secrets Manager, Cognito)
+  embedded AWS  {aws}   (DynamoDB, SQS, Secrets Manager, Cognito)
   AI upstream   {ai_base_url}
   demo user     {user.username} / {user.password}
   scale-out     up to {config.max_workers} workers per function (MAX_WORKERS)

@@ -1,5 +1,5 @@
-"""``chat_message``: stores and acknowledges the user's message, then streams the AI
-reply from an asynchronous invoke of this same function (no 29 s cut-off)."""
+"""``chat_message``: stores and acknowledges the user's message, then queues the reply
+job that the reply function streams (no 29 s cut-off)."""
 
 from typing import Any
 

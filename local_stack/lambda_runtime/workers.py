@@ -51,6 +51,8 @@ class Invocation:
     error: str | None = None
     duration: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The worker process's peak resident memory so far: Lambda's "Max Memory Used".
+    max_memory_mb: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -104,13 +106,14 @@ def _handle_events(spec: FunctionSpec, handler: Any, conn: Connection) -> None:
             return
         context = _Context(spec, time.time() + spec.timeout)
         try:
-            conn.send(("ok", handler(event, context)))
+            value = handler(event, context)
+            conn.send(("ok", value, _max_rss_mb()))
         except Exception as err:
             # An authorizer's "Unauthorized" is API Gateway's protocol for 401, not a
             # fault: the function already logged why, so no traceback for it.
             if str(err) != "Unauthorized":
                 traceback.print_exc()
-            conn.send(("error", (type(err).__name__, str(err))))
+            conn.send(("error", (type(err).__name__, str(err)), _max_rss_mb()))
 
 
 def _zygote(spec: FunctionSpec, control: Connection) -> None:
@@ -290,15 +293,23 @@ class _Ticket:
     init_error: tuple[str, str] | None = None  # the init this caller waited for failed
 
 
+def _max_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports kilobytes, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def _died() -> Invocation:
     return Invocation(error_type="Runtime.ExitError", error="the worker process died")
 
 
-def _outcome(state: str, detail: Any, started: float) -> Invocation:
+def _outcome(state: str, detail: Any, started: float, memory: float) -> Invocation:
     elapsed = time.monotonic() - started
     if state == "ok":
-        return Invocation(value=detail, duration=elapsed)
-    return Invocation(error_type=detail[0], error=detail[1], duration=elapsed)
+        return Invocation(value=detail, duration=elapsed, max_memory_mb=memory)
+    return Invocation(error_type=detail[0], error=detail[1], duration=elapsed, max_memory_mb=memory)
 
 
 class _InitFailed(Exception):
@@ -372,12 +383,12 @@ class WorkerPool:
             if not worker.conn.poll(self.spec.timeout):
                 self._discard(worker)
                 return self._timed_out(started)
-            state, detail = worker.conn.recv()
+            state, detail, memory = worker.conn.recv()
         except (EOFError, OSError):
             self._discard(worker)
             return _died()
         self._release(worker)
-        return _outcome(state, detail, started)
+        return _outcome(state, detail, started, memory)
 
     def _timed_out(self, started: float) -> Invocation:
         return Invocation(

@@ -34,6 +34,7 @@ class Resolver:
             "AWS::AccountId": account,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": None,  # a property set to it is absent
         }
         for name, spec in template.parameters.items():
             self.values[name] = str(spec.get("Default", ""))

@@ -1,4 +1,5 @@
-"""A WSGI server that answers every request on one thread, from an asyncio loop.
+"""A WSGI server that answers every request on one thread, from an asyncio loop (SQS's
+on threads, so that a long poll waits without holding the others).
 
 The embedded AWS applies its requests one at a time anyway (``dynamodb_fidelity``), so
 threads bought it nothing but hand-offs: with waitress, a request woke the server's
@@ -18,6 +19,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,14 +34,26 @@ _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"
 
 
 def handler(app: WsgiApp) -> Callable[[web.BaseRequest], Any]:
-    """The aiohttp request handler that runs ``app`` for each request."""
+    """The aiohttp request handler that runs ``app`` for each request: on the loop's
+    thread, except SQS's, each on a thread of its own (as moto's own server runs every
+    request): a long poll (``ReceiveMessage`` with ``WaitTimeSeconds``) waits there for
+    a message, which a ``SendMessage`` answered on the loop meanwhile wakes."""
+    waiting = ThreadPoolExecutor(max_workers=_SQS_THREADS, thread_name_prefix="sqs")
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         body = await request.content.read()  # no size cap: a BatchWriteItem runs to 16 MB
         port = request.transport.get_extra_info("sockname")[1] if request.transport else 0
-        return _call(app, _environ(request, body, port))
+        environ = _environ(request, body, port)
+        if request.headers.get("X-Amz-Target", "").startswith("AmazonSQS."):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(waiting, _call, app, environ)
+        return _call(app, environ)
 
     return handle
+
+
+# Long polls held at once: every poller of every event source mapping, and more.
+_SQS_THREADS = 256
 
 
 def _environ(request: web.BaseRequest, body: bytes, port: int) -> dict[str, Any]:

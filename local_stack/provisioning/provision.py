@@ -1,10 +1,10 @@
-"""Creates template.yaml's storage, secret and user pool in the embedded AWS (moto), from
-the template's own resource definitions, plus a demo user to sign in with."""
+"""Creates template.yaml's storage, queues, secret and user pool in the embedded AWS
+(moto), from the template's own resource definitions, plus a demo user to sign in with."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -23,7 +23,8 @@ class DemoUser:
 
 @dataclass(frozen=True)
 class LocalResources:
-    """Physical ids by logical id (what ``!Ref`` gives), and the facts printed to the user."""
+    """Physical ids by logical id (what ``!Ref`` gives), attributes by ``Logical.Name``
+    (what ``!GetAtt`` gives), and the facts printed to the user."""
 
     refs: dict[str, str]
     connections_table: str
@@ -32,6 +33,7 @@ class LocalResources:
     user_pool_id: str
     user_pool_client_id: str
     demo_user: DemoUser
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:
@@ -65,6 +67,8 @@ def provision(
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
         refs[logical_id] = name
+
+    attributes = _create_queues(template, _client("sqs", endpoint, region), stack_name, refs)
 
     secrets = _client("secretsmanager", endpoint, region)
     (secret_id,) = template.of_type("AWS::SecretsManager::Secret")
@@ -127,7 +131,42 @@ def provision(
         user_pool_id=pool["Id"],
         user_pool_client_id=client["ClientId"],
         demo_user=demo_user,
+        attributes=attributes,
     )
+
+
+# The queue properties that are queue attributes of the same name.
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+
+
+def _create_queues(
+    template: Template, sqs: Any, stack_name: str, refs: dict[str, str]
+) -> dict[str, str]:
+    """Each ``AWS::SQS::Queue`` with its attributes and redrive policy (dead-letter
+    queues first, so that a policy can name its queue's ARN); their ``Arn`` and
+    ``QueueName`` attributes. ``refs`` gets their URLs."""
+    attributes: dict[str, str] = {}
+    queues = template.of_type("AWS::SQS::Queue")
+    ordered = sorted(queues, key=lambda q: "RedrivePolicy" in template.properties(q))
+    for logical_id in ordered:
+        props = template.properties(logical_id)
+        name = f"{stack_name}-{logical_id}"
+        created = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            created["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": attributes[f"{target}.Arn"],
+                    "maxReceiveCount": int(redrive["maxReceiveCount"]),
+                }
+            )
+        url = sqs.create_queue(QueueName=name, Attributes=created)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        refs[logical_id] = url
+        attributes[f"{logical_id}.Arn"] = arn["Attributes"]["QueueArn"]
+        attributes[f"{logical_id}.QueueName"] = name
+    return attributes
 
 
 def sign_in(

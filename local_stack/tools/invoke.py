@@ -6,9 +6,10 @@ embedded AWS: what ``sam local invoke -e`` does, without Docker.
     python -m local_stack.tools.invoke AuthorizerFunction events/authorizer_query_token.json
 
 It reads and writes the running stack's tables as the user the event names. The
-frames the function posts to ``@connections`` (a chat reply's too: its asynchronous
-invoke runs here), and on a two-way route (``ping``) the response API Gateway would
-send, are printed, not sent to any client. The placeholder token in the
+frames the function posts to ``@connections`` (a chat reply's too: its reply job goes
+to a queue of this invoke's own, which feeds the reply function here, as the stack's
+event source mapping would), and on a two-way route (``ping``) the response API
+Gateway would send, are printed, not sent to any client. The placeholder token in the
 authorizer and connect events is replaced by a fresh ID token of the demo user.
 """
 
@@ -19,6 +20,8 @@ import json
 import os
 import sys
 import threading
+import time
+import uuid
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from local_stack.api_gateway.api_model import api_model
+from local_stack.event_sources.sqs_mapping import MappingSpec, SqsEventSource
 from local_stack.lambda_runtime.workers import WorkerPool
 from local_stack.log_view import readable
 from local_stack.loopback import LoopbackServer, send_json
@@ -89,22 +93,33 @@ def main(argv: list[str] | None = None) -> int:
     }
     event = json.loads(text)
     print(_who(args.function, event), flush=True)
-    with _Capture(state["stage"]) as capture:
-        spec = replace(
-            specs[args.function],
-            environment={
-                **specs[args.function].environment,
-                "WEBSOCKET_CALLBACK_URL": f"{capture.url}/{state['stage']}",
-                "AWS_ENDPOINT_URL_LAMBDA": capture.url,
-            },
-        )
+    with _Capture(state["stage"]) as capture, _ReplyJobs(state) as jobs:
+        callback = {
+            "WEBSOCKET_CALLBACK_URL": f"{capture.url}/{state['stage']}",
+            "AWS_ENDPOINT_URL_LAMBDA": capture.url,
+        }
+        spec = specs[args.function]
+        if "REPLY_QUEUE_URL" in spec.environment:
+            callback["REPLY_QUEUE_URL"] = jobs.url
+        spec = replace(spec, environment={**spec.environment, **callback})
+        worker = _worker(template)
         pool = WorkerPool(spec, max_workers=2)
         capture.pool = pool
+        replies = None
+        if worker is not None and worker != args.function:
+            replies = WorkerPool(
+                replace(specs[worker], environment={**specs[worker].environment, **callback}),
+                max_workers=2,
+            )
         try:
             result = pool.invoke(event)
             capture.wait(spec.timeout)
+            if replies is not None:
+                jobs.run(replies.invoke)
         finally:
             pool.close()
+            if replies is not None:
+                replies.close()
     if result.ok:
         route = (event.get("requestContext") or {}).get("routeKey")
         if route in api_model(template, resolver).two_way and isinstance(result.value, dict):
@@ -114,6 +129,61 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{result.error_type}: {result.error}", file=sys.stderr)
     return 1
+
+
+def _worker(template: Any) -> str | None:
+    """The function the template's SQS event source mapping feeds (the reply worker)."""
+    for resource in template.of_type("AWS::Lambda::EventSourceMapping").values():
+        target = resource["Properties"]["FunctionName"]
+        name = target.get("Ref") or target.get("Fn::GetAtt", [""])[0]
+        return str(name).split(".", 1)[0]
+    return None
+
+
+class _ReplyJobs:
+    """A queue of this invoke's own in the stack's embedded AWS, drained into the
+    reply function by a local event source mapping, then deleted."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        import boto3
+
+        self._state = state
+        self._sqs = boto3.client(
+            "sqs",
+            endpoint_url=state["awsEndpointUrl"],
+            region_name=state["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 (the embedded AWS takes any)
+        )
+        self.url = ""
+
+    def __enter__(self) -> _ReplyJobs:
+        name = f"invoke-{uuid.uuid4().hex}"
+        self.url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sqs.delete_queue(QueueUrl=self.url)
+
+    def run(self, invoke: Any) -> None:
+        """Deliver every job the invoke queued, and wait for their replies."""
+        arn = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        spec = MappingSpec(
+            "invoke", "ReplyFunction", self.url, arn["Attributes"]["QueueArn"], 10, None, True
+        )
+        mapping = SqsEventSource(
+            spec, sqs=self._sqs, invoke=invoke, region=self._state["region"], wait_seconds=1
+        ).start()
+        try:
+            while self._held():
+                time.sleep(0.05)
+        finally:
+            mapping.close()
+
+    def _held(self) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        got = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)
+        return sum(int(v) for v in got["Attributes"].values())
 
 
 class BadEvent(Exception):

@@ -1,7 +1,8 @@
 """The scaling model (docs/scaling.md) against reality at small scale: a mixed load on
-the local stack with every DynamoDB request recorded. The model's requests and posts
-per turn hold within 20 %, and no key outside one user's or one connection's takes
-more than a small share of the writes."""
+the local stack with every DynamoDB and SQS request recorded. The model's requests and
+posts per turn hold within 20 %, and no key outside one user's or one connection's
+takes more than a small share of the writes; with the reply queue's mapping capped,
+the answers per reply invocation hold within 20 % of the model's batch fill."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from websockets.asyncio.client import connect
 
 from benchmarks.load import add_users
 from benchmarks.recording import Recording, recording
+from benchmarks.reply_batches import reply_batches
 from benchmarks.scale_model import load_inputs, per_turn, posts_per_answer
 from local_stack.launcher import Stack, start_stack
 
@@ -133,3 +135,18 @@ def test_no_shared_key_takes_more_than_a_small_share_of_the_writes(
     )[:3]
     # ... and the anonymous connections did not write to the user index at all
     assert not [k for k in writes if k[0].endswith("/userId-index") and k[1] == "anonymous"]
+
+
+def test_answers_per_reply_invocation_match_the_models_batch_fill(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # GIVEN the reply queue's mapping capped at 2 concurrent invocations, and 12 users
+    # chatting at once (answers of 40 tokens at 30 ms)
+    workdir = tmp_path_factory.mktemp("fill")
+    # WHEN they chat, 2 turns each, and the mapping's deletes are counted
+    figures = reply_batches(workdir, users=12, turns=2)
+    # THEN the batches held several answers each, and as many as the scale model
+    # predicts for that run's turns per second and invocation length
+    measured, predicted = figures["reply_fill_measured"], figures["reply_fill_predicted"]
+    assert measured > 2, figures
+    assert abs(measured - predicted) <= TOLERANCE * predicted, figures

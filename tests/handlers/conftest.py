@@ -1,6 +1,7 @@
-"""The chat-turn fixture shared by the handler tests: the real chat_message handler,
-moto for DynamoDB, Secrets Manager and @connections, the async self-invoke through a
-local Lambda Invoke API, and a real OpenAI-compatible SSE server on 127.0.0.1."""
+"""The chat-turn fixture shared by the handler tests: the real chat_message and reply
+handlers, moto for DynamoDB, Secrets Manager, SQS and @connections, the reply queue's
+batches handed to the reply handler as Lambda's event source mapping hands them, and a
+real OpenAI-compatible SSE server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from realtime_chat.model import Message
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection
 from tests.support.faults import DynamoFault
-from tests.support.lambda_api import LambdaApi
+from tests.support.reply_queue import ReplyQueue
 
 ADA = "7d8e9f00-1111-4222-8333-944455556666"
 CONN = "L0SM9cOFvHcCIhw="
@@ -31,7 +32,7 @@ CONV = "test_1764100800000"
 class Chat:
     handler: ModuleType
     model: ModelServer
-    lambdas: LambdaApi
+    replies: ReplyQueue
     dynamodb: Any
     secret_arn: str
     context: LambdaContext
@@ -41,7 +42,7 @@ class Chat:
     def send(self, name: str = "chat_message", **changes: Any) -> None:
         """Send events/<name>.json (``data`` changed as given) and wait for the reply job."""
         self.start(name, **changes)
-        self.lambdas.wait()
+        self.replies.wait()
 
     def start(self, name: str = "chat_message", **changes: Any) -> None:
         """Send events/<name>.json (``data`` changed as given); the reply job runs on."""
@@ -50,6 +51,7 @@ class Chat:
         body["data"].update(changes)
         event["body"] = json.dumps(body)
         assert self.handler.lambda_handler(event, self.context) == {"statusCode": 200}
+        self.replies.deliver()
 
     def frames(self, connection_id: str = CONN) -> list[dict[str, Any]]:
         return posted_frames(connection_id)
@@ -59,16 +61,16 @@ class Chat:
         return list(store.history(user, conversation_id, limit=100, before=None)[0])
 
     def reload(self, **env: str) -> None:
-        """A new container of the chat function, with these environment variables set."""
+        """New containers of the chat and reply functions, with these environment
+        variables set."""
         for name, value in env.items():
             self.monkeypatch.setenv(name, value)
         self.handler = self.load("message")
-        self.lambdas.functions["chat-message"] = lambda e: self.handler.lambda_handler(
-            e, self.context
-        )
+        reply = self.load("reply")
+        self.replies.worker = lambda e: reply.lambda_handler(e, self.context)
 
     def fault(self, operation: str, code: str, *, times: int | None = 1) -> DynamoFault:
-        """A new container of the chat function whose DynamoDB answers ``operation``
+        """New containers of the chat and reply functions whose DynamoDB answers ``operation``
         with ``code`` the next ``times`` times."""
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
@@ -98,26 +100,25 @@ def chat(
         Name="ai-provider", SecretString=json.dumps({"apiKey": "sk-local"})
     )["ARN"]
     model = ModelServer(scenario=Scenario(api_key="sk-local")).start()
-    lambdas = LambdaApi({}).start()
+    replies = ReplyQueue(boto3.client("sqs"))
     for name, value in {
         "API_SECRETS_ARN": secret_arn,
         "AI_BASE_URL": model.url,
         "AI_MODEL": MODEL_NAME,
         "AI_READ_TIMEOUT": "1",
         "AI_RETRIES": "2",
-        "AWS_ENDPOINT_URL_LAMBDA": lambdas.url,
-        "AWS_LAMBDA_FUNCTION_NAME": "chat-message",
+        "REPLY_QUEUE_URL": replies.url,
         "HISTORY_MESSAGES": "4",
     }.items():
         monkeypatch.setenv(name, value)
     handler = load_handler("message")
-    lambdas.functions["chat-message"] = lambda event: handler.lambda_handler(event, lambda_context)
+    reply = load_handler("reply")
+    replies.worker = lambda event: reply.lambda_handler(event, lambda_context)
     _connect(moto_aws, CONN)
     _connect(moto_aws, PHONE)
     yield Chat(
-        handler, model, lambdas, moto_aws, secret_arn, lambda_context, load_handler, monkeypatch
+        handler, model, replies, moto_aws, secret_arn, lambda_context, load_handler, monkeypatch
     )
-    lambdas.wait()
-    lambdas.stop()
+    replies.wait()
     model.stop()
     boto3.DEFAULT_SESSION = None

@@ -210,10 +210,7 @@ def test_a_connection_gone_mid_stream_is_dropped_and_the_answer_still_stored(
 ) -> None:
     # GIVEN ada's phone disconnected without API Gateway telling us ($disconnect missed)
     with gateway_with_gone({PHONE}) as delivered:
-        chat.handler = load_handler("message")
-        chat.lambdas.functions["chat-message"] = lambda e: chat.handler.lambda_handler(
-            e, lambda_context
-        )
+        chat.reload()
         # WHEN she sends a message from her laptop
         chat.send()
     # THEN the laptop gets the whole reply, the phone's item is gone, the answer is stored
@@ -239,7 +236,7 @@ def test_another_users_conversation_id_starts_their_own_conversation(chat: Chat)
     event["requestContext"]["authorizer"]["userId"] = "eve"
     event["requestContext"]["connectionId"] = "eve-conn="
     chat.handler.lambda_handler(event, chat.context)
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN eve's prompt never contains ada's messages, and ada's history is unchanged
     assert "ada's secret" not in json.dumps(chat.model.requests[-1])
     assert [m.role for m in chat.stored(user="eve")] == [Role.USER, Role.ASSISTANT]

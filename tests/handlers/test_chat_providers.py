@@ -114,7 +114,7 @@ def test_a_stop_hangs_up_on_bedrock_while_it_sends_nothing(
     event["requestContext"]["connectionId"] = PHONE
     event["body"] = json.dumps({"action": "stop_reply", "data": {"conversationId": CONV}})
     chat.load("default").lambda_handler(event, chat.context)
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN the reply hung up on Bedrock and ended stopped at once, not as a provider error
     # (nor as a failure of the route)
     sent = chat.frames()

@@ -86,7 +86,7 @@ def test_a_duplicate_sent_while_the_last_allowed_message_is_being_stored_gets_it
     finally:
         first.resume.set()
     sending.join(WAIT)
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN nobody is told RATE_LIMITED: the second tab got the acknowledgement of the
     # message the first tab sent, and later its reply
     everything = posted_frames(first_tab) + posted_frames(second_tab)
@@ -123,7 +123,7 @@ def test_identical_sends_from_six_tabs_with_one_message_left_are_accepted_once_a
     threads = [threading.Thread(target=send, args=(n,)) for n in range(len(tabs))]
     [t.start() for t in threads]
     [t.join(WAIT) for t in threads]
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN one turn, one model call, no error anywhere, one acknowledgement for all
     assert len(chat.model.requests) == 1
     assert _of_type([f for tab in tabs for f in posted_frames(tab)], "error") == []

@@ -165,7 +165,7 @@ def _from_tabs_at_once(
     threads = [threading.Thread(target=send, args=(n,)) for n in range(len(tabs))]
     [t.start() for t in threads]
     [t.join() for t in threads]
-    chat.lambdas.wait()
+    chat.replies.wait()
     return tabs
 
 
@@ -333,8 +333,8 @@ def test_persistent_throttling_is_a_retryable_internal_error_with_nothing_half_w
 
 
 def test_a_reply_that_cannot_be_started_fails_the_turn_and_a_retry_runs_it(chat: Chat) -> None:
-    # GIVEN the Lambda service refuses the asynchronous invoke of the reply
-    chat.lambdas.functions.pop("chat-message")
+    # GIVEN SQS refuses the reply's job
+    chat.replies.refuse()
     chat.send(message="start me")
     ack, error = chat.frames()
     assert ack["type"] == "message_received"
@@ -345,8 +345,8 @@ def test_a_reply_that_cannot_be_started_fails_the_turn_and_a_retry_runs_it(chat:
     )
     # AND the answer stored with the turn went with it: nothing shows as streaming
     assert [m.role for m in chat.stored()] == [Role.USER]
-    # WHEN Lambda is back and the client retries THEN the reply runs
-    chat.reload()
+    # WHEN SQS is back and the client retries THEN the reply runs
+    chat.replies.restore()
     chat.send(message="start me")
     assert chat.frames()[-1]["type"] == "ai_response"
     assert len(_user_messages(chat)) == 1

@@ -162,7 +162,7 @@ def _stored_text_is_valid_unicode(dynamodb: Any) -> None:
 def chat_without_replies(chat: Chat) -> Chat:
     """Accepting only: the reply jobs are dropped, so each example stays fast."""
     chat.reload(CHAT_MESSAGES_PER_MINUTE="0")
-    chat.lambdas.functions["chat-message"] = lambda _event: None
+    chat.replies.worker = lambda _event: None
     return chat
 
 

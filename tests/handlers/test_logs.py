@@ -71,7 +71,7 @@ def test_no_token_secret_or_message_text_is_ever_logged(
     logger.addHandler(handler)
     try:
         never = _flows(chat, load_handler, lambda_context, tokens)
-        chat.lambdas.wait()
+        chat.replies.wait()
     finally:
         logger.removeHandler(handler)
     out, err = capfd.readouterr()  # and whatever else reached stdout or stderr

@@ -107,7 +107,7 @@ def test_a_regenerate_while_the_reply_streams_is_refused_and_changes_nothing(
     chat.start(message="tell me a long story")
     # WHEN a tab asks to regenerate it meanwhile
     chat.start("regenerate_reply", clientMessageId="r-early")
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN it is refused, saying to stop the reply first, and the reply ends normally
     (refusal,) = _of_type(chat.frames(), "error")
     assert refusal["code"] == "INVALID_MESSAGE" and refusal["field"] == "conversationId"
@@ -217,7 +217,7 @@ def test_a_regenerated_reply_can_be_stopped_from_another_tab(chat: Chat) -> None
     stop["requestContext"]["routeKey"] = "$default"
     stop["body"] = json.dumps({"action": "stop_reply", "data": {"conversationId": CONV}})
     chat.load("default").lambda_handler(stop, chat.context)
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN both tabs end with the regenerated answer, stopped
     for tab in (CONN, PHONE):
         assert chat.frames(tab)[-1]["finishReason"] == "stopped"

@@ -80,7 +80,7 @@ def test_a_tab_opened_mid_answer_gets_a_snapshot_then_every_later_word(slow: Cha
     _until(lambda: len(slow.frames()) > 3)
     # WHEN she opens a new tab mid-answer
     put_connection(slow.dynamodb, "new-tab=", ADA)
-    slow.lambdas.wait()
+    slow.replies.wait()
     # THEN the tab's first frame is a snapshot, then it gets the chunks after it
     seen = posted_frames("new-tab=")
     snapshot = seen[0]
@@ -99,7 +99,7 @@ def test_ten_tabs_joining_at_once_each_reconstruct_the_answer(slow: Chat) -> Non
     tabs = [f"tab-{n}=" for n in range(10)]
     for tab in tabs:
         put_connection(slow.dynamodb, tab, ADA)
-    slow.lambdas.wait()
+    slow.replies.wait()
     final = _final(slow.frames())["content"]
     for tab in tabs:
         seen = posted_frames(tab)
@@ -111,7 +111,7 @@ def test_a_connection_whose_token_expired_is_not_a_joiner(slow: Chat) -> None:
     slow.start(message="tell me a long story")
     _until(lambda: len(slow.frames()) > 3)
     put_connection(slow.dynamodb, "stale=", ADA, tokenExpiresAt={"N": str(int(time.time()) - 5)})
-    slow.lambdas.wait()
+    slow.replies.wait()
     assert posted_frames("stale=") == []
 
 
@@ -127,7 +127,7 @@ def test_history_during_a_stream_shows_the_reply_as_streaming(
         "streaming",
         "assistant",
     )
-    slow.lambdas.wait()
+    slow.replies.wait()
     final = _final(slow.frames())
     assert final["content"].startswith(reply["content"]) and reply["content"]
     (after,) = _action(default, lambda_context, "chat_history", {"conversationId": CONV})
@@ -143,7 +143,7 @@ def test_the_phone_stops_what_the_laptop_started(
     _until(lambda: len(slow.frames()) > 3)
     # WHEN the phone asks to stop it
     (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
-    slow.lambdas.wait()
+    slow.replies.wait()
     # THEN the phone hears at once that the stop was requested, for that reply
     final = _final(slow.frames())
     assert requested == {
@@ -171,10 +171,11 @@ def test_the_phone_stops_what_the_laptop_started(
 def test_a_stop_sent_before_the_reply_has_started_stops_it(
     slow: Chat, default: ModuleType, lambda_context: LambdaContext
 ) -> None:
-    # GIVEN a turn acknowledged whose reply has not started yet (its invoke is held)
+    # GIVEN a turn acknowledged whose reply has not started yet (its delivery is held)
     gate = threading.Event()
-    reply = slow.lambdas.functions["chat-message"]
-    slow.lambdas.functions["chat-message"] = lambda event: gate.wait(10) and reply(event)
+    reply = slow.replies.worker
+    assert reply is not None
+    slow.replies.worker = lambda event: gate.wait(10) and reply(event)
     slow.start(message="tell me a long story")
     (ack,) = slow.frames()
     assert ack["type"] == "message_received"
@@ -184,7 +185,7 @@ def test_a_stop_sent_before_the_reply_has_started_stops_it(
     assert requested["type"] == "reply_stop_requested"
     # AND once the reply runs, it ends stopped, well before the whole answer
     gate.set()
-    slow.lambdas.wait()
+    slow.replies.wait()
     final = _final(slow.frames())
     assert (final["messageId"], final["finishReason"]) == (requested["messageId"], "stopped")
     assert f"token{TOKENS - 1}" not in final["content"]
@@ -245,7 +246,7 @@ def test_another_user_cannot_stop_the_reply(
     (refused,) = _action(
         default, lambda_context, "stop_reply", {"conversationId": CONV}, "eve-conn=", user="eve"
     )
-    slow.lambdas.wait()
+    slow.replies.wait()
     assert (refused["code"], refused["field"]) == ("NOT_FOUND", "conversationId")
     assert _final(slow.frames())["finishReason"] == "stop"
 
@@ -318,7 +319,7 @@ def test_a_stop_ends_the_reply_stopped_while_the_provider_sends_nothing(
     # WHEN the phone asks to stop it, while the provider says nothing
     (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
     assert requested["type"] == "reply_stop_requested"
-    chat.lambdas.wait()
+    chat.replies.wait()
     # THEN the reply hung up and ended stopped: not at the provider's next token, and
     # not as a provider error when the read it aborted broke off
     sent = chat.frames()
@@ -354,7 +355,7 @@ def test_a_pending_message_resent_from_a_new_tab_gets_the_rest_of_its_reply(
     body["data"] |= {"message": "tell me a long story", "clientMessageId": "c-long"}
     event["body"] = json.dumps(body)
     slow.handler.lambda_handler(event, lambda_context)
-    slow.lambdas.wait()
+    slow.replies.wait()
     # THEN it is acknowledged, and then gets the reply's end like every other tab
     seen = posted_frames("new-tab=")
     assert seen[0]["type"] == "message_received" and seen[0]["clientMessageId"] == "c-long"

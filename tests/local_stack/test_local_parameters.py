@@ -55,7 +55,7 @@ def test_overrides_and_powertools_settings_reach_every_function(
     )
     specs = {s.logical_id: s for s in function_specs(template, resolver, {})}
     assert specs["MessageFunction"].environment["CHAT_MESSAGES_PER_MINUTE"] == "3"
-    assert specs["MessageFunction"].environment["AI_ROUTES"] == "bedrock:local/echo-1"
+    assert specs["ReplyFunction"].environment["AI_ROUTES"] == "bedrock:local/echo-1"
     assert all(s.environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG" for s in specs.values())
 
 

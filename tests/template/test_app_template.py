@@ -18,6 +18,7 @@ FUNCTIONS = [
     "DisconnectFunction",
     "DefaultFunction",
     "MessageFunction",
+    "ReplyFunction",
 ]
 ALIAS = "live"
 
@@ -129,12 +130,99 @@ def test_integrations_authorizer_and_permissions_call_the_live_alias(app: dict[s
         assert re.fullmatch(rf"\w+FunctionAlias{ALIAS}", target.get("Ref", "")), logical_id
 
 
-def test_the_reply_invokes_the_live_alias_of_the_chat_function(app: dict[str, Any]) -> None:
-    policy = app["Resources"]["MessageFunctionInvokesItself"]["Properties"]["PolicyDocument"]
-    (statement,) = policy["Statement"]
-    assert statement["Resource"] == {"Ref": f"MessageFunctionAlias{ALIAS}"}
-    variables = app["Resources"]["MessageFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["REPLY_FUNCTION_ALIAS"] == ALIAS
+def _statements(app: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    policies = app["Resources"][role]["Properties"].get("Policies", [])
+    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_the_reply_queue_delivers_batches_to_the_live_alias_of_the_reply_function(
+    app: dict[str, Any],
+) -> None:
+    # GIVEN the event source mapping SAM leaves as written
+    (mapping,) = resources(app, "AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    # THEN it reads the reply queue into the reply function's live alias, never $LATEST
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["ReplyQueue", "Arn"]}
+    assert props["FunctionName"] == {"Ref": f"ReplyFunctionAlias{ALIAS}"}
+    # AND a lone job starts at once, batches hold up to ReplyBatchSize jobs, each job
+    # reported on its own, and the concurrency cap is there only when set
+    assert props["MaximumBatchingWindowInSeconds"] == 0
+    assert props["BatchSize"] == {"Ref": "ReplyBatchSize"}
+    assert app["Parameters"]["ReplyBatchSize"]["MaxValue"] == 10
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["ScalingConfig"] == {
+        "Fn::If": [
+            "CapReplyConcurrency",
+            {"MaximumConcurrency": {"Ref": "ReplyMaxConcurrency"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    # AND the chat function no longer streams replies itself
+    assert not resources(app, "AWS::Lambda::EventInvokeConfig")
+
+
+def test_the_reply_queue_is_encrypted_redelivers_late_and_keeps_its_dead_letters(
+    app: dict[str, Any],
+) -> None:
+    queue = app["Resources"]["ReplyQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert app["Resources"]["FailedRepliesQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    # AWS: a visibility timeout of at least 6x the function's timeout, whatever it is set to
+    longest = app["Parameters"]["ReplyTimeoutSeconds"]["MaxValue"]
+    assert queue["VisibilityTimeout"] >= 6 * longest
+    # AND a job that failed on every delivery lands in the dead-letter queue, which an
+    # alarm watches (and which stops a release)
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["FailedRepliesQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] >= 5
+    alarm = app["Resources"]["FailedRepliesAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedRepliesQueue", "QueueName"]}}
+    ]
+    # AND a backlog (jobs waiting to start) has an alarm of its own
+    age = app["Resources"]["ReplyJobAgeAlarm"]["Properties"]
+    assert age["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["ReplyQueue", "QueueName"]}
+
+
+_QUEUE_ROLES = {"MessageFunctionRole", "ReplyFunctionRole"}
+
+
+def test_only_the_chat_function_sends_reply_jobs_and_only_the_reply_function_takes_them(
+    app: dict[str, Any],
+) -> None:
+    queue = {"Fn::GetAtt": ["ReplyQueue", "Arn"]}
+    sqs = {
+        role: [s for s in _statements(app, role) if any(a.startswith("sqs:") for a in _actions(s))]
+        for role in (f"{f}Role" for f in FUNCTIONS)
+    }
+    assert sqs["MessageFunctionRole"] == [
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": queue}
+    ]
+    assert sqs["ReplyFunctionRole"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            "Resource": queue,
+        }
+    ]
+    assert not [role for role, found in sqs.items() if found and role not in _QUEUE_ROLES]
+    # AND no managed policy on queues (SAM's SQS event would attach one for every queue)
+    for role in sqs:
+        arns = app["Resources"][role]["Properties"].get("ManagedPolicyArns", [])
+        assert "SQS" not in json.dumps(arns), role
+    # AND the AI key is the reply function's alone
+    readers = [
+        role
+        for role in sqs
+        if any("secretsmanager:GetSecretValue" in _actions(s) for s in _statements(app, role))
+    ]
+    assert readers == ["ReplyFunctionRole"]
 
 
 def _alarms(app: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -334,8 +422,8 @@ def test_the_execution_role_manages_only_the_key_its_stack_tags(
 def test_bedrock_may_be_invoked_on_exactly_the_configured_models_and_only_with_them(
     app: dict[str, Any],
 ) -> None:
-    # GIVEN the policy that lets the chat function stream from Bedrock
-    policy = app["Resources"]["MessageFunctionInvokesBedrock"]
+    # GIVEN the policy that lets the reply function stream from Bedrock
+    policy = app["Resources"]["ReplyFunctionInvokesBedrock"]
     # THEN it exists only when BedrockModelArns names something
     assert policy["Condition"] == "InvokesBedrock"
     assert app["Conditions"]["InvokesBedrock"] == {
@@ -345,13 +433,13 @@ def test_bedrock_may_be_invoked_on_exactly_the_configured_models_and_only_with_t
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == ["bedrock:InvokeModelWithResponseStream"]
     assert statement["Resource"] == {"Ref": "BedrockModelArns"}
-    assert policy["Properties"]["RoleName"] == {"Ref": "MessageFunctionRole"}
+    assert policy["Properties"]["RoleName"] == {"Ref": "ReplyFunctionRole"}
 
 
-def test_the_ai_routes_reach_the_chat_function_and_default_to_todays_provider(
+def test_the_ai_routes_reach_the_reply_function_and_default_to_todays_provider(
     app: dict[str, Any],
 ) -> None:
-    variables = app["Resources"]["MessageFunction"]["Properties"]["Environment"]["Variables"]
+    variables = app["Resources"]["ReplyFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["AI_ROUTES"] == {"Ref": "AiRoutes"}
     assert app["Parameters"]["AiRoutes"]["Default"] == ""  # openai:<AiModel>, as before
 

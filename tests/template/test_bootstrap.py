@@ -139,6 +139,7 @@ def test_no_statement_allows_everything_and_star_resources_are_few_and_named(
         "DeployRole": {"ValidateTakesNoResource"},
         "ExecutionRole": {
             "CreateWithoutAResourceYet",
+            "EventSourceMappingsOfOwnFunctions",
             "ListsAndLogDeliveries",
             "BudgetBillingView",
         },

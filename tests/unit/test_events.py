@@ -7,6 +7,7 @@ from realtime_chat.events import (
     identity_to_context,
     parse_authorizer_request,
     parse_disconnect,
+    parse_job_batch,
     parse_message,
 )
 from realtime_chat.model import Identity
@@ -63,3 +64,24 @@ def test_disconnect_carries_status_and_reason() -> None:
     assert (
         request.info.callback_url == "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"
     )
+
+
+def test_a_batch_of_reply_jobs_gives_each_message_its_job_and_id() -> None:
+    # GIVEN the event source mapping's event of one job, and a second message that is
+    # not a reply job, delivered for the third time
+    event = load_event("reply_jobs")
+    first = event["Records"][0]
+    event["Records"].append(
+        first | {"messageId": "m-2", "body": "{}", "attributes": {"ApproximateReceiveCount": "3"}}
+    )
+    # WHEN it is parsed
+    job, junk = parse_job_batch(event)
+    # THEN each record names its message (what a failure report names) and its job
+    assert job.message_id == first["messageId"] and job.job is not None
+    assert job.job.content == "What is a WebSocket?" and job.receive_count == 1
+    assert (junk.message_id, junk.job, junk.receive_count) == ("m-2", None, 3)
+
+
+def test_a_body_that_is_not_json_is_a_record_without_a_job() -> None:
+    event = {"Records": [{"messageId": "m-1", "body": "not json"}, {"messageId": "m-2"}]}
+    assert [(r.message_id, r.job) for r in parse_job_batch(event)] == [("m-1", None), ("m-2", None)]

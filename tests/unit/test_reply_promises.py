@@ -114,7 +114,7 @@ def _run(
     sender = sender or RecordingSender()
     reply = generate_reply(
         job,
-        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        settings=ai_settings({}),
         chat=store,
         connections=connections if connections is not None else MemoryConnections(),
         sender=sender,

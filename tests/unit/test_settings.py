@@ -41,7 +41,7 @@ def test_the_issuer_and_jwks_url_default_to_cognitos_and_can_be_set_apart() -> N
 
 
 def test_ai_settings_validate_numbers_and_urls() -> None:
-    env = {"AWS_LAMBDA_FUNCTION_NAME": "f", "AI_TEMPERATURE": "0.2"}
+    env = {"AI_TEMPERATURE": "0.2"}
     assert ai_settings(env).temperature == 0.2
     with pytest.raises(ConfigurationError, match="AI_TEMPERATURE"):
         ai_settings({**env, "AI_TEMPERATURE": "hot"})
@@ -61,12 +61,21 @@ def test_allowed_origins_are_matched_as_browsers_send_them_whatever_the_spacing_
         auth_settings({**env, "ALLOWED_ORIGINS": "app.example.com"})
 
 
-def test_the_reply_invokes_the_alias_the_template_names_or_the_function_itself() -> None:
-    # GIVEN the chat function's environment, with and without REPLY_FUNCTION_ALIAS
-    env = {"AWS_LAMBDA_FUNCTION_NAME": "realtime-chat-dev-MessageFunction-x"}
-    # WHEN its settings are read THEN the alias is kept, and absent means none
-    assert ai_settings({**env, "REPLY_FUNCTION_ALIAS": "live"}).function_alias == "live"
-    assert ai_settings(env).function_alias is None
+def test_reply_chunks_gather_longer_up_to_the_longest_interval_never_below_the_first() -> None:
+    # GIVEN the reply function's chunk settings, as the template passes them
+    env = {"REPLY_CHUNK_MS": "100", "REPLY_MAX_CHUNK_MS": "400", "REPLY_CHUNK_CHARS": "1500"}
+    # WHEN they are read THEN they are in seconds and characters
+    settings = ai_settings(env)
+    assert (settings.chunk_seconds, settings.max_chunk_seconds, settings.chunk_chars) == (
+        0.1,
+        0.4,
+        1500,
+    )
+    # AND a longest interval below the first (the template cannot compare the two) is
+    # raised to it, never failing the function at init
+    assert ai_settings({**env, "REPLY_MAX_CHUNK_MS": "50"}).max_chunk_seconds == 0.1
+    # AND unset, chunks gather for a fixed 100 ms
+    assert ai_settings({}).max_chunk_seconds == ai_settings({}).chunk_seconds == 0.1
 
 
 def test_ai_routes_default_to_the_one_openai_compatible_provider() -> None:

@@ -1,6 +1,6 @@
 """The composition root: builds each function's entry point with real adapters, once
 per container. Each builder imports only what its function needs: the authorizer
-never loads boto3, and ``requests`` loads only when ``chat_message`` first streams a reply.
+never loads boto3, and only the reply worker loads ``requests``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from realtime_chat.entrypoints import (
     Authorizer,
-    ChatFunction,
     Connector,
     Disconnector,
     FrameHandler,
+    ReplyWorker,
 )
 from realtime_chat.settings import ChatSettings, ai_settings, auth_settings, chat_settings
 
@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+    from realtime_chat.adapters.sqs_jobs import SQSClient
     from realtime_chat.model import ReplyJob
-    from realtime_chat.ports import ApiKeySource, ChatModel, FrameSender
+    from realtime_chat.ports import ApiKeySource, FrameSender
     from realtime_chat.usecases.reply import Reply
 
 __all__ = [
@@ -38,16 +39,16 @@ __all__ = [
     "build_default",
     "build_disconnect",
     "build_message",
+    "build_reply",
     "dynamodb_config",
 ]
 
 # `sam local invoke` runs a function in Docker with only the variables the template
-# declares. These two are declared empty (AWS ignores them) so the env-vars file
-# `make run` writes can point boto3 at the local stack; boto3 reads the standard
-# names, which an empty value would break in AWS.
+# declares. This one is declared empty (AWS ignores it) so the env-vars file `make
+# run` writes can point boto3 at the local stack; boto3 reads the standard name,
+# which an empty value would break in AWS. (No function invokes Lambda any more.)
 LOCAL_ENDPOINTS = {
     "LOCAL_AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
-    "LOCAL_LAMBDA_ENDPOINT_URL": "AWS_ENDPOINT_URL_LAMBDA",
 }
 
 
@@ -197,41 +198,32 @@ def build_default(env: Mapping[str, str] = os.environ) -> FrameHandler:
     return FrameHandler(dispatcher)
 
 
-def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
-    """``chat_message``: accepts the message, then streams the reply as its own async job."""
-    import boto3
-
+def build_message(env: Mapping[str, str] = os.environ) -> FrameHandler:
+    """``chat_message``, ``regenerate_reply``, ``edit_message``: store and acknowledge
+    the turn, and queue its reply job."""
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
     from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
     from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
-    from realtime_chat.adapters.lambda_jobs import LambdaReplyJobs
-    from realtime_chat.adapters.secret_key import SecretApiKey
-    from realtime_chat.dispatch import Dispatcher
+    from realtime_chat.adapters.sqs_jobs import SqsReplyJobs
+    from realtime_chat.dispatch import Dispatcher, Route
+    from realtime_chat.errors import ConfigurationError
     from realtime_chat.protocol import ChatMessage, EditMessage, RegenerateReply
     from realtime_chat.routes import authenticated
     from realtime_chat.usecases.chat import accept_message
-    from realtime_chat.usecases.reply import generate_reply
     from realtime_chat.usecases.versions import edit_message, regenerate_reply
 
     settings = chat_settings(env)
+    queue_url = settings.reply_queue_url
+    if queue_url is None:
+        raise ConfigurationError("environment variable REPLY_QUEUE_URL is not set")
     ai = ai_settings(env)
     model_ids = tuple(m.id for m in settings.models)
     client = _dynamodb(settings)
     connections = DynamoConnectionStore(client, settings.connections_table)
     chat = DynamoChatStore(client, settings.chat_table)
-    senders = ApiGatewaySenders(settings.region)
-    jobs = LambdaReplyJobs(
-        boto3.client("lambda", region_name=settings.region),
-        ai.function_name,
-        qualifier=ai.function_alias,
-    )
-    keys: ApiKeySource = SecretApiKey(
-        cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age
-    )
-    if all(route.provider == "bedrock" for route in ai.routes):
-        from realtime_chat.ai_models import NoApiKey
-
-        keys = NoApiKey()  # IAM signs Bedrock's requests: no secret to read
+    # Made on the first job, after that turn's acknowledgement is sent: a cold start
+    # does not wait for it.
+    jobs = SqsReplyJobs(cast("SQSClient", _OnFirstUse(lambda: _sqs(settings))), queue_url)
     limiter = DynamoRateLimiter(
         client,
         settings.chat_table,
@@ -239,83 +231,113 @@ def build_message(env: Mapping[str, str] = os.environ) -> ChatFunction:
         daily_tokens=ai.daily_tokens,
     )
 
-    @cache
-    def model() -> ChatModel:
-        # Built on the first reply: the accepting path never pays for importing requests.
-        from realtime_chat.ai_models import routed_model
+    def turn_route(
+        action: str, parse: Callable[[Mapping[str, Any]], Any], use_case: Callable[..., None]
+    ) -> Route:
+        """A route that starts a turn (a message, a regenerate, an edit): same ports."""
+        return authenticated(
+            action,
+            parse,
+            lambda ctx, command: use_case(
+                ctx,
+                command,
+                chat=chat,
+                connections=connections,
+                jobs=jobs,
+                limiter=limiter,
+                callback_url=ctx.callback_url,
+                reply_timeout=settings.reply_timeout,
+            ),
+        )
 
-        return routed_model(ai, settings.region)
-
-    route = authenticated(
+    route = turn_route(
         "chat_message",
         lambda data: ChatMessage.parse(
             data, max_chars=settings.max_message_chars, models=model_ids
         ),
-        lambda ctx, command: accept_message(
-            ctx,
-            command,
-            chat=chat,
-            connections=connections,
-            jobs=jobs,
-            limiter=limiter,
-            callback_url=ctx.callback_url,
-            reply_timeout=settings.reply_timeout,
-        ),
+        accept_message,
     )
-    regenerate = authenticated(
+    regenerate = turn_route(
         "regenerate_reply",
         lambda data: RegenerateReply.parse(data, models=model_ids),
-        lambda ctx, command: regenerate_reply(
-            ctx,
-            command,
-            chat=chat,
-            connections=connections,
-            jobs=jobs,
-            limiter=limiter,
-            callback_url=ctx.callback_url,
-            reply_timeout=settings.reply_timeout,
-        ),
+        regenerate_reply,
     )
-    edit = authenticated(
+    edit = turn_route(
         "edit_message",
         lambda data: EditMessage.parse(
             data, max_chars=settings.max_message_chars, models=model_ids
         ),
-        lambda ctx, command: edit_message(
-            ctx,
-            command,
-            chat=chat,
-            connections=connections,
-            jobs=jobs,
-            limiter=limiter,
-            callback_url=ctx.callback_url,
-            reply_timeout=settings.reply_timeout,
-        ),
+        edit_message,
     )
     dispatcher = Dispatcher(
         {"chat_message": route, "regenerate_reply": regenerate, "edit_message": edit},
-        senders=senders,
+        senders=ApiGatewaySenders(settings.region),
         connections=connections,
         clock=time.time,
         callback_url=settings.callback_url,
     )
+    return FrameHandler(dispatcher)
 
-    # The reply's own client: short timeouts suited to a streaming loop.
+
+def _sqs(settings: ChatSettings) -> SQSClient:
+    import boto3
+    from botocore.config import Config
+
+    # The acknowledgement waits on this send: short timeouts, a few quick retries.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+    )
+    return cast("SQSClient", boto3.client("sqs", region_name=settings.region, config=config))
+
+
+def build_reply(env: Mapping[str, str] = os.environ) -> ReplyWorker:
+    """The reply worker: streams every reply job of an SQS batch at once."""
+    from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+    from realtime_chat.adapters.dynamodb_connections import DynamoConnectionStore
+    from realtime_chat.adapters.dynamodb_rate_limit import DynamoRateLimiter
+    from realtime_chat.adapters.secret_key import SecretApiKey
+    from realtime_chat.ai_models import NoApiKey, routed_model
+    from realtime_chat.coalescer import Coalescer
+    from realtime_chat.usecases.reply import generate_reply
+
+    settings = chat_settings(env)
+    ai = ai_settings(env)
+    client = _dynamodb(settings)
+    # The replies' own client, for what runs between their chunks: short timeouts.
     streaming = _dynamodb(settings, streaming=True)
-    reply_chat = DynamoChatStore(streaming, settings.chat_table)
-    reply_connections = DynamoConnectionStore(streaming, settings.connections_table)
+    connections = DynamoConnectionStore(streaming, settings.connections_table)
+    chat = DynamoChatStore(streaming, settings.chat_table)
+    senders = ApiGatewaySenders(settings.region)
+    keys: ApiKeySource = SecretApiKey(
+        cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age
+    )
+    if all(route.provider == "bedrock" for route in ai.routes):
+        keys = NoApiKey()  # IAM signs Bedrock's requests: no secret to read
+    limiter = DynamoRateLimiter(
+        client,
+        settings.chat_table,
+        per_minute=ai.messages_per_minute,
+        daily_tokens=ai.daily_tokens,
+    )
+    model = routed_model(ai, settings.region)
+
+    def coalescer() -> Coalescer:
+        return Coalescer(
+            interval=ai.chunk_seconds, max_interval=ai.max_chunk_seconds, max_chars=ai.chunk_chars
+        )
 
     def reply(job: ReplyJob) -> Reply:
         return generate_reply(
             job,
             settings=ai,
-            chat=reply_chat,
-            connections=reply_connections,
+            chat=chat,
+            connections=connections,
             sender=senders.at(job.callback_url),
             keys=keys,
-            model=model(),
+            model=model,
             clock=time.time,
+            coalescer=coalescer,
             budget=limiter,
         )
 
-    return ChatFunction(FrameHandler(dispatcher), reply)
+    return ReplyWorker(reply)

@@ -8,6 +8,7 @@ adapters; the handlers in ``functions/`` call ``handle`` and nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from realtime_chat import frames
@@ -21,12 +22,13 @@ from realtime_chat.errors import (
     Unauthorized,
 )
 from realtime_chat.events import (
+    JobRecord,
     allow_policy,
     deny_policy,
-    job_from_event,
     parse_authorizer_request,
     parse_connect,
     parse_disconnect,
+    parse_job_batch,
     parse_message,
 )
 from realtime_chat.model import ReplyJob
@@ -34,15 +36,15 @@ from realtime_chat.observability import count, logger, measure
 from realtime_chat.ports import ConnectionStore, TokenVerifier
 from realtime_chat.usecases.connection import authorize, connect, disconnect
 
-if TYPE_CHECKING:  # the reply's module loads only in the chat function that streams
+if TYPE_CHECKING:  # the reply's module loads only in the reply worker
     from realtime_chat.usecases.reply import Reply
 
 __all__ = [
     "Authorizer",
-    "ChatFunction",
     "Connector",
     "Disconnector",
     "FrameHandler",
+    "ReplyWorker",
 ]
 
 Event = Mapping[str, Any]
@@ -153,32 +155,60 @@ class FrameHandler:
         return OK
 
 
-class ChatFunction:
-    """The ``chat_message`` function: frames from API Gateway, and the reply jobs it
-    hands to itself as asynchronous invokes."""
+class ReplyWorker:
+    """The reply function: a batch of reply jobs from its SQS event source mapping, every
+    reply of it streamed at once (a thread each, each its own :class:`.ReplyStream`), in
+    one invocation. Returns the batch's per-item failures (``ReportBatchItemFailures``):
+    a job whose reply raised is delivered again after the queue's visibility timeout,
+    and one that is not a reply job goes to the dead-letter queue after its receives.
+    A job delivered again whose turn is answered, or owned by another attempt, is
+    dropped by the reply's claim: for the queue it is done."""
 
-    def __init__(self, frames: FrameHandler, replies: Callable[[ReplyJob], Reply]) -> None:
-        self._frames = frames
+    def __init__(self, replies: Callable[[ReplyJob], Reply]) -> None:
         self._replies = replies
 
     def handle(self, event: Event) -> dict[str, Any]:
-        job = job_from_event(event)
+        records = parse_job_batch(event)
+        measure("ReplyBatchSize", len(records), "Count")
+        failed: list[str] = []
+        if records:
+            with ThreadPoolExecutor(len(records), thread_name_prefix="reply") as pool:
+                done = list(pool.map(self._reply, records))
+            failed = [r.message_id for r, ok in zip(records, done, strict=True) if not ok]
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+    def _reply(self, record: JobRecord) -> bool:
+        """Stream one job's reply; False when the queue must deliver it again."""
+        job = record.job
         if job is None:
-            return self._frames.handle(event)
+            logger.error("not a reply job", extra={"message_id": record.message_id})
+            count("ReplyJobsMalformed")
+            return False
         # The reply's log lines share the originating request's correlation id.
-        logger.set_correlation_id(job.request_id)
-        logger.append_keys(connection_id=job.connection_id, conversation_id=job.conversation_id)
-        reply = self._replies(job)
-        outcome = (
-            "dropped" if reply.dropped else "deleted" if reply.deleted else (reply.error or "ok")
+        logger.thread_safe_append_keys(
+            correlation_id=job.request_id,
+            connection_id=job.connection_id,
+            conversation_id=job.conversation_id,
         )
-        count("RepliesStreamed", dimension=("outcome", outcome))
-        # Posts per answer and what the model cost: the dashboard's reply figures.
+        try:
+            reply = self._replies(job)
+        except Exception:
+            logger.exception("reply job failed", extra={"receive_count": record.receive_count})
+            count("ReplyJobsFailed")
+            return False
+        _count_reply(reply)
+        return True
+
+
+def _count_reply(reply: Reply) -> None:
+    outcome = "dropped" if reply.dropped else "deleted" if reply.deleted else (reply.error or "ok")
+    count("RepliesStreamed", dimension=("outcome", outcome))
+    # Posts per answer and what the model cost: the dashboard's reply figures.
+    if not reply.dropped:
         measure("ReplyPosts", reply.chunks, "Count")
-        if reply.first_token_seconds is not None:
-            measure("AiFirstTokenTime", reply.first_token_seconds * 1000, "Milliseconds")
-        if reply.message is not None and reply.message.usage.get("totalTokens"):
-            measure("AiTokens", reply.message.usage["totalTokens"], "Count")
-        if reply.error is not None:
-            count("ErrorsSent", dimension=("code", reply.error.value))
-        return {"chunks": reply.chunks, "error": reply.error}
+    if reply.first_token_seconds is not None:
+        measure("AiFirstTokenTime", reply.first_token_seconds * 1000, "Milliseconds")
+    if reply.message is not None and reply.message.usage.get("totalTokens"):
+        measure("AiTokens", reply.message.usage["totalTokens"], "Count")
+    if reply.error is not None:
+        count("ErrorsSent", dimension=("code", reply.error.value))

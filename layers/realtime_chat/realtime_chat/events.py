@@ -1,4 +1,5 @@
-"""API Gateway WebSocket events parsed once, at the edge, into typed values.
+"""API Gateway WebSocket events, and the reply worker's SQS batches, parsed once, at
+the edge, into typed values.
 
 Past this module nothing handles the raw event ``dict``. The identity that the
 ``$connect`` authorizer established travels in ``requestContext.authorizer``
@@ -8,6 +9,7 @@ request needs a database read to know who the user is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,16 +20,19 @@ __all__ = [
     "AuthorizerRequest",
     "ConnectRequest",
     "DisconnectRequest",
+    "JobRecord",
     "MessageRequest",
     "RequestInfo",
     "allow_policy",
     "identity_from_context",
     "identity_to_context",
     "job_from_event",
+    "job_to_body",
     "job_to_event",
     "parse_authorizer_request",
     "parse_connect",
     "parse_disconnect",
+    "parse_job_batch",
     "parse_message",
 ]
 
@@ -227,12 +232,17 @@ _JOB_TEXT = (
 
 
 def job_to_event(job: ReplyJob) -> dict[str, Any]:
-    """The payload of the asynchronous self-invoke that streams a reply."""
+    """A reply job as the JSON document a queue message carries (:func:`job_to_body`)."""
     return {"kind": _JOB_KIND, "job": asdict(job)}
 
 
+def job_to_body(job: ReplyJob) -> str:
+    """The body of the SQS message that hands ``job`` to the reply worker."""
+    return json.dumps(job_to_event(job), separators=(",", ":"))
+
+
 def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
-    """The job in an asynchronous invoke's event, or None for an API Gateway event."""
+    """The job in :func:`job_to_event`'s document, or None for anything else."""
     if event.get("kind") != _JOB_KIND:
         return None
     data = event.get("job") or {}
@@ -246,6 +256,7 @@ def job_from_event(event: Mapping[str, Any]) -> ReplyJob | None:
         connections=_connections(data.get("connections")),
         reply_id=reply_id,
         reply_timestamp=reply_timestamp,
+        model=str(data["model"]) if data.get("model") else None,
     )
 
 
@@ -267,3 +278,34 @@ def _connections(value: Any) -> tuple[tuple[str, int], ...] | None:
             return None
         pairs.append((pair[0], int(pair[1])))
     return tuple(pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One message of an SQS batch: its id (what a per-item failure names), the reply
+    job it carries (None when its body is not one), and how often SQS delivered it."""
+
+    message_id: str
+    job: ReplyJob | None
+    receive_count: int = 1
+
+
+def parse_job_batch(event: Mapping[str, Any]) -> list[JobRecord]:
+    """The records of an SQS event source mapping's event (``{"Records": [...]}``), in
+    order; a body that is not JSON, or not a reply job, gives a record without a job."""
+    records = []
+    for record in event.get("Records") or []:
+        try:
+            document = json.loads(record.get("body") or "")
+            job = job_from_event(document) if isinstance(document, dict) else None
+        except (ValueError, KeyError, TypeError):
+            job = None
+        attributes = record.get("attributes") or {}
+        records.append(
+            JobRecord(
+                message_id=str(record.get("messageId", "")),
+                job=job,
+                receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
+            )
+        )
+    return records

@@ -49,6 +49,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "AI_RETRIES": (0, 5),
     "MAX_CONNECTIONS_PER_USER": (0, 1000),
     "DAILY_TOKEN_BUDGET": (0, 100_000_000),
+    # A reply's chunks (coalescer.py): the first interval, the longest it grows to, and
+    # the size that sends a chunk early (a frame is at most 32 KB).
+    "REPLY_CHUNK_MS": (10, 2000),
+    "REPLY_MAX_CHUNK_MS": (10, 5000),
+    "REPLY_CHUNK_CHARS": (100, 16_000),
 }
 
 
@@ -164,6 +169,8 @@ class ChatSettings:
     # invocation (its history shows an error, a retry of its turn runs it again).
     reply_timeout: int = 300
     max_connections_per_user: int = 10  # 0: no cap
+    # The queue the chat_message route hands reply jobs to (the message function's).
+    reply_queue_url: str | None = None
     models: tuple[ModelOption, ...] = ()  # AI_MODELS: what a conversation may choose
 
 
@@ -179,6 +186,7 @@ def chat_settings(env: Mapping[str, str] = os.environ) -> ChatSettings:
         callback_url=env.get("WEBSOCKET_CALLBACK_URL") or None,
         reply_timeout=_integer(env, "REPLY_TIMEOUT_SECONDS", 300),
         max_connections_per_user=_integer(env, "MAX_CONNECTIONS_PER_USER", 10),
+        reply_queue_url=env.get("REPLY_QUEUE_URL", "").strip() or None,
         models=parse_models(env.get("AI_MODELS", "")),
     )
 
@@ -198,7 +206,8 @@ class AiRoute:
 
 @dataclass(frozen=True, slots=True)
 class AiSettings:
-    """The chat function's model settings. The API key is not here: it lives in the secret."""
+    """The reply worker's model and streaming settings. The API key is not here: it
+    lives in the secret."""
 
     secret_id: str | None  # None: AI_NOT_CONFIGURED on every chat message
     base_url: str
@@ -214,8 +223,11 @@ class AiSettings:
     retries: int
     messages_per_minute: int  # per user; 0: no limit
     daily_tokens: int  # AI tokens per user and UTC day; 0: no limit
-    function_name: str  # this function, invoked asynchronously to stream the reply
-    function_alias: str | None = None  # its alias to invoke (REPLY_FUNCTION_ALIAS), if any
+    # Coalescing (coalescer.py): text gathers for chunk_seconds after the first chunk,
+    # growing up to max_chunk_seconds; chunk_chars gathered send a chunk at once.
+    chunk_seconds: float = 0.1
+    max_chunk_seconds: float = 0.1
+    chunk_chars: int = 2000
     # The routes to try, in order, for each answer (AI_ROUTES); by default the one
     # OpenAI-compatible provider with AI_MODEL.
     routes: tuple[AiRoute, ...] = ()
@@ -242,11 +254,19 @@ def ai_settings(env: Mapping[str, str] = os.environ) -> AiSettings:
         retries=_integer(env, "AI_RETRIES", 2),
         messages_per_minute=_integer(env, "CHAT_MESSAGES_PER_MINUTE", 20),
         daily_tokens=_integer(env, "DAILY_TOKEN_BUDGET", 0),
-        function_name=_required(env, "AWS_LAMBDA_FUNCTION_NAME"),
-        function_alias=env.get("REPLY_FUNCTION_ALIAS", "").strip() or None,
+        chunk_seconds=_integer(env, "REPLY_CHUNK_MS", 100) / 1000,
+        max_chunk_seconds=_max_chunk_ms(env) / 1000,
+        chunk_chars=_integer(env, "REPLY_CHUNK_CHARS", 2000),
         routes=ai_routes(env.get("AI_ROUTES", ""), default_model=model),
         models=parse_models(env.get("AI_MODELS", "")),
     )
+
+
+def _max_chunk_ms(env: Mapping[str, str]) -> int:
+    """REPLY_MAX_CHUNK_MS, raised to REPLY_CHUNK_MS when below it (unset: equal): the
+    template cannot compare two parameters, and a value it accepts must not fail init."""
+    first = _integer(env, "REPLY_CHUNK_MS", 100)
+    return max(first, _integer(env, "REPLY_MAX_CHUNK_MS", first))
 
 
 def ai_routes(value: str, *, default_model: str) -> tuple[AiRoute, ...]:

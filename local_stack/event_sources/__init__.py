@@ -1,0 +1,1 @@
+"""Lambda's event source mappings: pollers that read a queue and invoke a function."""
