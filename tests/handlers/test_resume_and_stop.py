@@ -200,8 +200,9 @@ def test_a_stop_sent_right_after_a_retry_stops_the_retried_reply(
     assert slow.frames()[-1]["code"] == "AI_UNAVAILABLE"
     # AND its retry acknowledged, the retried reply's job not started yet (held)
     gate = threading.Event()
-    reply = slow.lambdas.functions["chat-message"]
-    slow.lambdas.functions["chat-message"] = lambda event: gate.wait(10) and reply(event)
+    reply = slow.replies.worker
+    assert reply is not None
+    slow.replies.worker = lambda event: gate.wait(10) and reply(event)
     slow.start(message="tell me a long story")
     assert slow.frames()[-1]["type"] == "message_received"
     # WHEN the phone asks to stop it at once
@@ -210,7 +211,7 @@ def test_a_stop_sent_right_after_a_retry_stops_the_retried_reply(
     assert requested["type"] == "reply_stop_requested"
     # AND once the reply runs, it ends stopped, well before the whole answer
     gate.set()
-    slow.lambdas.wait()
+    slow.replies.wait()
     final = _final(slow.frames())
     assert (final["messageId"], final["finishReason"]) == (requested["messageId"], "stopped")
     assert f"token{TOKENS - 1}" not in final["content"]
@@ -227,7 +228,7 @@ def test_deleting_a_conversation_mid_answer_is_the_last_word_on_every_tab(
     event["requestContext"]["connectionId"] = PHONE
     event["body"] = json.dumps({"action": "delete_conversation", "data": {"conversationId": CONV}})
     default.lambda_handler(event, lambda_context)
-    slow.lambdas.wait()
+    slow.replies.wait()
     # THEN on every tab conversation_deleted comes once, and nothing of the reply after it
     for tab in (slow.frames(), posted_frames(PHONE)):
         kinds = [f["type"] for f in tab]
