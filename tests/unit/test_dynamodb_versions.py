@@ -176,3 +176,23 @@ def test_a_turn_whose_reply_is_running_is_not_revised_but_one_whose_reply_died_i
         stale_before=died_before,
     )  # fmt: skip
     assert again is Revision.CHANGED
+
+
+def test_a_revision_read_before_another_tab_sent_a_new_message_changes_nothing(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a tab that read the last turn to answer it again
+    seen = store.last_turn("ada", "c1")
+    assert seen is not None
+    # WHEN another tab sends a new message before the revision is written
+    newer = Message("q2", Role.USER, "next", "2026-11-25T20:00:30.000Z")
+    store.begin_turn("ada", "c1", newer, title="t", client_message_id="cm-2")
+    outcome = revise(store, "ada", "c1", seen, _streaming("a2", NOW), client_message_id="r-1")
+    # THEN the revision finds the conversation moved on (LAST_QUESTION_AS_SEEN) and
+    # wrote nothing: the old turn keeps its answer, the new message stays the last
+    assert outcome is Revision.CHANGED
+    messages, _ = store.history("ada", "c1", limit=10, before=None)
+    assert [m.message_id for m in messages] == ["q1", "a1", "q2"]
+    assert store.versions("ada", "c1", "q1") == ([], [])
+    last = store.last_turn("ada", "c1")
+    assert last is not None and last.turn.message.message_id == "q2"

@@ -116,6 +116,10 @@ class DynamoTurns:
             )
         touch = self._touch(user_id, conversation_id, message.timestamp, title)
         touch["ConditionExpression"] = "attribute_not_exists(deleted)"
+        # The conversation names its newest question: a regenerate or an edit applies
+        # only to it (``LAST_QUESTION_AS_SEEN`` in dynamodb_versions).
+        touch["UpdateExpression"] += ", lastQuestion = :lastq"
+        touch["ExpressionAttributeValues"][":lastq"] = {"S": message_sk(message)}
         if model is not None:
             touch["UpdateExpression"] += ", model = :model"
             touch["ExpressionAttributeValues"][":model"] = {"S": model}

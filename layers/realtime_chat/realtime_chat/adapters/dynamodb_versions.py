@@ -24,6 +24,7 @@ from typing import Any
 from realtime_chat.adapters.dynamodb_items import (
     CLAIMED_UNTIL,
     CLIENT_ID_SECONDS,
+    CONVERSATION_SK,
     LIVE,
     MESSAGE_PREFIX,
     client_key,
@@ -38,7 +39,14 @@ from realtime_chat.errors import ConversationNotFound
 from realtime_chat.model import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.ports import LastTurn, Revision
 
-__all__ = ["CLIENT_ID_UNUSED", "TURN_AS_SEEN", "VERSION_PREFIX", "DynamoVersions", "with_versions"]
+__all__ = [
+    "CLIENT_ID_UNUSED",
+    "LAST_QUESTION_AS_SEEN",
+    "TURN_AS_SEEN",
+    "VERSION_PREFIX",
+    "DynamoVersions",
+    "with_versions",
+]
 
 VERSION_PREFIX = "VER#"
 EARLIER_TEXTS = "earlierTexts"
@@ -57,6 +65,10 @@ TURN_AS_SEEN = (
     f"(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND {CLAIM_EXPIRED})) "
     "AND (attribute_not_exists(replySk) OR replySk = :reply)"
 )
+# The question revised is still the conversation's newest: a message sent after the
+# revision read the last turn (from another tab) leaves nothing to revise. Conversations
+# last written before the conversation named its newest question carry no name.
+LAST_QUESTION_AS_SEEN = "(attribute_not_exists(lastQuestion) OR lastQuestion = :lastq)"
 # A clientMessageId is free, or claimed for this very send when it was charged.
 CLIENT_ID_UNUSED = f"attribute_not_exists(pk) OR (sk2 = :sk2 AND attribute_exists({CLAIMED_UNTIL}))"
 
@@ -186,9 +198,10 @@ class DynamoVersions(DynamoTurns):
             )
         items.append(self._put_message(user_id, conversation_id, answer))
         touch = self._touch(user_id, conversation_id, answer.timestamp, "")
-        touch["ConditionExpression"] = LIVE
+        touch["ConditionExpression"] = f"{LIVE} AND {LAST_QUESTION_AS_SEEN}"
         touch["UpdateExpression"] += " ADD streamingReplies :sk"
         touch["ExpressionAttributeValues"][":sk"] = {"SS": [message_sk(answer)]}
+        touch["ExpressionAttributeValues"][":lastq"] = {"S": message_sk(question)}
         if model is not None:
             touch["UpdateExpression"] = touch["UpdateExpression"].replace(
                 " ADD ", ", model = :model ADD "
@@ -201,7 +214,10 @@ class DynamoVersions(DynamoTurns):
         if client_message_id is not None and reasons[0] == "ConditionalCheckFailed":
             return Revision.DUPLICATE
         if reasons[-1] == "ConditionalCheckFailed":
-            raise ConversationNotFound(conversation_id)
+            conversation = self._item(pk, CONVERSATION_SK)
+            if conversation is None or "deleted" in conversation:
+                raise ConversationNotFound(conversation_id)
+            return Revision.CHANGED  # a newer question came in from another tab
         if "ConditionalCheckFailed" in reasons[question_at:]:
             return Revision.CHANGED
         raise RuntimeError(f"revising the turn was cancelled: {reasons}")

@@ -245,9 +245,9 @@ def _after(last: LastTurn, now: float) -> str:
 def _busy(conversation_id: str) -> ChatError:
     return ChatError(
         ErrorCode.INVALID_MESSAGE,
-        f"The last turn of conversation '{conversation_id}' is still being answered (or "
-        "was just answered again from another tab): stop the reply (stop_reply) or wait "
-        "for its end, then try again.",
+        f"The last turn of conversation '{conversation_id}' is still being answered, or "
+        "changed from another tab (answered again, edited, or a newer message sent): stop "
+        "the reply (stop_reply) or wait for its end, read the history, then try again.",
         field="conversationId",
         retryable=True,
     )
