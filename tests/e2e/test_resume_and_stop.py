@@ -4,6 +4,7 @@ comes back mid-answer, a second tab, and a stop sent from another connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -90,6 +91,40 @@ def test_a_stop_from_another_connection_ends_the_reply_for_both(slow_stack: Stac
             assert frames[-1]["finishReason"] == "stopped"
         assert _rebuilt([ack, *on_laptop]) == on_laptop[-1]["content"]
         assert "token39" not in on_laptop[-1]["content"]
+
+    asyncio.run(scenario())
+
+
+def test_deleting_mid_answer_is_the_last_frame_on_both_connections(slow_stack: Stack) -> None:
+    token = slow_stack.tokens()["idToken"]
+    url = f"{slow_stack.url}?token={token}"
+
+    async def after_deleted(ws: ClientConnection) -> list[dict[str, Any]]:
+        """Frames until ``conversation_deleted``, then whatever comes in the next 2 s."""
+        frames: list[dict[str, Any]] = []
+        while not any(f["type"] == "conversation_deleted" for f in frames):
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 2)))
+        return frames
+
+    async def scenario() -> None:
+        async with connect(url) as laptop, connect(url) as phone:
+            await laptop.send(
+                json.dumps({"action": "chat_message", "data": {"message": "go on and on"}})
+            )
+            ack = json.loads(await asyncio.wait_for(laptop.recv(), 10))
+            # WHEN the phone deletes the conversation while the answer streams
+            await asyncio.sleep(1.5)
+            request = {"conversationId": ack["conversationId"]}
+            await phone.send(json.dumps({"action": "delete_conversation", "data": request}))
+            on_laptop, on_phone = await asyncio.gather(after_deleted(laptop), after_deleted(phone))
+        # THEN on both, conversation_deleted comes once and nothing of the reply after it
+        for frames in (on_laptop, on_phone):
+            kinds = [f["type"] for f in frames]
+            assert kinds.count("conversation_deleted") == 1 and kinds[-1] == "conversation_deleted"
+            assert "ai_response" not in kinds
 
     asyncio.run(scenario())
 

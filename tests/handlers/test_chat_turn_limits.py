@@ -134,10 +134,14 @@ def test_identical_sends_from_six_tabs_with_one_message_left_are_accepted_once_a
     assert posted_frames(tabs[0])[-1]["code"] == "RATE_LIMITED"
 
 
-def _failing_turn(chat: Chat, **env: str) -> None:
-    """A turn whose reply fails before its first token (the provider keeps answering 503)."""
+def _failing_turn(chat: Chat, *, mid_answer: bool = False, **env: str) -> None:
+    """A turn whose reply fails before its first token (the provider keeps answering
+    503), or ``mid_answer`` (the provider breaks off after two tokens: it is charged)."""
     chat.reload(**env)
-    chat.model.scenario.statuses = [503, 503, 503]
+    if mid_answer:
+        chat.model.scenario.break_after = 2
+    else:
+        chat.model.scenario.statuses = [503, 503, 503]
     chat.send(message="are you there?", clientMessageId="fail-1")
     assert chat.frames()[-1]["code"] == "AI_UNAVAILABLE"
     clear_posted()
@@ -174,10 +178,10 @@ def test_a_retry_that_runs_the_model_again_is_refused_past_the_minute_limit_unti
 def test_a_retry_that_runs_the_model_again_is_refused_past_the_daily_token_budget(
     chat: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a daily budget the failed turn's prompt already used up
+    # GIVEN a daily budget that a failed turn (broken off mid-answer) already used up
     midnight = 1_800_000_000.0 - 1_800_000_000.0 % 86_400
     monkeypatch.setattr(time, "time", lambda: midnight + 23 * 3600)
-    _failing_turn(chat, DAILY_TOKEN_BUDGET="1", CHAT_MESSAGES_PER_MINUTE="0")
+    _failing_turn(chat, mid_answer=True, DAILY_TOKEN_BUDGET="1", CHAT_MESSAGES_PER_MINUTE="0")
     requests = len(chat.model.requests)
     # WHEN the client retries it five times
     for _ in range(5):

@@ -16,7 +16,7 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.frames import iso
-from realtime_chat.model import Message, MessageStatus, Role
+from realtime_chat.model import Attempt, Message, MessageStatus, Role
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, posted_frames, put_connection
@@ -191,6 +191,54 @@ def test_a_stop_sent_before_the_reply_has_started_stops_it(
     assert f"token{TOKENS - 1}" not in final["content"]
 
 
+def test_a_stop_sent_right_after_a_retry_stops_the_retried_reply(
+    slow: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a turn whose reply failed (the provider refused every attempt)
+    slow.model.scenario.statuses = [503, 503, 503]
+    slow.send(message="tell me a long story")
+    assert slow.frames()[-1]["code"] == "AI_UNAVAILABLE"
+    # AND its retry acknowledged, the retried reply's job not started yet (held)
+    gate = threading.Event()
+    reply = slow.replies.worker
+    assert reply is not None
+    slow.replies.worker = lambda event: gate.wait(10) and reply(event)
+    slow.start(message="tell me a long story")
+    assert slow.frames()[-1]["type"] == "message_received"
+    # WHEN the phone asks to stop it at once
+    (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
+    # THEN the stop is accepted for the retry's answer
+    assert requested["type"] == "reply_stop_requested"
+    # AND once the reply runs, it ends stopped, well before the whole answer
+    gate.set()
+    slow.replies.wait()
+    final = _final(slow.frames())
+    assert (final["messageId"], final["finishReason"]) == (requested["messageId"], "stopped")
+    assert f"token{TOKENS - 1}" not in final["content"]
+
+
+def test_deleting_a_conversation_mid_answer_is_the_last_word_on_every_tab(
+    slow: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a reply streaming to the laptop and the phone, past its first checkpoint
+    slow.start(message="tell me a long story")
+    _until(lambda: len(slow.frames()) > 25)
+    # WHEN the phone deletes the conversation
+    event = load_event("user_status")
+    event["requestContext"]["connectionId"] = PHONE
+    event["body"] = json.dumps({"action": "delete_conversation", "data": {"conversationId": CONV}})
+    default.lambda_handler(event, lambda_context)
+    slow.replies.wait()
+    # THEN on every tab conversation_deleted comes once, and nothing of the reply after it
+    for tab in (slow.frames(), posted_frames(PHONE)):
+        kinds = [f["type"] for f in tab]
+        assert kinds.count("conversation_deleted") == 1, kinds
+        assert kinds[-1] == "conversation_deleted", kinds[kinds.index("conversation_deleted") :]
+        assert "ai_response" not in kinds
+    # AND the reply stopped early: the provider's stream was closed
+    assert f"token{TOKENS - 1}" not in _chunks_after(slow.frames(), -1)
+
+
 def test_another_user_cannot_stop_the_reply(
     slow: Chat, default: ModuleType, lambda_context: LambdaContext
 ) -> None:
@@ -237,6 +285,25 @@ def test_a_reply_whose_invocation_died_keeps_its_text_and_its_turn_can_run_again
     # WHEN the client retries the turn THEN it is answered
     chat.send(message="what happened?", clientMessageId="died-1")
     assert _final(chat.frames())["content"].startswith("You said: what happened?")
+
+
+def test_a_reply_whose_job_started_late_shows_as_streaming_and_can_be_stopped(
+    chat: Chat, default: ModuleType, lambda_context: LambdaContext
+) -> None:
+    # GIVEN a turn acknowledged ten minutes ago whose job was delivered late and
+    # claimed it a minute ago (the reply function's timeout is 300 s): still running
+    store = DynamoChatStore(chat.dynamodb, CHAT_TABLE)
+    asked = time.time() - 600
+    question = Message("q1", Role.USER, "late?", iso(asked))
+    partial = Message("r1", Role.ASSISTANT, "", iso(asked + 1), status=MessageStatus.STREAMING)
+    store.begin_turn(ADA, CONV, question, title="t", client_message_id="late-1", reply=partial)
+    store.claim_turn(ADA, CONV, Attempt(question, "attempt-1", partial), now=iso(time.time() - 60))
+    # WHEN the history is read THEN the reply shows as streaming, not as died
+    (history,) = _action(default, lambda_context, "chat_history", {"conversationId": CONV})
+    assert history["messages"][-1]["status"] == "streaming"
+    # AND it can be stopped
+    (requested,) = _action(default, lambda_context, "stop_reply", {"conversationId": CONV})
+    assert (requested["type"], requested["messageId"]) == ("reply_stop_requested", "r1")
 
 
 def test_a_stop_ends_the_reply_stopped_while_the_provider_sends_nothing(

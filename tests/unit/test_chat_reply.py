@@ -215,9 +215,9 @@ def test_deleting_the_conversation_mid_stream_ends_the_reply_and_it_stays_delete
     frames = _reply(store, model, clock=time.monotonic, watch_seconds=0.2)
     # THEN the stream stopped early and the provider's stream was closed
     assert model.closed and model.sent < 40
-    # AND the last frame says the conversation is deleted; no answer was sent
-    assert frames[-1] == {"type": "conversation_deleted", "conversationId": "c1"}
-    assert "ai_response" not in [f["type"] for f in frames]
+    # AND the reply sent nothing after its chunks (the delete says the conversation
+    # is deleted, once this reply has said it ended)
+    assert {f["type"] for f in frames} <= {"ai_response_chunk"}
     # AND nothing brought the conversation back
     assert store.conversation("ada", "c1") is None
     assert store.history("ada", "c1", limit=10, before=None)[0] == []

@@ -200,8 +200,78 @@ def test_a_retry_of_a_failed_turn_sent_again_by_botocore_still_runs_it_once(
     store.finish_turn("ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER)
     when = {"now": "2026-11-25T21:00:00.000Z", "stale_before": "2026-11-25T20:30:00.000Z"}
     # WHEN its retry lands but its answer is lost, so botocore sends it again
-    _answer_lost_once(moto_aws, "UpdateItem")
+    _answer_lost_once(moto_aws, "TransactWriteItems")
     # THEN the retry runs the reply (it is not told someone else retried)
     assert store.retry_turn("ada", "c1", QUESTION, **when) is True
     # AND a second retry at the same instant still waits on it
     assert store.retry_turn("ada", "c1", QUESTION, **when) is False
+
+
+def test_a_retry_stores_its_streaming_answer_in_its_own_write_so_a_stop_finds_it(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a failed turn (its first answer gone with it)
+    store.finish_turn("ada", "c1", QUESTION, reply=None, state=TurnState.FAILED, started=ANSWER)
+    when = {"now": "2026-11-25T21:00:00.000Z", "stale_before": "2026-11-25T20:30:00.000Z"}
+    retried = Message(
+        "a2", Role.ASSISTANT, "", "2026-11-25T21:00:00.001Z", status=MessageStatus.STREAMING
+    )
+    # WHEN it is retried with a new answer, before that answer's job has started
+    assert store.retry_turn("ada", "c1", QUESTION, **when, reply=retried)
+    # THEN a stop requested at once finds that answer
+    assert store.request_stop("ada", "c1", stale_before=when["stale_before"]) == ["a2"]
+
+
+def test_a_reply_whose_job_started_late_can_be_stopped_while_it_may_still_run(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn acknowledged at 20:00 whose job arrived late and claimed it at 20:06
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    # WHEN a stop comes at 20:08, past a reply's run (3 min here) from the
+    # acknowledgement but not from the claim
+    stopping = store.request_stop("ada", "c1", stale_before="2026-11-25T20:05:00.000Z")
+    # THEN it is recorded: the reply is still running
+    assert stopping == ["a1"]
+    # AND history sees when it started
+    reply = store.history("ada", "c1", limit=5, before=None)[0][-1]
+    assert reply.started_at == "2026-11-25T20:06:00.000Z"
+
+
+def test_a_stop_is_not_recorded_on_a_reply_that_died_with_its_invocation(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a reply claimed at 20:01 whose invocation died, and one never claimed
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:01:00.000Z")
+    # WHEN a stop comes more than a reply's run after the claim
+    # THEN nothing is streaming any more
+    assert store.request_stop("ada", "c1", stale_before="2026-11-25T20:05:00.000Z") == []
+
+
+def test_a_delete_names_the_replies_still_sending_until_each_says_it_ended(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a reply whose job claimed its turn at 20:06
+    store.claim_turn("ada", "c1", FIRST, now="2026-11-25T20:06:00.000Z")
+    # WHEN the conversation is deleted at 20:07 (a reply may run 3 min here)
+    sending = store.delete("ada", "c1", stale_before="2026-11-25T20:04:00.000Z")
+    # THEN that reply may still be sending: the closed conversation waits for it
+    assert sending == ["a1"] and store.replies_sending("ada", "c1") == ["a1"]
+    assert store.conversation("ada", "c1") is None  # out of the list at once
+    # WHEN the reply says it ended THEN nothing is sending; forgetting leaves nothing
+    store.reply_ended("ada", "c1", ANSWER)
+    assert store.replies_sending("ada", "c1") == []
+    store.forget("ada", "c1")
+    left = moto_aws.scan(TableName=CHAT_TABLE)["Items"]
+    assert not [i for i in left if i["pk"]["S"].endswith("#CONV#c1")]
+    # AND a reply saying it ended after that brings nothing back
+    store.reply_ended("ada", "c1", ANSWER)
+    assert store.replies_sending("ada", "c1") == []
+
+
+def test_a_delete_does_not_wait_for_replies_not_started_or_long_dead(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn whose job has not claimed it (still queued): it will find it gone
+    # WHEN the conversation is deleted THEN nothing is waited for, and it is all gone
+    assert store.delete("ada", "c1", stale_before="2026-11-25T20:04:00.000Z") == []
+    assert store.replies_sending("ada", "c1") == []

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
-from realtime_chat.adapters.openai_stream import OpenAICompatibleModel
+from realtime_chat.adapters.openai_stream import OpenAICompatibleModel, SseStream
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
 from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
@@ -30,7 +30,7 @@ def _model(server: ModelServer, slept: list[float], **options: float) -> OpenAIC
         max_tokens=64,
         temperature=0.1,
         read_timeout=options.get("read_timeout", 5.0),
-        sleep=slept.append,
+        wait=lambda _closed, seconds: slept.append(seconds) or False,
     )
 
 
@@ -71,6 +71,25 @@ def test_server_errors_back_off_then_give_up(server: ModelServer) -> None:
     assert slept == [0.5, 1.0]
 
 
+def test_a_stop_during_the_backoff_sends_no_further_request(server: ModelServer) -> None:
+    # GIVEN a provider that throttles the first request
+    server.scenario.statuses = [429]
+    streams: list[SseStream] = []
+
+    def stopped_while_waiting(closed: threading.Event, seconds: float) -> bool:
+        streams[0].close()  # WHEN the reply is stopped during the backoff
+        return closed.is_set()
+
+    model = OpenAICompatibleModel(
+        base_url=server.url, model="m", max_tokens=8, temperature=0, wait=stopped_while_waiting
+    )
+    streams.append(model.stream(PROMPT, api_key="k"))
+    # THEN the stream ends without asking the provider again
+    with pytest.raises(ModelUnavailable, match="closed"):
+        list(streams[0])
+    assert len(server.requests) == 1
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_key_is_not_retried(server: ModelServer, status: int) -> None:
     server.scenario.statuses = [status]
@@ -93,7 +112,7 @@ def test_nothing_listening_is_unavailable_after_retries() -> None:
         max_tokens=8,
         temperature=0,
         connect_timeout=0.5,
-        sleep=lambda _s: None,
+        wait=lambda _closed, _seconds: False,
     )
     with pytest.raises(ModelUnavailable, match="ConnectionError"):
         list(model.stream(PROMPT, api_key="k"))

@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.errors import ModelUnavailable
+from realtime_chat.errors import AiNotConfigured, ModelUnavailable
 from realtime_chat.model import (
+    Attempt,
     Connection,
     Finished,
     Identity,
@@ -33,6 +36,7 @@ from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.reply import Reply, estimate_tokens, generate_reply
 from tests.support.aws import CHAT_TABLE
 from tests.support.fakes import MemoryConnections, RecordingSender
+from tests.support.faults import DynamoFault
 
 T = 1_800_000_000.0
 ASKED = "2026-11-25T20:00:00.000Z"
@@ -459,8 +463,80 @@ def test_a_reply_whose_conversation_is_deleted_mid_stream_is_still_charged(
     budget = Budget()
     model = Ticking(lambda n: n == 2 and store.delete("ada", "c1"), tokens=200)
     _, sender = _run(store, model, clock=time.time, watch_seconds=0.05, budget=budget)
-    assert sender.sent["laptop"][-1] == {"type": "conversation_deleted", "conversationId": "c1"}
+    assert {f["type"] for f in sender.sent["laptop"]} <= {"ai_response_chunk"}
     assert len(budget.spent) == 1 and budget.spent[0] > 0
+
+
+class NoKey:
+    def api_key(self, *, refresh: bool = False) -> str:
+        raise AiNotConfigured("secret s has no apiKey", public="Set the AI key.")
+
+
+def test_a_turn_whose_provider_failed_before_answering_is_not_charged(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a provider that refuses the request (a 5xx before its first byte)
+    def refuses() -> None:
+        raise ModelUnavailable("provider answered 503 after 3 attempts")
+
+    budget = Budget()
+    # WHEN the reply runs THEN the user hears the provider is unavailable
+    _, sender = _run(store, Scripted(refuses), budget=budget)
+    assert sender.sent["laptop"][-1]["code"] == "AI_UNAVAILABLE"
+    # AND is charged nothing: the model never answered
+    assert budget.spent == []
+
+
+def test_a_turn_whose_ai_is_not_configured_is_not_charged(store: DynamoChatStore) -> None:
+    budget = Budget()
+    model = Scripted(TextDelta("never"), Finished("stop", "m"))
+    reply = generate_reply(
+        JOB,
+        settings=ai_settings({"AWS_LAMBDA_FUNCTION_NAME": "f"}),
+        chat=store,
+        connections=MemoryConnections(),
+        sender=RecordingSender(),
+        keys=NoKey(),
+        model=model,
+        clock=lambda: T,
+        budget=budget,
+    )
+    assert reply.error is not None and reply.error.value == "AI_NOT_CONFIGURED"
+    assert model.prompts == [] and budget.spent == []
+
+
+def test_a_reply_whose_claim_fails_tells_the_user_and_its_turn_can_be_retried_at_once(
+    store: DynamoChatStore, moto_aws: Any
+) -> None:
+    # GIVEN a reply whose DynamoDB refuses its claim past its retries (throttling)
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1})
+    )
+    DynamoFault(client.meta.events, "UpdateItem", "ProvisionedThroughputExceededException")
+    model = Scripted(TextDelta("never"), Finished("stop", "m"))
+    # WHEN the reply job runs
+    reply, sender = _run(DynamoChatStore(client, CHAT_TABLE), model)
+    # THEN the user is told, on the turn's answer, that it failed and may be retried
+    (error,) = sender.sent["laptop"]
+    assert (error["code"], error["retryable"]) == ("INTERNAL_ERROR", True)
+    assert (error["messageId"], error["clientMessageId"]) == ("a1", "cm-1")
+    assert reply.error is not None and model.prompts == []
+    # AND the turn is failed, its empty answer gone: a retry runs it at once
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.FAILED
+    assert [m.role for m in store.history("ada", "c1", limit=5, before=None)[0]] == [Role.USER]
+    assert store.retry_turn("ada", "c1", QUESTION, now=ASKED, stale_before=EVER)
+
+
+def test_a_reply_that_cannot_start_says_nothing_when_another_attempt_answers_the_turn(
+    store: DynamoChatStore,
+) -> None:
+    # GIVEN a turn another attempt claimed (its job was delivered twice)
+    store.claim_turn("ada", "c1", Attempt(QUESTION, "other", ANSWER), now=ASKED)
+    # WHEN this attempt could not start THEN it fails nothing
+    assert not store.fail_unstarted("ada", "c1", Attempt(QUESTION, "mine", ANSWER))
+    turn = store.find_turn("ada", "cm-1")
+    assert turn is not None and turn.state is TurnState.PENDING
 
 
 # Errors and delivery gaps -------------------------------------------------------------

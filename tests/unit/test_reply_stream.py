@@ -107,6 +107,24 @@ def test_a_tab_that_connects_during_the_finishing_write_gets_the_final_frame() -
     assert wire.done == [Outcome.ANSWERED]
 
 
+def test_a_joiners_snapshot_of_a_very_long_answer_is_cut_to_fit_one_post_and_says_so() -> None:
+    # GIVEN an answer (a large AiMaxTokens) longer than one post can carry
+    stream, wire = _stream(), Wire()
+    long = "word " * (frames.MAX_POST_BYTES // 4)
+    for n in range(0, len(long), 2000):
+        wire.take(stream.model_delta(long[n : n + 2000], T0 + n / 1e6))
+    wire.take(stream.tick(T0 + 1.0))
+    wire.take(stream.checkpoint_written(Checkpoint.CONTINUE, T0 + 1.0))
+    # WHEN a tab joins
+    wire.take(stream.connections([("laptop", math.inf), ("tab", math.inf)], T0 + 1.0))
+    # THEN its snapshot fits one post, holds the first part of the text and is marked
+    (snapshot,) = wire.received["tab"]
+    assert frames.size(snapshot) <= frames.MAX_POST_BYTES
+    assert snapshot["contentTruncated"] is True
+    assert long.startswith(snapshot["content"]) and snapshot["content"]
+    assert snapshot["seq"] == stream.seq - 1
+
+
 def test_a_tab_that_joins_mid_answer_gets_the_snapshot_then_later_chunks_then_the_final_frame() -> (
     None
 ):
@@ -243,7 +261,7 @@ def test_a_reply_whose_turn_a_retry_took_over_stops_at_its_checkpoint_without_a_
     assert wire.types("laptop") == ["ai_response_chunk"]
 
 
-def test_a_deletion_mid_stream_ends_with_conversation_deleted_and_nothing_after() -> None:
+def test_a_deletion_mid_stream_ends_the_reply_without_a_word_more() -> None:
     stream, wire = _stream(), Wire()
     wire.take(stream.model_delta("a", T0))
     wire.take(stream.tick(T0 + 1))
@@ -253,7 +271,9 @@ def test_a_deletion_mid_stream_ends_with_conversation_deleted_and_nothing_after(
         stream.model_delta("b", T0 + 1.1) == []
         and stream.model_end(Finished("stop", "m"), T0 + 2) == []
     )
-    assert wire.types("laptop") == ["ai_response_chunk", "conversation_deleted"]
+    # the delete itself sends conversation_deleted, once this reply has ended
+    assert wire.types("laptop") == ["ai_response_chunk"]
+    assert wire.done == [Outcome.DELETED]
 
 
 def test_a_broken_stream_keeps_its_text_and_ends_with_the_answer_then_the_error() -> None:
@@ -421,8 +441,9 @@ class ReplyWorld(RuleBasedStateMachine):
         while self.io:
             self.io_completes(fails=False)
         assert self.stream.phase is Phase.DONE
-        if self.stream.outcome is Outcome.LOST:
-            # The attempt that took the turn over ends it; this one says nothing more.
+        if self.stream.outcome in (Outcome.LOST, Outcome.DELETED):
+            # The attempt that took the turn over ends it, or the delete tells every
+            # connection: this one says nothing more.
             assert not any(f["type"] in TERMINAL for r in self.sent.values() for _, f in r)
             return
         for connection_id, received in self.sent.items():

@@ -22,6 +22,7 @@ from realtime_chat.entrypoints import (
 from realtime_chat.settings import ChatSettings, ai_settings, auth_settings, chat_settings
 
 if TYPE_CHECKING:
+    from botocore.config import Config
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
@@ -39,6 +40,7 @@ __all__ = [
     "build_disconnect",
     "build_message",
     "build_reply",
+    "dynamodb_config",
 ]
 
 # `sam local invoke` runs a function in Docker with only the variables the template
@@ -74,16 +76,31 @@ def build_authorizer(env: Mapping[str, str] = os.environ) -> Authorizer:
     )
 
 
-def _dynamodb(settings: ChatSettings) -> DynamoDBClient:
-    import boto3
+def dynamodb_config(*, streaming: bool = False) -> Config:
+    """How a function's DynamoDB client retries and times out.
+
+    Throttling and 5xx are retried on DynamoDB's own schedule (50, 100, 200 ms): a
+    request that still fails gives up in well under a second, inside API Gateway's
+    29 s, and the client is told to retry. botocore's default mode waits up to ~6 s.
+    ``streaming``: a reply's client. Its checkpoints and connection reads run between
+    its chunks, on the thread that sends them, so a hung request holds the answer and
+    its stop: three attempts of at most 1 s each (about 3 s in all), not five of 5 s.
+    """
     from botocore.config import Config
 
-    # Throttling and 5xx are retried on DynamoDB's own schedule (50, 100, 200 ms): a
-    # request that still fails gives up in well under a second, inside API Gateway's
-    # 29 s, and the client is told to retry. botocore's default mode waits up to ~6 s.
-    config = Config(
-        retries={"mode": "legacy", "max_attempts": 4}, connect_timeout=2, read_timeout=5
-    )
+    if streaming:
+        return Config(
+            retries={"mode": "legacy", "total_max_attempts": 3},
+            connect_timeout=1,
+            read_timeout=1,
+        )
+    return Config(retries={"mode": "legacy", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
+
+
+def _dynamodb(settings: ChatSettings, *, streaming: bool = False) -> DynamoDBClient:
+    import boto3
+
+    config = dynamodb_config(streaming=streaming)
     return boto3.client("dynamodb", region_name=settings.region, config=config)
 
 
@@ -286,8 +303,10 @@ def build_reply(env: Mapping[str, str] = os.environ) -> ReplyWorker:
     settings = chat_settings(env)
     ai = ai_settings(env)
     client = _dynamodb(settings)
-    connections = DynamoConnectionStore(client, settings.connections_table)
-    chat = DynamoChatStore(client, settings.chat_table)
+    # The replies' own client, for what runs between their chunks: short timeouts.
+    streaming = _dynamodb(settings, streaming=True)
+    connections = DynamoConnectionStore(streaming, settings.connections_table)
+    chat = DynamoChatStore(streaming, settings.chat_table)
     senders = ApiGatewaySenders(settings.region)
     keys: ApiKeySource = SecretApiKey(
         cache(lambda: _secrets(settings)), ai.secret_id, max_age=ai.secret_max_age

@@ -128,6 +128,10 @@ class Message:
     # How many versions this message has had (regenerated answers, edited questions),
     # this one the newest; the earlier ones are read with ``ChatStore.versions``.
     versions: int = 1
+    # A streaming reply: when its job claimed the turn. Its run (at most the reply
+    # timeout) counts from there, not from ``timestamp`` (the acknowledgement): a job
+    # may start late.
+    started_at: str | None = None
 
 
 class TurnState(StrEnum):

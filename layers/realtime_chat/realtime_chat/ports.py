@@ -101,8 +101,20 @@ class ChatStore(Protocol):
         """Raises ``ConversationNotFound``."""
         ...
 
-    def delete(self, user_id: str, conversation_id: str) -> None:
-        """Delete the conversation and all its messages; raises ``ConversationNotFound``."""
+    def delete(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
+        """Close the conversation (out of the list, no reply may write to it) and delete
+        its messages; the message ids of its replies that may still be sending (their
+        job claimed the turn after ``stale_before``); while there are any, the closed
+        conversation item stays until :meth:`forget`. Raises ``ConversationNotFound``."""
+        ...
+
+    def replies_sending(self, user_id: str, conversation_id: str) -> list[str]:
+        """The message ids of the conversation's replies that have not said, with
+        :meth:`reply_ended`, that they send nothing more."""
+        ...
+
+    def forget(self, user_id: str, conversation_id: str) -> None:
+        """Delete what :meth:`delete` left of the conversation: its item."""
         ...
 
     def begin_turn(
@@ -132,10 +144,19 @@ class ChatStore(Protocol):
         ...
 
     def retry_turn(
-        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        now: str,
+        stale_before: str,
+        reply: Message | None = None,
     ) -> bool:
         """Move a FAILED turn, or one PENDING since before ``stale_before`` (its reply died
-        with its invocation), back to PENDING; True only for the one caller that did."""
+        with its invocation), back to PENDING; True only for the one caller that did.
+        With ``reply``, the retry's streaming answer is stored in the same write (so a
+        stop finds it at once), as ``begin_turn`` stores a new turn's."""
         ...
 
     def finish_turn(
@@ -167,6 +188,13 @@ class ChatStore(Protocol):
         claim it, once the old claim is older than a reply may run)."""
         ...
 
+    def fail_unstarted(self, user_id: str, conversation_id: str, attempt: Attempt) -> bool:
+        """Mark the turn of a reply that could not start (its claim or its first write
+        raised) FAILED, so that a retry runs it, removing ``attempt.reply`` (its empty
+        answer); only while the turn is pending and nobody else claimed it. False when
+        another attempt answers it, or the conversation was deleted."""
+        ...
+
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """Store the reply as a ``streaming`` message that a stop can find; raises
         ``ConversationNotFound`` when the conversation is gone."""
@@ -177,6 +205,12 @@ class ChatStore(Protocol):
     ) -> Checkpoint:
         """Store a streaming reply's text so far: one write, which also tells whether a
         stop was requested or the conversation was deleted."""
+        ...
+
+    def reply_ended(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        """A reply that found its conversation deleted says it sends nothing more (so
+        that the delete, waiting on it, may tell the user); after :meth:`forget`, a
+        no-op."""
         ...
 
     def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:

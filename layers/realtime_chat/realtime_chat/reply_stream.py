@@ -18,7 +18,8 @@ event                                  typical actions returned
 ``stop_requested(now)``                :class:`CloseUpstream`, :class:`WriteFinish`
 ``finish_written(settled, now)``       :class:`ReadConnections`, or another write
 ``finish_failed(error, now)``          :class:`ReadConnections`
-``deleted(now)``                       :class:`CloseUpstream`, :class:`Send`, :class:`Done`
+``deleted(now)``                       :class:`CloseUpstream`, :class:`Done`
+``not_started(error, now)``            :class:`Send` (the error), :class:`Done`
 =====================================  ==========================================
 
 The promises it keeps, whatever order these come in:
@@ -32,7 +33,8 @@ The promises it keeps, whatever order these come in:
 * an end (normal or broken) whose finishing write finds a stop request ends
   ``stopped``;
 * an upstream failure after a stop was requested is not an error: we hung up;
-* a deleted conversation ends with ``conversation_deleted``, and nothing after it.
+* a deleted conversation ends the reply without a word more: the delete tells every
+  connection (``conversation_deleted``) once the reply's driver says it has ended.
 """
 
 from __future__ import annotations
@@ -248,7 +250,8 @@ class ReplyStream:
             "content": self.content,
             "seq": self.seq - 1,
         }
-        return [Send(tuple(joiners), snapshot)]
+        # Cut to fit one post, as the final frame is: a larger one would be refused.
+        return [Send(tuple(joiners), frames.fit_content(snapshot))]
 
     def connections_failed(self, now: float) -> list[Action]:
         """The read raised: the final frame goes to the connections already known."""
@@ -304,14 +307,23 @@ class ReplyStream:
         self.phase = Phase.PUBLISHING
         return [ReadConnections()]
 
+    def not_started(self, error: ChatError, now: float) -> list[Action]:
+        """The reply could not start (the model was not asked) and its turn is already
+        marked failed: the error frame is the turn's end."""
+        if self.phase is not Phase.STREAMING:
+            return []
+        self.error = error
+        frame = self._error_frame(error, self._reply.message_id)
+        return self._end(Outcome.FAILED, self._send(frame, now))
+
     def deleted(self, now: float) -> list[Action]:
-        """The conversation is gone: its last frame says so, whatever went out before."""
+        """The conversation is gone: nothing more is sent. The delete itself tells
+        every connection, after the driver says (``reply_ended``) that this one ended."""
         if self.phase is Phase.DONE:
             return []
         actions: list[Action] = [CloseUpstream()] if self.phase is Phase.STREAMING else []
-        gone = frames.conversation_deleted(self._conversation_id)
         self.stored = None
-        return self._end(Outcome.DELETED, [*actions, *self._send(gone, now)])
+        return self._end(Outcome.DELETED, actions)
 
     # Inside ---------------------------------------------------------------------------
 

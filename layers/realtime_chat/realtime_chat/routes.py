@@ -90,7 +90,9 @@ def default_routes(
         "delete_conversation": authenticated(
             "delete_conversation",
             ConversationRequest.parse,
-            lambda ctx, c: conversations.delete(ctx, c, chat=chat, connections=connections),
+            lambda ctx, c: conversations.delete(
+                ctx, c, chat=chat, connections=connections, reply_timeout=settings.reply_timeout
+            ),
         ),
         "chat_typing": authenticated(
             "chat_typing",

@@ -28,9 +28,10 @@ A conversation's ``updatedAt`` (and ``gsi1sk``, the list's order) only moves
 forward: every write that moves it carries the named condition ``MOVES_FORWARD``.
 
 Deleting a conversation first marks it ``deleted`` (out of the list at once), then
-removes its messages, then the conversation item: every write of a reply is
-conditional on the conversation existing unmarked, so a reply still streaming when
-the user deletes the conversation cannot bring it back.
+removes its messages, then (``forget``, once its streaming replies said they ended)
+the conversation item: every write of a reply is conditional on the conversation
+existing unmarked, so a reply still streaming when the user deletes the conversation
+cannot bring it back.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from realtime_chat.adapters.dynamodb_items import (
     MESSAGE_PREFIX,
     UPDATED_INDEX,
     conversation_from,
+    conversation_key,
     conversation_pk,
     user_key,
 )
@@ -152,7 +154,9 @@ class DynamoChatStore(DynamoVersions):
             raise
         return conversation_from(item)
 
-    def delete(self, user_id: str, conversation_id: str) -> None:
+    def delete(self, user_id: str, conversation_id: str, *, stale_before: str = "") -> list[str]:
+        """See :meth:`.ports.ChatStore.delete`; with no reply sending, the conversation
+        item goes too (``forget`` is then a no-op)."""
         from botocore.exceptions import ClientError
 
         pk = conversation_pk(user_id, conversation_id)
@@ -171,24 +175,48 @@ class DynamoChatStore(DynamoVersions):
                 raise ConversationNotFound(conversation_id) from None
             raise
         keys: list[dict[str, Any]] = []
+        sending: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ProjectionExpression": "pk, sk",
+            "ProjectionExpression": "pk, sk, messageId, claimedAt, #status",
+            "ExpressionAttributeNames": {"#status": "status"},
             "ConsistentRead": True,
         }
         while True:
             page = self._client.query(**kwargs)
-            keys.extend(page.get("Items", []))
+            for item in page.get("Items", []):
+                if item["sk"]["S"] == CONVERSATION_SK:
+                    continue  # the conversation item goes last (``forget``)
+                keys.append({"pk": item["pk"], "sk": item["sk"]})
+                claimed = item.get("claimedAt", {}).get("S", "")
+                if item.get("status", {}).get("S") == "streaming" and claimed >= stale_before:
+                    sending.append(item["messageId"]["S"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        # Messages first, the conversation item last: an interrupted delete leaves the
-        # marked conversation (and deletable again), never orphaned messages.
-        keys.sort(key=lambda k: k["sk"]["S"] == CONVERSATION_SK)
+        # Messages first, the conversation item last (``forget``): an interrupted delete
+        # leaves the marked conversation (and deletable again), never orphaned messages.
         for start in range(0, len(keys), BATCH):
             self._delete_batch(keys[start : start + BATCH])
+        if not sending:
+            self.forget(user_id, conversation_id)
+        return sending
+
+    def replies_sending(self, user_id: str, conversation_id: str) -> list[str]:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=conversation_key(user_id, conversation_id),
+            ProjectionExpression="streamingReplies",
+            ConsistentRead=True,
+        ).get("Item", {})
+        return [sk.rpartition("#")[2] for sk in item.get("streamingReplies", {}).get("SS", [])]
+
+    def forget(self, user_id: str, conversation_id: str) -> None:
+        self._client.delete_item(
+            TableName=self._table, Key=conversation_key(user_id, conversation_id)
+        )
 
     def add_message(
         self, user_id: str, conversation_id: str, message: Message, *, title: str

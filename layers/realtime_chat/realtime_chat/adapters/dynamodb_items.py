@@ -120,6 +120,7 @@ def message_from(item: dict[str, Any]) -> Message:
         finish_reason=item.get("finishReason", {}).get("S"),
         usage=usage,
         status=status_of(item),
+        started_at=item.get("claimedAt", {}).get("S"),
     )
 
 

@@ -53,6 +53,12 @@ _OVERTAKEN_ATTEMPTS = 3  # each lost one means yet newer activity was recorded: 
 UNCLAIMED_PENDING_TURN = "turn = :pending AND attribute_not_exists(replyOwner)"
 # Only the attempt that claimed a turn finishes it.
 OWNED_BY_ATTEMPT = "attribute_exists(pk) AND replyOwner = :attempt"
+# A reply that could not start fails its turn only while nobody else answers it: the
+# turn is pending and unclaimed, or claimed by this very attempt.
+NOT_ANSWERED_BY_ANOTHER = (
+    "attribute_exists(pk) AND turn = :pending AND "
+    "(attribute_not_exists(replyOwner) OR replyOwner = :attempt)"
+)
 # A reply that ends (normally, or broken by the provider) is stored only while no
 # stop was requested: a stop acknowledged before the finishing write wins.
 NO_STOP_REQUESTED = "attribute_exists(pk) AND attribute_not_exists(stopRequested)"
@@ -62,6 +68,11 @@ CLAIM_EXPIRED = "(attribute_not_exists(claimedAt) OR claimedAt < :stale)"
 # A streaming reply checkpoints only while no retry took its turn over (the retry
 # marks the reply it displaced ``superseded``).
 NOT_SUPERSEDED = "attribute_not_exists(superseded)"
+# A streaming reply may still be running: its job claimed the turn (``claimedAt``,
+# stamped on the reply by ``claim_turn``) or, not claimed yet, the turn was
+# acknowledged (``timestamp``) less than a reply may run ago. An older one died with
+# its invocation: a stop is not recorded on it.
+MAY_STILL_RUN = "(claimedAt >= :stale OR (attribute_not_exists(claimedAt) AND #ts >= :stale))"
 
 
 class DynamoTurns:
@@ -158,47 +169,71 @@ class DynamoTurns:
         return Turn(conversation_id, question, state, reply, duplicate=True)
 
     def retry_turn(
-        self, user_id: str, conversation_id: str, message: Message, *, now: str, stale_before: str
+        self,
+        user_id: str,
+        conversation_id: str,
+        message: Message,
+        *,
+        now: str,
+        stale_before: str,
+        reply: Message | None = None,
     ) -> bool:
-        from botocore.exceptions import ClientError
-
+        """One transaction: the turn back to pending and, when given, the retry's
+        streaming answer noted on the conversation (as ``begin_turn`` stores a new
+        turn's), so that a stop finds it before the retry's job has started."""
+        pk = conversation_pk(user_id, conversation_id)
+        # What the retry displaces: a claim that outlived its invocation, told below.
+        before = self._item(pk, message_sk(message)) or {}
         retry = uuid.uuid4().hex  # this call's own: tells its write, sent again, from others'
-        try:
-            old = self._client.update_item(
-                TableName=self._table,
-                Key=message_key(user_id, conversation_id, message),
-                # The retry's job claims the turn afresh.
-                UpdateExpression=(
-                    "SET turn = :pending, retriedAt = :now, retriedBy = :retry "
-                    "REMOVE replyOwner, claimedAt, claimedReplySk"
-                ),
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                # Failed, or pending for longer than a reply may run: its reply died
-                # with its invocation (a timeout, out of memory).
-                ConditionExpression=(
-                    "turn = :failed OR (turn = :pending AND #ts < :stale AND "
-                    f"(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND {CLAIM_EXPIRED})"
-                ),
-                ExpressionAttributeNames={"#ts": "timestamp"},
-                ExpressionAttributeValues={
-                    ":pending": {"S": TurnState.PENDING.value},
-                    ":failed": {"S": TurnState.FAILED.value},
-                    ":stale": {"S": stale_before},
-                    ":now": {"S": now},
-                    ":retry": {"S": retry},
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": message_key(user_id, conversation_id, message),
+                    # The retry's job claims the turn afresh.
+                    "UpdateExpression": (
+                        "SET turn = :pending, retriedAt = :now, retriedBy = :retry "
+                        "REMOVE replyOwner, claimedAt, claimedReplySk"
+                    ),
+                    # Failed, or pending for longer than a reply may run: its reply died
+                    # with its invocation (a timeout, out of memory).
+                    "ConditionExpression": (
+                        "turn = :failed OR (turn = :pending AND #ts < :stale AND "
+                        "(attribute_not_exists(retriedAt) OR retriedAt < :stale) AND "
+                        f"{CLAIM_EXPIRED})"
+                    ),
+                    "ExpressionAttributeNames": {"#ts": "timestamp"},
+                    "ExpressionAttributeValues": {
+                        ":pending": {"S": TurnState.PENDING.value},
+                        ":failed": {"S": TurnState.FAILED.value},
+                        ":stale": {"S": stale_before},
+                        ":now": {"S": now},
+                        ":retry": {"S": retry},
+                    },
+                }
+            }
+        ]
+        if reply is not None:
+            items += [
+                self._put_message(user_id, conversation_id, reply),
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": conversation_key(user_id, conversation_id),
+                        "UpdateExpression": "ADD streamingReplies :sk",
+                        "ConditionExpression": LIVE,
+                        "ExpressionAttributeValues": {":sk": {"SS": [message_sk(reply)]}},
+                    }
                 },
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            # Our own write, applied, then sent again by botocore's retry (its answer was
-            # lost): it carries this call's own id, which no other retry has.
-            current = cast(dict[str, Any], err.response).get("Item") or {}
+            ]
+        if transact(self._client, items, allowed_failures=True) is not None:
+            # Our own transaction, applied, then sent again by botocore's retry (its
+            # answer was lost): the turn carries this call's own id, which no other has.
+            current = self._item(pk, message_sk(message)) or {}
             return bool(current.get("retriedBy", {}).get("S") == retry)
-        displaced = old.get("Attributes", {}).get("claimedReplySk", {}).get("S")
-        if displaced and old["Attributes"].get("turn", {}).get("S") == TurnState.PENDING.value:
-            self._supersede(conversation_pk(user_id, conversation_id), displaced)
+        displaced = before.get("claimedReplySk", {}).get("S")
+        if displaced and before.get("turn", {}).get("S") == TurnState.PENDING.value:
+            self._supersede(pk, displaced)
         return True
 
     def _supersede(self, pk: str, reply_sk: str) -> None:
@@ -253,9 +288,66 @@ class DynamoTurns:
             if old.get("replyOwner", {}).get("S") == attempt.attempt_id:
                 # Our own write, applied, then sent again by botocore's retry (its answer
                 # was lost): attempt ids are new for every run, so nobody else has it.
+                self._stamp_claim(user_id, conversation_id, attempt, now)
                 return Claim.OWNED
             return Claim.TAKEN
+        self._stamp_claim(user_id, conversation_id, attempt, now)
         return Claim.OWNED
+
+    def _stamp_claim(self, user_id: str, conversation_id: str, attempt: Attempt, now: str) -> None:
+        """Note the claim's time on the streaming reply too: its run counts from there
+        (see ``MAY_STILL_RUN``), also for a stop or a history read."""
+        from botocore.exceptions import ClientError
+
+        if attempt.reply is None:
+            return
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=message_key(user_id, conversation_id, attempt.reply),
+                UpdateExpression="SET claimedAt = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": {"S": now}},
+            )
+        except ClientError as err:  # not stored yet (``start_reply`` comes next), or gone
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def fail_unstarted(self, user_id: str, conversation_id: str, attempt: Attempt) -> bool:
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": message_key(user_id, conversation_id, attempt.question),
+                    "UpdateExpression": "SET turn = :failed",
+                    "ConditionExpression": NOT_ANSWERED_BY_ANOTHER,
+                    "ExpressionAttributeValues": {
+                        ":failed": {"S": TurnState.FAILED.value},
+                        ":pending": {"S": TurnState.PENDING.value},
+                        ":attempt": {"S": attempt.attempt_id},
+                    },
+                }
+            }
+        ]
+        if attempt.reply is not None:  # its empty answer goes, as a failed turn's does
+            items += [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": message_key(user_id, conversation_id, attempt.reply),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": conversation_key(user_id, conversation_id),
+                        "UpdateExpression": "DELETE streamingReplies :sk",
+                        "ConditionExpression": LIVE,
+                        "ExpressionAttributeValues": {":sk": {"SS": [message_sk(attempt.reply)]}},
+                    }
+                },
+            ]
+        return transact(self._client, items, allowed_failures=True) is None
 
     def start_reply(self, user_id: str, conversation_id: str, reply: Message) -> None:
         """The reply as a ``streaming`` message, noted on the conversation (so a stop can
@@ -298,6 +390,21 @@ class DynamoTurns:
             return Checkpoint.STOP if "stopRequested" in old else Checkpoint.GONE
         return Checkpoint.CONTINUE
 
+    def reply_ended(self, user_id: str, conversation_id: str, reply: Message) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=conversation_key(user_id, conversation_id),
+                UpdateExpression="DELETE streamingReplies :sk",
+                ConditionExpression="attribute_exists(pk)",  # never brings it back
+                ExpressionAttributeValues={":sk": {"SS": [message_sk(reply)]}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def request_stop(self, user_id: str, conversation_id: str, *, stale_before: str) -> list[str]:
         from botocore.exceptions import ClientError
 
@@ -306,25 +413,24 @@ class DynamoTurns:
             raise ConversationNotFound(conversation_id)
         stopped = []
         for sk in item.get("streamingReplies", {}).get("SS", []):
-            timestamp, _, message_id = sk.removeprefix(MESSAGE_PREFIX).rpartition("#")
-            if timestamp < stale_before:  # its invocation is long gone
-                continue
+            _, _, message_id = sk.removeprefix(MESSAGE_PREFIX).rpartition("#")
             try:
                 self._client.update_item(
                     TableName=self._table,
                     Key={"pk": {"S": conversation_pk(user_id, conversation_id)}, "sk": {"S": sk}},
                     UpdateExpression="SET stopRequested = :t",
-                    ConditionExpression="#status = :streaming",
-                    ExpressionAttributeNames={"#status": "status"},
+                    ConditionExpression=f"#status = :streaming AND {MAY_STILL_RUN}",
+                    ExpressionAttributeNames={"#status": "status", "#ts": "timestamp"},
                     ExpressionAttributeValues={
                         ":t": {"BOOL": True},
                         ":streaming": {"S": MessageStatus.STREAMING.value},
+                        ":stale": {"S": stale_before},
                     },
                 )
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                continue  # it finished meanwhile
+                continue  # it finished meanwhile, or died with its invocation
             stopped.append(message_id)
         return stopped
 

@@ -5,7 +5,8 @@ Retries 429, 5xx and connection failures with backoff, but only before the first
 token: once text has been streamed, a failure ends the answer instead of
 repeating it. Asks for the usage in the stream (``stream_options.include_usage``;
 providers that do not know it ignore it). A stream's ``close()`` may be called from
-another thread while a read is blocked: it shuts the socket, and the read ends at once.
+another thread while a read is blocked: it shuts the socket, and the read ends at once;
+during a retry's backoff it ends the wait, and no further request is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -43,8 +43,10 @@ class OpenAICompatibleModel:
         retries: int = 2,
         backoff: float = 0.5,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        wait: Callable[[threading.Event, float], bool] = threading.Event.wait,
     ) -> None:
+        """``wait(closed, seconds)`` is a retry's backoff: it returns True as soon as
+        ``closed`` is set (the stream was closed), else False after ``seconds``."""
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._max_tokens = max_tokens
@@ -53,7 +55,7 @@ class OpenAICompatibleModel:
         self._retries = retries
         self._backoff = backoff
         self._session = session or requests.Session()
-        self._sleep = sleep
+        self._wait = wait
 
     def stream(
         self,
@@ -63,10 +65,14 @@ class OpenAICompatibleModel:
         choice: ModelOption | None = None,
     ) -> SseStream:
         """``choice``: an allow-listed model, sent instead of the configured one."""
-        return SseStream(lambda: self._open(prompt, api_key, choice), self._events)
+        return SseStream(lambda closed: self._open(prompt, api_key, choice, closed), self._events)
 
     def _open(
-        self, prompt: Sequence[PromptMessage], api_key: str, choice: ModelOption | None
+        self,
+        prompt: Sequence[PromptMessage],
+        api_key: str,
+        choice: ModelOption | None,
+        closed: threading.Event,
     ) -> requests.Response:
         body = {
             "model": choice.model if choice else self._model,
@@ -83,6 +89,8 @@ class OpenAICompatibleModel:
         }
         attempt = 0
         while True:
+            if closed.is_set():  # a stop during the backoff: no further request
+                raise ModelUnavailable("closed before the provider answered")
             problem: str
             retry_after: float | None = None
             try:
@@ -103,7 +111,7 @@ class OpenAICompatibleModel:
                 retry_after = _seconds(response.headers.get("Retry-After"))
             if attempt >= self._retries:
                 raise ModelUnavailable(f"{problem} after {attempt + 1} attempts")
-            self._sleep(min(retry_after or self._backoff * 2**attempt, 10.0))
+            self._wait(closed, min(retry_after or self._backoff * 2**attempt, 10.0))
             attempt += 1
 
     def _events(self, response: requests.Response) -> Iterator[ModelEvent]:
@@ -138,19 +146,20 @@ class SseStream:
 
     def __init__(
         self,
-        open_: Callable[[], requests.Response],
+        open_: Callable[[threading.Event], requests.Response],
         events: Callable[[requests.Response], Iterator[ModelEvent]],
     ) -> None:
+        """``open_(closed)`` sends the request (retrying), giving up once ``closed`` is set."""
         self._open = open_
         self._events = events
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
-        self._closed = False
+        self._closed = threading.Event()
 
     def __iter__(self) -> Iterator[ModelEvent]:
-        response = self._open()
+        response = self._open(self._closed)
         with self._lock:
-            closed, self._response = self._closed, response
+            closed, self._response = self._closed.is_set(), response
         with response:
             if not closed:
                 yield from self._events(response)
@@ -159,7 +168,7 @@ class SseStream:
         """Stop reading: a read blocked on the provider ends now (with an error the
         caller, who asked for it, ignores), and the provider sees the hang-up."""
         with self._lock:
-            self._closed = True
+            self._closed.set()
             response = self._response
         if response is None:
             return

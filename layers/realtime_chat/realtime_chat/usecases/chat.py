@@ -96,9 +96,7 @@ def accept_message(
     # The answer is stored with the turn, streaming and empty, so that the reply need
     # not store it first (one write less per turn) and a stop can find it at once. A
     # millisecond later than the question, so that it sorts after it.
-    answer = Message(
-        new_id(), Role.ASSISTANT, "", frames.iso(ctx.now + 0.001), status=MessageStatus.STREAMING
-    )
+    answer = _placeholder(ctx.now)
     try:
         turn = chat.begin_turn(
             user_id,
@@ -139,6 +137,13 @@ def accept_message(
 
 
 _CLAIM_ATTEMPTS = 3  # each lost one means a send of the same id stored nothing: bounded
+
+
+def _placeholder(now: float) -> Message:
+    """The answer a reply fills, streaming and empty, a millisecond after ``now``."""
+    return Message(
+        new_id(), Role.ASSISTANT, "", frames.iso(now + 0.001), status=MessageStatus.STREAMING
+    )
 
 
 def _find_turn(chat: ChatStore, user_id: str, client_message_id: str) -> Turn | None:
@@ -191,30 +196,40 @@ class Replies:
         longer than a reply may run: it died with its invocation; charged and refused
         like a new message) or nothing (pending: free)."""
         ctx = self.ctx
-        ctx.reply(ack(turn, self.client_message_id))
+        received = ack(turn, self.client_message_id)
         user_id = ctx.identity.user_id
-        if turn.state is TurnState.ANSWERED:
-            if turn.reply is not None:
-                answer = frames.ai_response(user_id, turn.conversation_id, turn.reply)
-                ctx.reply(frames.fit_content(answer))
-            return
         stale_before = frames.iso(ctx.now - self.reply_timeout)
-        if turn.state is TurnState.PENDING and turn.message.timestamp >= stale_before:
-            return  # its reply is being generated: it reaches every connection
+        if turn.state is TurnState.ANSWERED or (
+            turn.state is TurnState.PENDING and turn.message.timestamp >= stale_before
+        ):
+            ctx.reply(received)  # pending: its reply is being generated, for every connection
+            if turn.reply is not None:
+                stored = frames.ai_response(user_id, turn.conversation_id, turn.reply)
+                ctx.reply(frames.fit_content(stored))
+            return
         # Running the model again costs what a new message costs.
         refusal = self.limiter.acquire(user_id, now=ctx.now)
         if refusal is not None:
+            ctx.reply(received)
             err = refused(refusal)
             err.extra["conversationId"] = turn.conversation_id
             raise err
-        if self.chat.retry_turn(
-            user_id,
-            turn.conversation_id,
-            turn.message,
-            now=frames.iso(ctx.now),
-            stale_before=stale_before,
-        ):
-            self.start(turn)
+        # Stored in the retry's own write, as a new turn's is, and acknowledged after
+        # it: a stop sent on the acknowledgement finds the answer.
+        answer = _placeholder(ctx.now)
+        try:
+            retried = self.chat.retry_turn(
+                user_id,
+                turn.conversation_id,
+                turn.message,
+                now=frames.iso(ctx.now),
+                stale_before=stale_before,
+                reply=answer,
+            )
+        finally:
+            ctx.reply(received)
+        if retried:
+            self.start(turn, answer=answer)
         else:  # another retry runs it, or it is no longer failed
             self.limiter.release(user_id)
 

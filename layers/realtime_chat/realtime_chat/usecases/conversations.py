@@ -6,12 +6,15 @@ conversation is indistinguishable from one that does not exist: ``NOT_FOUND``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from realtime_chat import frames
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
 from realtime_chat.model import MessageStatus
-from realtime_chat.ports import ChatStore, ConnectionStore
+from realtime_chat.observability import logger
+from realtime_chat.ports import ChatStore, Clock, ConnectionStore
 from realtime_chat.protocol import (
     ConversationRequest,
     HistoryQuery,
@@ -36,7 +39,8 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
     """The newest ``limit`` messages, oldest first. When they would not fit in one
     post, the oldest are left for the next page and ``nextBefore`` points at them. A
     reply being generated shows with ``status: "streaming"`` and its last checkpoint;
-    one streaming for longer than a reply may run died with its invocation: ``error``."""
+    one streaming for longer than a reply may run (counted from when its job claimed
+    the turn, else from the acknowledgement) died with its invocation: ``error``."""
     user_id = ctx.require_user("chat_history")
     conversation = chat.conversation(user_id, query.conversation_id)
     if conversation is None:
@@ -47,7 +51,7 @@ def history(ctx: Context, query: HistoryQuery, *, chat: ChatStore, reply_timeout
     died_before = frames.iso(ctx.now - reply_timeout)
     kept = [
         replace(m, status=MessageStatus.ERROR)
-        if m.status is MessageStatus.STREAMING and m.timestamp < died_before
+        if m.status is MessageStatus.STREAMING and (m.started_at or m.timestamp) < died_before
         else m
         for m in messages
     ]
@@ -104,19 +108,43 @@ def rename(
     )
 
 
+REPLIES_END_WITHIN = 3.0  # seconds a delete waits for its streaming replies to go quiet
+_POLL_SECONDS = 0.1
+
+
 def delete(
     ctx: Context,
     command: ConversationRequest,
     *,
     chat: ChatStore,
     connections: ConnectionStore,
+    reply_timeout: int,
+    clock: Clock = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
+    """Delete the conversation, then tell every connection of the user with
+    ``conversation_deleted``: the last frame of the conversation they get. A reply
+    still streaming in it finds it gone at its next checkpoint (about a second) and
+    says it sends nothing more; the frame waits for that, at most
+    :data:`REPLIES_END_WITHIN` seconds (a reply that hangs longer is not waited for)."""
     user_id = ctx.require_user("delete_conversation")
+    conversation_id = command.conversation_id
     try:
-        chat.delete(user_id, command.conversation_id)
+        sending = set(
+            chat.delete(user_id, conversation_id, stale_before=frames.iso(ctx.now - reply_timeout))
+        )
     except ConversationNotFound:
-        raise _not_found(command.conversation_id) from None
-    frame = frames.conversation_deleted(command.conversation_id)
+        raise _not_found(conversation_id) from None
+    deadline = clock() + REPLIES_END_WITHIN
+    while sending and clock() < deadline:
+        sleep(_POLL_SECONDS)
+        sending &= set(chat.replies_sending(user_id, conversation_id))
+        if not sending:
+            chat.forget(user_id, conversation_id)
+    if sending:
+        logger.warning("streaming replies did not end before the delete answered")
+        chat.forget(user_id, conversation_id)
+    frame = frames.conversation_deleted(conversation_id)
     ctx.reply(frame)
     notify_other_connections(
         user_id,

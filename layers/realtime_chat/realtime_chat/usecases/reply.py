@@ -10,8 +10,9 @@ write. A stop closes the model's response from here, outside its reading loop. F
 through :class:`.Broadcast` (one ordered queue per connection).
 
 Every turn ends with exactly one of: ``ai_response`` (possibly followed by an
-``error`` when the answer broke off), an ``error``, or ``conversation_deleted`` when
-the user deleted the conversation while it streamed.
+``error`` when the answer broke off), an ``error``, or, when the user deleted the
+conversation while it streamed, nothing more: the delete sends ``conversation_deleted``
+once this reply said (``reply_ended``) that its last frame went out.
 """
 
 from __future__ import annotations
@@ -145,8 +146,13 @@ def generate_reply(
     ahead.shutdown(wait=False)  # its two threads end with their tasks
 
     # The turn is this job's before anything is sent or the model is asked.
-    claim = chat.claim_turn(job.user_id, job.conversation_id, attempt, now=frames.iso(started))
-    if claim is not Claim.OWNED and claim is not Claim.GONE:
+    claim: Claim | None
+    try:
+        claim = chat.claim_turn(job.user_id, job.conversation_id, attempt, now=frames.iso(started))
+    except Exception:
+        logger.exception("could not claim the turn", extra={"request_id": job.request_id})
+        claim = None  # a reply that cannot start fails its turn (below)
+    if claim is not None and claim is not Claim.OWNED and claim is not Claim.GONE:
         return _dropped(claim.value)
 
     def error_frame(error: ChatError, message_id: str) -> frames.Frame:
@@ -168,6 +174,8 @@ def generate_reply(
     )
     driver = _Driver(job, stream, attempt, placeholder, chat, connections, sender, clock)
     try:
+        if claim is None:
+            raise RuntimeError("the turn could not be claimed")
         if claim is Claim.GONE:
             raise ConversationNotFound(job.conversation_id)
         if not stored_with_turn:
@@ -175,6 +183,15 @@ def generate_reply(
     except ConversationNotFound:
         driver.run(stream.deleted(clock()))
         return driver.close(Outcome.DELETED)
+    except Exception:
+        # Never a silent turn: it fails (a retry runs it at once) and the user is told.
+        logger.exception("reply could not start", extra={"request_id": job.request_id})
+        count("ReplyStartFailures")
+        if not chat.fail_unstarted(job.user_id, job.conversation_id, attempt):
+            return _dropped("taken")  # another attempt answers it, or it was deleted
+        error = ChatError.internal("The reply could not be started.", job.request_id)
+        driver.run(stream.not_started(error, clock()))
+        return driver.close(stream.outcome)
     prompt: list[PromptMessage] = []
     try:
         conversation = chosen.result() if chosen else None
@@ -197,7 +214,8 @@ def generate_reply(
     if stream.outcome is Outcome.LOST:  # it asked the model all the same: charged below
         _dropped("lost")
     # After the final frame is on its way: counting must not delay it.
-    _spend(budget, job, stream, prompt, clock())
+    if driver.model_answered:
+        _spend(budget, job, stream, prompt, clock())
     return driver.close(stream.outcome)
 
 
@@ -241,9 +259,10 @@ def _spend(
 ) -> None:
     """Count what the model used against the user's daily budget: the provider's
     ``totalTokens``, else :func:`estimate_tokens` (whether the answer finished, was
-    stopped, broke or its conversation was deleted)."""
+    stopped, broke or its conversation was deleted). Only for a turn whose model
+    answered something: one that never reached it costs nothing."""
     if budget is None or not prompt:
-        return  # the model was never asked
+        return
     tokens = stream.usage.get("totalTokens") or estimate_tokens(prompt, stream.content)
     try:
         budget.spend(job.user_id, tokens, now=now)
@@ -307,10 +326,23 @@ class _Driver:
             follow = self._do(pending.pop())
             pending.extend(reversed(follow))
 
+    @property
+    def model_answered(self) -> bool:
+        """The model was asked and answered something (a token, or its end)."""
+        return self._upstream.answered
+
     def close(self, outcome: Outcome | None) -> Reply:
         """Wait (briefly) for the frames to go out and the model's thread to end."""
         self._upstream.close()
         self._broadcast.close()
+        if outcome is Outcome.DELETED:  # every frame is out: the delete may say so
+            job = self._job
+            try:
+                self._chat.reply_ended(job.user_id, job.conversation_id, self._placeholder)
+            except Exception:  # the delete answers after its wait all the same
+                logger.exception(
+                    "could not say the reply ended", extra={"request_id": job.request_id}
+                )
         self._upstream.join(timeout=2.0)
         stream = self._stream
         error = stream.error.code if stream.error else None

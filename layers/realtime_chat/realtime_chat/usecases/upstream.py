@@ -37,6 +37,9 @@ class Upstream:
         self._request_id = request_id
         self.events: queue.SimpleQueue[ModelEvent | ChatError] = queue.SimpleQueue()
         self.first_token_seconds: float | None = None
+        # The model was asked and answered something (a token, or its end): from then
+        # on the turn costs tokens; before (a refused request, a stop, no key) nothing.
+        self.answered = False
         self._clock = clock
         self._lock = threading.Lock()
         self._closed = False
@@ -111,6 +114,7 @@ class Upstream:
             if closed:  # stopped before the model was asked: do not ask it
                 return Finished("stopped", "")
             for event in events:
+                self.answered = True
                 if self._closed:
                     break  # a stop: no more tokens are read
                 if isinstance(event, Finished):
