@@ -85,7 +85,10 @@ def _finish_normally(
     """The model ends; the finishing write succeeds; the connections are read."""
     actions = wire.take(stream.model_end(Finished("stop", "m", {"totalTokens": 9}), now))
     assert isinstance(actions[-1], WriteFinish) and actions[-1].stop_wins
-    assert wire.take(stream.finish_written(Settled.WRITTEN, now)) == [ReadConnections()]
+    published = wire.take(stream.finish_written(Settled.WRITTEN, now))
+    # the final frame goes to the connections known at once, then one more read
+    assert published[-1] == ReadConnections()
+    assert all(isinstance(a, Send) for a in published[:-1])
     wire.take(stream.connections(live, now))
 
 
@@ -337,6 +340,7 @@ class ReplyWorld(RuleBasedStateMachine):
         self.status = "streaming"  # the stored reply's
         self.stop_flag = self.deleted = self.acked = False
         self.final_read: dict[str, float] | None = None  # the table the last read saw
+        self.final_read_at = T0  # when it saw it
         self.final_at: float | None = None
         self.model_over = False
         self.write_failed = False
@@ -416,6 +420,7 @@ class ReplyWorld(RuleBasedStateMachine):
         elif isinstance(action, ReadConnections):
             if self.stream.phase is Phase.PUBLISHING and not fails:
                 self.final_read = dict(self.table)
+                self.final_read_at = self.now
             if fails:
                 self._take(self.stream.connections_failed(self.now))
             else:
@@ -460,9 +465,10 @@ class ReplyWorld(RuleBasedStateMachine):
                 else:
                     assert kinds.count("error") == 1 and kinds[-1] == "error", kinds
         if self.final_read is not None and self.stream.outcome is not Outcome.DELETED:
-            # Everyone connected before the final frame, and live then, got it.
+            # Everyone connected before the final frame, and live when the last read
+            # found them (the known ones got it first, the read's newcomers after), got it.
             for connection_id, until in self.final_read.items():
-                if until > (self.final_at or self.now):
+                if until > self.final_read_at:
                     assert self.sent[connection_id], connection_id
         if self.acked and self.stream.outcome is not Outcome.DELETED:
             # A stop acknowledged is never followed by a normal end: the reply ends

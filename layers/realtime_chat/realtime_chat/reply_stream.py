@@ -16,7 +16,7 @@ event                                  typical actions returned
 ``model_end(finished, now)``           :class:`Send`, :class:`WriteFinish`
 ``model_failed(error, now)``           :class:`Send`, :class:`WriteFinish`
 ``stop_requested(now)``                :class:`CloseUpstream`, :class:`WriteFinish`
-``finish_written(settled, now)``       :class:`ReadConnections`, or another write
+``finish_written(settled, now)``       :class:`Send` (the final frame), :class:`ReadConnections`
 ``finish_failed(error, now)``          :class:`ReadConnections`
 ``deleted(now)``                       :class:`CloseUpstream`, :class:`Done`
 ``not_started(error, now)``            :class:`Send` (the error), :class:`Done`
@@ -25,8 +25,8 @@ event                                  typical actions returned
 The promises it keeps, whatever order these come in:
 
 * every connection it knows of that is live when the final frame is published gets
-  it, once: after the finishing write the driver reads the connections once more,
-  and the final frame goes to those too;
+  it, once: after the finishing write the final frame goes to the connections known,
+  then the driver reads the connections once more, and it goes to the new ones too;
 * a connection that joins mid-answer gets a snapshot of the text so far, then every
   later chunk, then the final frame;
 * a connection whose ``live_until`` has passed gets nothing further;
@@ -66,7 +66,7 @@ __all__ = [
 class Phase(Enum):
     STREAMING = "streaming"  # the model is being read
     FINISHING = "finishing"  # the finishing write is on its way
-    PUBLISHING = "publishing"  # stored: the last connections read, then the final frame
+    PUBLISHING = "publishing"  # stored, the final frame sent: the last connections read
     DONE = "done"
 
 
@@ -239,8 +239,9 @@ class ReplyStream:
             elif until > now:
                 self._live_until[connection_id] = until
                 joiners.append(connection_id)
-        if self.phase is Phase.PUBLISHING:
-            return self._publish(now)
+        if self.phase is Phase.PUBLISHING:  # the final frames, to those not yet told
+            sends: list[Action] = [Send(tuple(joiners), f) for f in self._final_frames() if joiners]
+            return self._end(self._final_outcome(), sends)
         if not joiners:
             return []
         snapshot = {
@@ -254,8 +255,8 @@ class ReplyStream:
         return [Send(tuple(joiners), frames.fit_content(snapshot))]
 
     def connections_failed(self, now: float) -> list[Action]:
-        """The read raised: the final frame goes to the connections already known."""
-        return self._publish(now) if self.phase is Phase.PUBLISHING else []
+        """The read raised: the connections already known have the final frame."""
+        return self._end(self._final_outcome(), []) if self.phase is Phase.PUBLISHING else []
 
     def model_end(self, finished: Finished, now: float) -> list[Action]:
         if self.phase is not Phase.STREAMING or self._stopping:
@@ -295,8 +296,7 @@ class ReplyStream:
             return self._finish(stopped, failed=False, stop_wins=False)
         if settled is Settled.LOST:
             return self._end(Outcome.LOST, [CloseUpstream()])
-        self.phase = Phase.PUBLISHING
-        return [ReadConnections()]
+        return self._publish_to_known(now)
 
     def finish_failed(self, error: ChatError, now: float) -> list[Action]:
         """The finishing write raised: the answer still goes out, and the error after
@@ -304,8 +304,7 @@ class ReplyStream:
         if self.phase is not Phase.FINISHING:
             return []
         self.error = self.error or error
-        self.phase = Phase.PUBLISHING
-        return [ReadConnections()]
+        return self._publish_to_known(now)
 
     def not_started(self, error: ChatError, now: float) -> list[Action]:
         """The reply could not start (the model was not asked) and its turn is already
@@ -364,21 +363,32 @@ class ReplyStream:
         self.stored = reply
         return [WriteFinish(reply, failed, stop_wins)]
 
-    def _publish(self, now: float) -> list[Action]:
+    def _publish_to_known(self, now: float) -> list[Action]:
+        """Stored: the final frames go at once to every live connection known, then one
+        more read finds those that connected meanwhile (``connections`` sends them the
+        same frames), so no connection that exists before the end misses it."""
+        self.phase = Phase.PUBLISHING
         actions: list[Action] = []
+        for frame in self._final_frames():
+            actions += self._send(frame, now)
+        return [*actions, ReadConnections()]
+
+    def _final_frames(self) -> list[frames.Frame]:
+        finals: list[frames.Frame] = []
         if self.stored is not None:
             final = frames.ai_response(self._user_id, self._conversation_id, self.stored)
             # The chunks carried every word; the final frame must fit one post.
-            actions += self._send(frames.fit_content(final), now)
+            finals.append(frames.fit_content(final))
         if self.error is not None:
-            actions += self._send(self._error_frame(self.error, self._reply.message_id), now)
+            finals.append(self._error_frame(self.error, self._reply.message_id))
+        return finals
+
+    def _final_outcome(self) -> Outcome:
         if self.error is not None:
-            outcome = Outcome.FAILED
-        elif self.stored is not None and self.stored.status is MessageStatus.STOPPED:
-            outcome = Outcome.STOPPED
-        else:
-            outcome = Outcome.ANSWERED
-        return self._end(outcome, actions)
+            return Outcome.FAILED
+        if self.stored is not None and self.stored.status is MessageStatus.STOPPED:
+            return Outcome.STOPPED
+        return Outcome.ANSWERED
 
     def _end(self, outcome: Outcome, actions: list[Action]) -> list[Action]:
         self.phase = Phase.DONE
