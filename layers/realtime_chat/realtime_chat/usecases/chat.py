@@ -39,7 +39,7 @@ from realtime_chat.titles import auto_title
 from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
 
-__all__ = ["Replies", "accept_message", "ack", "new_id", "refused"]
+__all__ = ["ReplyStarter", "accept_message", "ack", "new_id", "refused"]
 
 
 def new_id() -> str:
@@ -58,7 +58,7 @@ def accept_message(
     reply_timeout: int,
 ) -> None:
     user_id = ctx.require_user("chat_message")
-    replies = Replies(
+    starter = ReplyStarter(
         ctx,
         command.client_message_id,
         chat,
@@ -86,7 +86,7 @@ def accept_message(
         # answered, not refused: it costs nothing unless it runs the model again.
         earlier = _find_turn(chat, user_id, cid) if cid is not None else None
         if earlier is not None:
-            replies.answer_retry(earlier)
+            starter.answer_retry(earlier)
             return
         if not refusal.duplicate:
             raise refused(refusal)
@@ -121,7 +121,7 @@ def accept_message(
         raise
     if turn.duplicate:  # only when the limiter claims nothing (no limits set)
         limiter.release(user_id)
-        replies.answer_retry(turn)
+        starter.answer_retry(turn)
         return
     # The sender's acknowledgement leaves at once; the user's other tabs get it as
     # soon as they are looked up, while it is on its way.
@@ -133,7 +133,7 @@ def accept_message(
         broadcast.join(other.connection_id, acknowledgement)
     broadcast.close()
     # The reply starts streaming to these without looking them up again.
-    replies.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
+    starter.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 
 
 _CLAIM_ATTEMPTS = 3  # each lost one means a send of the same id stored nothing: bounded
@@ -177,7 +177,7 @@ def refused(refusal: Refusal) -> ChatError:
 
 
 @dataclass(frozen=True, slots=True)
-class Replies:
+class ReplyStarter:
     """Starting, or starting again, the reply of a turn that this request sent or retried
     (a ``chat_message``; a ``regenerate_reply`` or ``edit_message`` too)."""
 
