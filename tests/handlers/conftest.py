@@ -16,7 +16,7 @@ import pytest
 
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.model import Message
+from realtime_chat.domain import Message
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection
 from tests.support.faults import DynamoFault

@@ -8,7 +8,7 @@ import pytest
 
 from local_stack.ai_upstream.model_server import ModelServer, Scenario
 from realtime_chat.ai_models import NoApiKey, routed_model
-from realtime_chat.model import Finished, PromptMessage
+from realtime_chat.domain import Finished, PromptMessage
 from realtime_chat.settings import ai_settings
 
 PROMPT = [PromptMessage("user", "hi")]

@@ -16,8 +16,8 @@ from botocore.config import Config
 
 from local_stack.ai_upstream.model_server import ModelServer, Scenario
 from realtime_chat.adapters.bedrock_converse import BedrockConverseModel, converse_request
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelNotConfigured, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bedrock"
 PROMPT = [PromptMessage("system", "be brief"), PromptMessage("user", "hello there")]

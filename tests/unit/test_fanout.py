@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from realtime_chat.domain import Connection, Identity
 from realtime_chat.errors import ConnectionThrottled, DeliveryFailed, FrameTooLarge
-from realtime_chat.model import Connection, Identity
 from realtime_chat.usecases.fanout import notify_other_connections
 from tests.support.fakes import MemoryConnections, RecordingSender
 

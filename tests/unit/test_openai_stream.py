@@ -11,8 +11,8 @@ import pytest
 
 from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
 from realtime_chat.adapters.openai_stream import OpenAICompatibleModel, SseStream
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
 PROMPT = [PromptMessage("system", "be brief"), PromptMessage("user", "hello there")]
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from realtime_chat.domain import Connection, Conversation, Identity, Message, Page
 from realtime_chat.errors import ChatError
-from realtime_chat.model import Connection, Conversation, Identity, Message, Page
 from realtime_chat.model_options import ModelOption
 
 __all__ = [

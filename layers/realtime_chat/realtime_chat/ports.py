@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Checkpoint,
     Claim,

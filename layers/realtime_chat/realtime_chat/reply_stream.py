@@ -45,8 +45,8 @@ from enum import Enum
 
 from realtime_chat import frames
 from realtime_chat.coalescer import Coalescer
+from realtime_chat.domain import Checkpoint, Finished, Message, MessageStatus, Settled
 from realtime_chat.errors import ChatError
-from realtime_chat.model import Checkpoint, Finished, Message, MessageStatus, Settled
 
 __all__ = [
     "Action",

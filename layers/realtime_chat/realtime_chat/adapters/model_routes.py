@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from realtime_chat.breaker import CircuitBreaker
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage
 from realtime_chat.errors import ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage
 from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import ChatModel, Clock

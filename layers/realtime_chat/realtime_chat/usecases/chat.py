@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_chat import frames
+from realtime_chat.domain import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
 from realtime_chat.errors import (
     ChatError,
     ConversationNotFound,
     ErrorCode,
     TurnConversationDeleted,
 )
-from realtime_chat.model import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
 from realtime_chat.observability import logger
 from realtime_chat.ports import (
     ChatStore,

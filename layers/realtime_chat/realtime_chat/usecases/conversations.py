@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from realtime_chat import frames
+from realtime_chat.domain import MessageStatus
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
-from realtime_chat.model import MessageStatus
 from realtime_chat.observability import logger
 from realtime_chat.ports import ChatStore, Clock, ConnectionStore
 from realtime_chat.protocol import (

@@ -25,12 +25,7 @@ from dataclasses import dataclass, replace
 
 from realtime_chat import frames
 from realtime_chat.coalescer import Coalescer
-from realtime_chat.errors import (
-    ChatError,
-    ConversationNotFound,
-    ErrorCode,
-)
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Claim,
     Finished,
@@ -42,6 +37,11 @@ from realtime_chat.model import (
     Role,
     TextDelta,
     TurnState,
+)
+from realtime_chat.errors import (
+    ChatError,
+    ConversationNotFound,
+    ErrorCode,
 )
 from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger

@@ -19,13 +19,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from realtime_chat import frames
+from realtime_chat.domain import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.errors import (
     ChatError,
     ConversationNotFound,
     ErrorCode,
     TurnConversationDeleted,
 )
-from realtime_chat.model import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.ports import (
     ChatStore,
     ConnectionStore,
