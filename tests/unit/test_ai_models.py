@@ -1,4 +1,4 @@
-"""The chat model built from the AI routes: order, who retries, which key is needed."""
+"""The language model built from the AI routes: order, who retries, which key is needed."""
 
 from __future__ import annotations
 

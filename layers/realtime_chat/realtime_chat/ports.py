@@ -31,12 +31,12 @@ from realtime_chat.model_options import ModelOption
 
 __all__ = [
     "ApiKeySource",
-    "ChatModel",
     "ChatStore",
     "Clock",
     "ConnectionStore",
     "FrameSender",
     "FrameSenders",
+    "LanguageModel",
     "LastTurn",
     "MessageClaim",
     "RateLimiter",
@@ -261,7 +261,7 @@ class ApiKeySource(Protocol):
         ...
 
 
-class ChatModel(Protocol):
+class LanguageModel(Protocol):
     def stream(
         self,
         prompt: Sequence[PromptMessage],

@@ -1,4 +1,4 @@
-"""Amazon Bedrock's ConverseStream (``bedrock-runtime``) through boto3, as a ``ChatModel``.
+"""Amazon Bedrock's ConverseStream (``bedrock-runtime``) through boto3, as a ``LanguageModel``.
 
 The prompt becomes Converse's ``system`` blocks and ``messages`` (roles alternating,
 the first a user's); ``inferenceConfig`` carries the same max tokens and temperature

@@ -47,11 +47,11 @@ from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import (
     ApiKeySource,
-    ChatModel,
     ChatStore,
     Clock,
     ConnectionStore,
     FrameSender,
+    LanguageModel,
     RateLimiter,
 )
 from realtime_chat.prompt import build_prompt
@@ -107,7 +107,7 @@ def generate_reply(
     connections: ConnectionStore,
     sender: FrameSender,
     keys: ApiKeySource,
-    model: ChatModel,
+    model: LanguageModel,
     clock: Clock,
     coalescer: Callable[[], Coalescer] = Coalescer,
     watch_seconds: float = WATCH_SECONDS,
