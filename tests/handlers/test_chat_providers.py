@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.ai_upstream.model_server import MODEL_NAME
+from local_stack.ai_upstream.provider_server import MODEL_NAME
 from realtime_chat.domain import MessageStatus
 from tests.conftest import load_event
 from tests.handlers.conftest import CONN, CONV, PHONE, Chat
