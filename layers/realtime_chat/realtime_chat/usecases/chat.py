@@ -36,8 +36,8 @@ from realtime_chat.ports import (
 )
 from realtime_chat.protocol import ChatMessage
 from realtime_chat.titles import auto_title
-from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 
 __all__ = ["ReplyStarter", "accept_message", "ack", "new_id", "refused"]
 
@@ -126,12 +126,12 @@ def accept_message(
     # The sender's acknowledgement leaves at once; the user's other tabs get it as
     # soon as they are looked up, while it is on its way.
     acknowledgement = ack(turn, cid)
-    broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
-    broadcast.publish(acknowledgement)
+    delivery = ReplyDelivery([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
+    delivery.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
     for other in known:
-        broadcast.join(other.connection_id, acknowledgement)
-    broadcast.close()
+        delivery.join(other.connection_id, acknowledgement)
+    delivery.close()
     # The reply starts streaming to these without looking them up again.
     starter.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 

@@ -7,7 +7,7 @@ arrives late, twice, or after its turn was answered is dropped (logged and count
 The model is read on one thread (:mod:`.upstream`), into a queue; everything else
 happens on the caller's thread: ticks, checkpoints, connection reads, the finishing
 write. A stop closes the model's response from here, outside its reading loop. Frames go out
-through :class:`.Broadcast` (one ordered queue per connection).
+through :class:`.ReplyDelivery` (one ordered queue per connection).
 
 Every turn ends with exactly one of: ``ai_response`` (possibly followed by an
 ``error`` when the answer broke off), an ``error``, or, when the user deleted the
@@ -67,8 +67,8 @@ from realtime_chat.reply_stream import (
     WriteFinish,
 )
 from realtime_chat.settings import AiSettings
-from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.chat import new_id
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 from realtime_chat.usecases.upstream import KeyAhead, Upstream
 
 __all__ = ["WATCH_SECONDS", "Reply", "estimate_tokens", "generate_reply"]
@@ -291,7 +291,7 @@ class _Driver:
         self._chat = chat
         self._connections = connections
         self._clock = clock
-        self._broadcast = Broadcast((), sender=sender, on_gone=connections.delete, clock=clock)
+        self._delivery = ReplyDelivery((), sender=sender, on_gone=connections.delete, clock=clock)
         self._upstream = Upstream(clock, job.request_id)
 
     def stream(self, start: Callable[[str], Iterable[ModelEvent]], keys: ApiKeySource) -> None:
@@ -334,7 +334,7 @@ class _Driver:
     def close(self, outcome: Outcome | None) -> Reply:
         """Wait (briefly) for the frames to go out and the model's thread to end."""
         self._upstream.close()
-        self._broadcast.close()
+        self._delivery.close()
         if outcome is Outcome.DELETED:  # every frame is out: the delete may say so
             job = self._job
             try:
@@ -361,7 +361,7 @@ class _Driver:
         if isinstance(action, Send):
             for connection_id in action.to:
                 until = stream.live_until(connection_id)
-                self._broadcast.send(connection_id, action.frame, live_until=until)
+                self._delivery.send(connection_id, action.frame, live_until=until)
             return []
         if isinstance(action, CloseUpstream):
             self._upstream.close()

@@ -36,9 +36,9 @@ from realtime_chat.ports import (
     Revision,
 )
 from realtime_chat.protocol import EditMessage, MessageVersions, RegenerateReply
-from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.chat import ReplyStarter, ack, new_id, refused
 from realtime_chat.usecases.context import Context
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 
 __all__ = ["edit_message", "list_versions", "regenerate_reply"]
 
@@ -190,12 +190,12 @@ def _revise(
     turn = Turn(conversation_id, asked, TurnState.PENDING)
     acknowledgement = ack(turn, cid)
     acknowledgement |= {"edited": True, "message": text} if text else {"regenerated": True}
-    broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
-    broadcast.publish(acknowledgement)
+    delivery = ReplyDelivery([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
+    delivery.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
     for other in known:
-        broadcast.join(other.connection_id, acknowledgement)
-    broadcast.close()
+        delivery.join(other.connection_id, acknowledgement)
+    delivery.close()
     starter.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 
 
