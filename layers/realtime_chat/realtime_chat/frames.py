@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from realtime_chat.domain import Connection, Conversation, Identity, Message, Page
+from realtime_chat.domain import Connection, Conversation, Identity, Message, Page, Turn
 from realtime_chat.errors import ChatError
 from realtime_chat.model_options import ModelOption
 
@@ -27,6 +27,7 @@ __all__ = [
     "error",
     "fit_content",
     "iso",
+    "message_received",
     "message_versions",
     "models",
     "notifications_subscribed",
@@ -170,6 +171,29 @@ def chat_history(
         "nextBefore": next_before,
         "model": model,
     }
+
+
+def message_received(
+    turn: Turn,
+    client_message_id: str | None,
+    *,
+    edited: str | None = None,
+    regenerated: bool = False,
+) -> Frame:
+    """A turn accepted: its question's id and time; a regenerate or an edit says so
+    (an edit with its new text)."""
+    frame: Frame = {
+        "type": "message_received",
+        "conversationId": turn.conversation_id,
+        "messageId": turn.message.message_id,
+        "clientMessageId": client_message_id,
+        "timestamp": turn.message.timestamp,
+    }
+    if edited:
+        frame |= {"edited": True, "message": edited}
+    elif regenerated:
+        frame["regenerated"] = True
+    return frame
 
 
 def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from realtime_chat import frames
 from realtime_chat.domain import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
@@ -39,7 +38,7 @@ from realtime_chat.titles import auto_title
 from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.reply_delivery import ReplyDelivery
 
-__all__ = ["ReplyStarter", "accept_message", "ack", "new_id", "refused"]
+__all__ = ["ReplyStarter", "accept_message", "new_id", "refused"]
 
 
 def new_id() -> str:
@@ -125,7 +124,7 @@ def accept_message(
         return
     # The sender's acknowledgement leaves at once; the user's other tabs get it as
     # soon as they are looked up, while it is on its way.
-    acknowledgement = ack(turn, cid)
+    acknowledgement = frames.message_received(turn, cid)
     delivery = ReplyDelivery([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
     delivery.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
@@ -196,7 +195,7 @@ class ReplyStarter:
         longer than a reply may run: it died with its invocation; charged and refused
         like a new message) or nothing (pending: free)."""
         ctx = self.ctx
-        received = ack(turn, self.client_message_id)
+        received = frames.message_received(turn, self.client_message_id)
         user_id = ctx.identity.user_id
         stale_before = frames.iso(ctx.now - self.reply_timeout)
         if turn.state is TurnState.ANSWERED or (
@@ -271,13 +270,3 @@ class ReplyStarter:
                 started=answer,
             )
             raise ChatError.internal("The reply could not be started.", ctx.request_id) from None
-
-
-def ack(turn: Turn, client_message_id: str | None) -> dict[str, Any]:
-    return {
-        "type": "message_received",
-        "conversationId": turn.conversation_id,
-        "messageId": turn.message.message_id,
-        "clientMessageId": client_message_id,
-        "timestamp": turn.message.timestamp,
-    }

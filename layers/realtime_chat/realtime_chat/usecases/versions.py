@@ -36,7 +36,7 @@ from realtime_chat.ports import (
     Revision,
 )
 from realtime_chat.protocol import EditMessage, MessageVersions, RegenerateReply
-from realtime_chat.usecases.chat import ReplyStarter, ack, new_id, refused
+from realtime_chat.usecases.chat import ReplyStarter, new_id, refused
 from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.reply_delivery import ReplyDelivery
 
@@ -188,8 +188,7 @@ def _revise(
         raise _busy(conversation_id)
     asked = question if text is None else replace(question, content=text)
     turn = Turn(conversation_id, asked, TurnState.PENDING)
-    acknowledgement = ack(turn, cid)
-    acknowledgement |= {"edited": True, "message": text} if text else {"regenerated": True}
+    acknowledgement = frames.message_received(turn, cid, edited=text, regenerated=not text)
     delivery = ReplyDelivery([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
     delivery.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
