@@ -19,6 +19,8 @@ __all__ = [
     "MAX_POST_BYTES",
     "Frame",
     "ai_response",
+    "ai_response_chunk",
+    "ai_response_snapshot",
     "chat_history",
     "conversation_deleted",
     "conversation_renamed",
@@ -194,6 +196,28 @@ def message_received(
     elif regenerated:
         frame["regenerated"] = True
     return frame
+
+
+def ai_response_chunk(conversation_id: str, message_id: str, seq: int, delta: str) -> Frame:
+    """The next piece of a streaming reply, numbered from 0 by ``seq``."""
+    return {
+        "type": "ai_response_chunk",
+        "conversationId": conversation_id,
+        "messageId": message_id,
+        "seq": seq,
+        "delta": delta,
+    }
+
+
+def ai_response_snapshot(conversation_id: str, message_id: str, content: str, seq: int) -> Frame:
+    """A streaming reply's text so far, up to chunk ``seq``, for a connection that joins late."""
+    return {
+        "type": "ai_response_snapshot",
+        "conversationId": conversation_id,
+        "messageId": message_id,
+        "content": content,
+        "seq": seq,
+    }
 
 
 def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:
