@@ -14,6 +14,7 @@ from typing import Any
 from realtime_chat.domain import Connection, Conversation, Identity, Message, Page, Turn
 from realtime_chat.errors import ChatError
 from realtime_chat.model_options import ModelOption
+from realtime_chat.settings import ChatSettings
 
 __all__ = [
     "MAX_POST_BYTES",
@@ -35,6 +36,7 @@ __all__ = [
     "notifications_subscribed",
     "pong",
     "presence",
+    "reply_error",
     "reply_stop_requested",
     "size",
     "text",
@@ -91,6 +93,22 @@ def error(err: ChatError, *, action: str | None, request_id: str) -> Frame:
     return frame
 
 
+def reply_error(
+    err: ChatError,
+    *,
+    request_id: str,
+    conversation_id: str,
+    message_id: str,
+    client_message_id: str | None,
+) -> Frame:
+    """A reply that failed: the ``chat_message`` error, naming the reply and its turn."""
+    frame = error(err, action="chat_message", request_id=request_id)
+    frame |= {"conversationId": conversation_id, "messageId": message_id}
+    if client_message_id:
+        frame["clientMessageId"] = client_message_id
+    return frame
+
+
 def pong(*, now: float, connection_id: str, identity: Identity) -> Frame:
     return {
         "type": "pong",
@@ -100,7 +118,9 @@ def pong(*, now: float, connection_id: str, identity: Identity) -> Frame:
     }
 
 
-def debug_status(*, now: float, connection: Connection, environment: dict[str, Any]) -> Frame:
+def debug_status(*, now: float, connection: Connection, settings: ChatSettings) -> Frame:
+    """What the server knows of the connection and whether it is configured (booleans,
+    the region, and the models by label and provider: never a route's model name or ARN)."""
     who = connection.identity
     return {
         "type": "debug_status",
@@ -113,7 +133,15 @@ def debug_status(*, now: float, connection: Connection, environment: dict[str, A
             "connectedAt": iso(connection.connected_at / 1000) if connection.connected_at else None,
             "tokenExpiresAt": iso(who.token_expires_at) if who.token_expires_at else None,
         },
-        "environment": environment,
+        "environment": {
+            "hasApiSecretsArn": settings.api_secret_arn is not None,
+            "hasConnectionsTable": bool(settings.connections_table),
+            "hasChatTable": bool(settings.chat_table),
+            "region": settings.region,
+            "models": [
+                {"id": m.id, "label": m.label, "provider": m.provider} for m in settings.models
+            ],
+        },
     }
 
 

@@ -156,11 +156,13 @@ def generate_reply(
         return _dropped(claim.value)
 
     def error_frame(error: ChatError, message_id: str) -> frames.Frame:
-        frame = frames.error(error, action="chat_message", request_id=job.request_id)
-        frame |= {"conversationId": job.conversation_id, "messageId": message_id}
-        if job.client_message_id:
-            frame["clientMessageId"] = job.client_message_id
-        return frame
+        return frames.reply_error(
+            error,
+            request_id=job.request_id,
+            conversation_id=job.conversation_id,
+            message_id=message_id,
+            client_message_id=job.client_message_id,
+        )
 
     stream = ReplyStream(
         user_id=job.user_id,
