@@ -228,24 +228,12 @@ def message_received(
 
 def ai_response_chunk(conversation_id: str, message_id: str, seq: int, delta: str) -> Frame:
     """The next piece of a streaming reply, numbered from 0 by ``seq``."""
-    return {
-        "type": "ai_response_chunk",
-        "conversationId": conversation_id,
-        "messageId": message_id,
-        "seq": seq,
-        "delta": delta,
-    }
+    return _of_reply("ai_response_chunk", conversation_id, message_id, seq=seq, delta=delta)
 
 
 def ai_response_snapshot(conversation_id: str, message_id: str, content: str, seq: int) -> Frame:
     """A streaming reply's text so far, up to chunk ``seq``, for a connection that joins late."""
-    return {
-        "type": "ai_response_snapshot",
-        "conversationId": conversation_id,
-        "messageId": message_id,
-        "content": content,
-        "seq": seq,
-    }
+    return _of_reply("ai_response_snapshot", conversation_id, message_id, content=content, seq=seq)
 
 
 def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:
@@ -292,10 +280,16 @@ def conversation_renamed(conversation: Conversation) -> Frame:
 
 
 def reply_stop_requested(conversation_id: str, message_id: str) -> Frame:
+    return _of_reply("reply_stop_requested", conversation_id, message_id)
+
+
+def _of_reply(frame_type: str, conversation_id: str, message_id: str, **fields: Any) -> Frame:
+    """``{type, conversationId, messageId, ...fields}``, in that order."""
     return {
-        "type": "reply_stop_requested",
+        "type": frame_type,
         "conversationId": conversation_id,
         "messageId": message_id,
+        **fields,
     }
 
 
