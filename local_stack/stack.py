@@ -24,7 +24,7 @@ import boto3
 from aiohttp import web
 from botocore.config import Config as BotoConfig
 
-from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.ai_upstream.provider_server import MODEL_NAME, ProviderServer, Scenario
 from local_stack.api_gateway.api_model import api_model
 from local_stack.api_gateway.console_site import ConsoleSite
 from local_stack.api_gateway.gateway import Gateway, Limits
@@ -275,7 +275,7 @@ def sam_env_vars(template: Template, specs: list[FunctionSpec]) -> dict[str, dic
 class _Running:
     def __init__(self) -> None:
         self.aws: EmbeddedAws | None = None
-        self.model: ModelServer | None = None
+        self.model: ProviderServer | None = None
         self.pools: dict[str, WorkerPool] = {}
         self.executors: list[ThreadPoolExecutor] = []
         self.mappings: list[SqsEventSource] = []
@@ -345,7 +345,7 @@ async def _serve(config: StackConfig, running: _Running, parameters: dict[str, s
     if config.ai_base_url is None:
         # A visible pace, so streaming can be watched; tests use their own scenarios.
         pace = Scenario(tokens=config.model_tokens, delay=config.model_token_delay)
-        running.model = ModelServer(port=config.model_port, scenario=pace).start()
+        running.model = ProviderServer(port=config.model_port, scenario=pace).start()
     ai_base_url = config.ai_base_url or (running.model.url if running.model else "")
     resources = provision(
         template,

@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.ai_upstream.provider_server import MODEL_NAME, ProviderServer, Scenario
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.model import Message
+from realtime_chat.domain import Message
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection
 from tests.support.faults import DynamoFault
@@ -31,7 +31,7 @@ CONV = "test_1764100800000"
 @dataclass
 class Chat:
     handler: ModuleType
-    model: ModelServer
+    model: ProviderServer
     replies: ReplyQueue
     dynamodb: Any
     secret_arn: str
@@ -99,7 +99,7 @@ def chat(
     secret_arn = boto3.client("secretsmanager").create_secret(
         Name="ai-provider", SecretString=json.dumps({"apiKey": "sk-local"})
     )["ARN"]
-    model = ModelServer(scenario=Scenario(api_key="sk-local")).start()
+    model = ProviderServer(scenario=Scenario(api_key="sk-local")).start()
     replies = ReplyQueue(boto3.client("sqs"))
     for name, value in {
         "API_SECRETS_ARN": secret_arn,

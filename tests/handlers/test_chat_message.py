@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from local_stack.ai_upstream.model_server import MODEL_NAME
+from local_stack.ai_upstream.provider_server import MODEL_NAME
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.model import Message, Role
+from realtime_chat.domain import Message, Role
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONN, CONV, PHONE, Chat
 from tests.support.aws import (

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from local_stack.ai_upstream.model_server import MODEL_NAME
-from realtime_chat.model import MessageStatus
+from local_stack.ai_upstream.provider_server import MODEL_NAME
+from realtime_chat.domain import MessageStatus
 from tests.conftest import load_event
 from tests.handlers.conftest import CONN, CONV, PHONE, Chat
 from tests.support.aws import frames_answered

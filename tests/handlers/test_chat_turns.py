@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.domain import Message, MessageStatus, Role, TurnState
 from realtime_chat.frames import iso
-from realtime_chat.model import Message, MessageStatus, Role, TurnState
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONN, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, clear_posted, posted_frames, put_connection

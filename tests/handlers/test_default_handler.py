@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.model import Message, Role
+from realtime_chat.domain import Message, Role
 from tests.conftest import LambdaContext, load_event
 from tests.support.aws import (
     CHAT_TABLE,

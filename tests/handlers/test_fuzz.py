@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.dispatch import ACTIONS
-from realtime_chat.model import Message, Role, TurnState
+from realtime_chat.domain import Message, Role, TurnState
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONN, CONV, Chat
 from tests.support.aws import CHAT_TABLE, clear_posted, frames_answered

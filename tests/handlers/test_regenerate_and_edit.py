@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from realtime_chat.model import MessageStatus, Role
+from realtime_chat.domain import MessageStatus, Role
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import CONN, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, clear_posted, frames_answered

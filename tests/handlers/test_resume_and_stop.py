@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.domain import Attempt, Message, MessageStatus, Role
 from realtime_chat.frames import iso
-from realtime_chat.model import Attempt, Message, MessageStatus, Role
 from tests.conftest import LambdaContext, load_event
 from tests.handlers.conftest import ADA, CONV, PHONE, Chat
 from tests.support.aws import CHAT_TABLE, posted_frames, put_connection

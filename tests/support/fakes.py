@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from realtime_chat.domain import Connection
 from realtime_chat.errors import ConnectionGone
-from realtime_chat.model import Connection
 
 
 class RecordingSender:

@@ -1,4 +1,4 @@
-"""The chat model built from the AI routes: order, who retries, which key is needed."""
+"""The language model built from the AI routes: order, who retries, which key is needed."""
 
 from __future__ import annotations
 
@@ -6,22 +6,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_stack.ai_upstream.model_server import ModelServer, Scenario
+from local_stack.ai_upstream.provider_server import ProviderServer, Scenario
 from realtime_chat.ai_models import NoApiKey, routed_model
-from realtime_chat.model import Finished, PromptMessage
+from realtime_chat.domain import Finished, PromptMessage
 from realtime_chat.settings import ai_settings
 
 PROMPT = [PromptMessage("user", "hi")]
 
 
 @pytest.fixture
-def server() -> Iterator[ModelServer]:
-    with ModelServer(scenario=Scenario(tokens=1)) as running:
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer(scenario=Scenario(tokens=1)) as running:
         yield running
 
 
 def test_a_route_followed_by_another_does_not_retry_the_next_route_is_the_retry(
-    server: ModelServer,
+    server: ProviderServer,
 ) -> None:
     # GIVEN two routes, retries allowed, and a first answer of 503
     env = {
@@ -40,7 +40,7 @@ def test_a_route_followed_by_another_does_not_retry_the_next_route_is_the_retry(
     assert [r["model"] for r in server.requests] == ["first", "second"]
 
 
-def test_the_last_route_keeps_its_retries(server: ModelServer) -> None:
+def test_the_last_route_keeps_its_retries(server: ProviderServer) -> None:
     env = {
         "AWS_LAMBDA_FUNCTION_NAME": "f",
         "AI_BASE_URL": server.url,

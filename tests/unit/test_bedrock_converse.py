@@ -14,10 +14,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from local_stack.ai_upstream.model_server import ModelServer, Scenario
+from local_stack.ai_upstream.provider_server import ProviderServer, Scenario
 from realtime_chat.adapters.bedrock_converse import BedrockConverseModel, converse_request
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelNotConfigured, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bedrock"
 PROMPT = [PromptMessage("system", "be brief"), PromptMessage("user", "hello there")]
@@ -25,8 +25,8 @@ MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 @pytest.fixture
-def server() -> Iterator[ModelServer]:
-    with ModelServer(scenario=Scenario(tokens=3)) as running:
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer(scenario=Scenario(tokens=3)) as running:
         yield running
 
 
@@ -43,7 +43,7 @@ def _model(endpoint: str) -> BedrockConverseModel:
     return BedrockConverseModel(client, model_id=MODEL_ID, max_tokens=64, temperature=0.1)
 
 
-def _replay(server: ModelServer, name: str) -> list[ModelEvent | Exception]:
+def _replay(server: ProviderServer, name: str) -> list[ModelEvent | Exception]:
     """The events the adapter makes of a recorded stream, then what it raised, if anything."""
     server.scenario.bedrock_replay = (FIXTURES / f"{name}.eventstream").read_bytes()
     seen: list[ModelEvent | Exception] = []
@@ -59,7 +59,7 @@ def _text(events: list[Any]) -> str:
 
 
 def test_an_answer_streams_deltas_then_one_finish_with_usage_in_our_keys(
-    server: ModelServer,
+    server: ProviderServer,
 ) -> None:
     # GIVEN the local Bedrock endpoint  WHEN a prompt is streamed through ConverseStream
     events = list(_model(server.bedrock_url).stream(PROMPT))
@@ -77,7 +77,9 @@ def test_an_answer_streams_deltas_then_one_finish_with_usage_in_our_keys(
     assert request["inferenceConfig"] == {"maxTokens": 64, "temperature": 0.1}
 
 
-def test_a_recorded_answer_replays_with_its_multibyte_text_and_usage(server: ModelServer) -> None:
+def test_a_recorded_answer_replays_with_its_multibyte_text_and_usage(
+    server: ProviderServer,
+) -> None:
     events = _replay(server, "answer")
     assert _text(events) == "Hello, h\u00e9llo \U0001f30d!"
     assert events[-1] == Finished(
@@ -88,18 +90,18 @@ def test_a_recorded_answer_replays_with_its_multibyte_text_and_usage(server: Mod
     )
 
 
-def test_a_recorded_answer_cut_by_max_tokens_finishes_with_length(server: ModelServer) -> None:
+def test_a_recorded_answer_cut_by_max_tokens_finishes_with_length(server: ProviderServer) -> None:
     events = _replay(server, "max_tokens")
     assert _text(events) == "A long answer"
     assert isinstance(events[-1], Finished) and events[-1].reason == "length"
 
 
-def test_a_guardrail_intervention_finishes_as_a_content_filter(server: ModelServer) -> None:
+def test_a_guardrail_intervention_finishes_as_a_content_filter(server: ProviderServer) -> None:
     events = _replay(server, "guardrail_intervened")
     assert isinstance(events[-1], Finished) and events[-1].reason == "content_filter"
 
 
-def test_throttling_mid_stream_keeps_the_text_then_is_unavailable(server: ModelServer) -> None:
+def test_throttling_mid_stream_keeps_the_text_then_is_unavailable(server: ProviderServer) -> None:
     # GIVEN a recorded stream that a throttlingException event ends after two deltas
     events = _replay(server, "throttling_mid_stream")
     # THEN the text came, and the end is an outage (never a finish)
@@ -108,12 +110,12 @@ def test_throttling_mid_stream_keeps_the_text_then_is_unavailable(server: ModelS
     assert "ThrottlingException" in str(events[-1])
 
 
-def test_a_model_stream_error_before_any_text_is_unavailable(server: ModelServer) -> None:
+def test_a_model_stream_error_before_any_text_is_unavailable(server: ProviderServer) -> None:
     events = _replay(server, "model_stream_error_first")
     assert len(events) == 1 and isinstance(events[0], ModelUnavailable)
 
 
-def test_a_live_throttling_event_mid_stream_is_unavailable(server: ModelServer) -> None:
+def test_a_live_throttling_event_mid_stream_is_unavailable(server: ProviderServer) -> None:
     server.scenario.error_after = 2
     seen: list[ModelEvent] = []
     with pytest.raises(ModelUnavailable):
@@ -122,7 +124,7 @@ def test_a_live_throttling_event_mid_stream_is_unavailable(server: ModelServer) 
 
 
 @pytest.mark.parametrize("status", [408, 424, 429, 500, 503])
-def test_outages_before_the_stream_are_unavailable(server: ModelServer, status: int) -> None:
+def test_outages_before_the_stream_are_unavailable(server: ProviderServer, status: int) -> None:
     # ModelTimeout, ModelError, Throttling, InternalServer, ServiceUnavailable
     server.scenario.statuses = [status]
     with pytest.raises(ModelUnavailable):
@@ -138,7 +140,7 @@ def test_outages_before_the_stream_are_unavailable(server: ModelServer, status: 
     ],
 )
 def test_refusals_of_the_configuration_say_what_an_operator_must_do(
-    server: ModelServer, status: int, says: str
+    server: ProviderServer, status: int, says: str
 ) -> None:
     server.scenario.statuses = [status]
     with pytest.raises(ModelNotConfigured) as raised:
@@ -155,7 +157,7 @@ def test_an_unreachable_endpoint_is_unavailable() -> None:
         list(_model(f"http://127.0.0.1:{port}").stream(PROMPT))
 
 
-def test_close_from_another_thread_ends_a_blocked_read_promptly(server: ModelServer) -> None:
+def test_close_from_another_thread_ends_a_blocked_read_promptly(server: ProviderServer) -> None:
     # GIVEN a stream that stalls after its first token
     server.scenario.stall_after = 1
     server.scenario.stall_seconds = 10.0
@@ -181,13 +183,13 @@ def test_close_from_another_thread_ends_a_blocked_read_promptly(server: ModelSer
     assert time.monotonic() - closed_at < 2
 
 
-def test_a_stream_closed_before_it_opens_reads_nothing(server: ModelServer) -> None:
+def test_a_stream_closed_before_it_opens_reads_nothing(server: ProviderServer) -> None:
     stream = _model(server.bedrock_url).stream(PROMPT)
     stream.close()
     assert list(stream) == []
 
 
-def test_the_client_is_built_once_on_first_use(server: ModelServer) -> None:
+def test_the_client_is_built_once_on_first_use(server: ProviderServer) -> None:
     built: list[int] = []
 
     def client() -> Any:

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.events import job_from_event, job_to_body, job_to_event, parse_job_batch
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Finished,
     Message,
     ModelEvent,
@@ -22,6 +21,7 @@ from realtime_chat.model import (
     TextDelta,
     TurnState,
 )
+from realtime_chat.events import job_from_event, job_to_body, job_to_event, parse_job_batch
 from realtime_chat.model_options import ModelOption
 from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.reply import generate_reply

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from realtime_chat.domain import Connection, Identity
 from realtime_chat.errors import OriginNotAllowed, Refused, TokenRejected, TooManyConnections
 from realtime_chat.events import AuthorizerRequest, ConnectRequest, RequestInfo
-from realtime_chat.model import Connection, Identity
 from realtime_chat.usecases.connection import authorize, connect
 from tests.support.fakes import MemoryConnections
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from realtime_chat.domain import Identity
 from realtime_chat.errors import ChatError, ErrorCode
-from realtime_chat.model import Identity
 from realtime_chat.usecases.context import Context
 from tests.support.fakes import RecordingSender
 

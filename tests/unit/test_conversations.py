@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.model import Attempt, Identity, Message, MessageStatus, Role
+from realtime_chat.domain import Attempt, Identity, Message, MessageStatus, Role
 from realtime_chat.protocol import ConversationRequest
 from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.conversations import REPLIES_END_WITHIN, delete

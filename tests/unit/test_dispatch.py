@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from realtime_chat.dispatch import ACTIONS, Dispatcher, Route
+from realtime_chat.domain import Identity
 from realtime_chat.errors import ErrorCode
 from realtime_chat.events import MessageRequest, RequestInfo
-from realtime_chat.model import Identity
 from realtime_chat.routes import default_routes
 from realtime_chat.settings import chat_settings
 from realtime_chat.usecases.context import Context

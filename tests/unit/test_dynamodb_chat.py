@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.domain import Message, MessageStatus, Role, TurnState
 from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
-from realtime_chat.model import Message, MessageStatus, Role, TurnState
 from tests.support.aws import CHAT_TABLE
 from tests.support.faults import DynamoFault
 

@@ -182,7 +182,7 @@ def test_a_claim_whose_send_died_lapses_after_a_minute(moto_aws: Any) -> None:
 
 def test_releasing_a_claim_whose_turn_was_stored_keeps_the_turn(moto_aws: Any) -> None:
     from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-    from realtime_chat.model import Message, Role
+    from realtime_chat.domain import Message, Role
 
     # GIVEN a claimed id whose turn was stored
     limiter = DynamoRateLimiter(moto_aws, CHAT_TABLE, per_minute=5)

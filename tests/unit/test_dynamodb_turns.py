@@ -11,8 +11,7 @@ import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
 from realtime_chat.adapters.dynamodb_items import CLIENT_ID_SECONDS, client_key
-from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Checkpoint,
     Claim,
@@ -22,6 +21,7 @@ from realtime_chat.model import (
     Settled,
     TurnState,
 )
+from realtime_chat.errors import ConversationNotFound
 from tests.support.aws import CHAT_TABLE
 
 QUESTION = Message("q1", Role.USER, "hi", "2026-11-25T20:00:00.000Z")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
+from realtime_chat.domain import Message, MessageStatus, Role, TurnState
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Message, MessageStatus, Role, TurnState
 from realtime_chat.ports import Revision
 from tests.support.aws import CHAT_TABLE
 

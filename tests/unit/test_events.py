@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from realtime_chat.domain import Identity
 from realtime_chat.events import (
     identity_from_context,
     identity_to_context,
@@ -10,7 +11,6 @@ from realtime_chat.events import (
     parse_job_batch,
     parse_message,
 )
-from realtime_chat.model import Identity
 from tests.conftest import load_event
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from realtime_chat.adapters.model_routes import ModelRoute, RoutedModel
 from realtime_chat.breaker import CircuitBreaker
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelNotConfigured, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.model_options import ModelOption
 
 PROMPT = [PromptMessage("user", "hi")]

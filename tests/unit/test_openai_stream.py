@@ -9,21 +9,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from local_stack.ai_upstream.model_server import MODEL_NAME, ModelServer, Scenario
+from local_stack.ai_upstream.provider_server import MODEL_NAME, ProviderServer, Scenario
 from realtime_chat.adapters.openai_stream import OpenAICompatibleModel, SseStream
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 
 PROMPT = [PromptMessage("system", "be brief"), PromptMessage("user", "hello there")]
 
 
 @pytest.fixture
-def server() -> Iterator[ModelServer]:
-    with ModelServer(scenario=Scenario(tokens=3)) as running:
+def server() -> Iterator[ProviderServer]:
+    with ProviderServer(scenario=Scenario(tokens=3)) as running:
         yield running
 
 
-def _model(server: ModelServer, slept: list[float], **options: float) -> OpenAICompatibleModel:
+def _model(server: ProviderServer, slept: list[float], **options: float) -> OpenAICompatibleModel:
     return OpenAICompatibleModel(
         base_url=server.url,
         model="m",
@@ -34,7 +34,9 @@ def _model(server: ModelServer, slept: list[float], **options: float) -> OpenAIC
     )
 
 
-def test_a_stream_yields_deltas_then_one_finish_with_model_and_usage(server: ModelServer) -> None:
+def test_a_stream_yields_deltas_then_one_finish_with_model_and_usage(
+    server: ProviderServer,
+) -> None:
     events = list(_model(server, []).stream(PROMPT, api_key="k"))
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "You said: hello there token0 token1 token2 "
@@ -53,7 +55,7 @@ def test_a_stream_yields_deltas_then_one_finish_with_model_and_usage(server: Mod
     assert server.keys == ["k"]
 
 
-def test_throttling_is_retried_honouring_retry_after(server: ModelServer) -> None:
+def test_throttling_is_retried_honouring_retry_after(server: ProviderServer) -> None:
     server.scenario.statuses = [429]
     server.scenario.retry_after = "2"
     slept: list[float] = []
@@ -63,7 +65,7 @@ def test_throttling_is_retried_honouring_retry_after(server: ModelServer) -> Non
     assert len(server.requests) == 2
 
 
-def test_server_errors_back_off_then_give_up(server: ModelServer) -> None:
+def test_server_errors_back_off_then_give_up(server: ProviderServer) -> None:
     server.scenario.statuses = [500, 502, 503]
     slept: list[float] = []
     with pytest.raises(ModelUnavailable, match="503 after 3 attempts"):
@@ -71,7 +73,7 @@ def test_server_errors_back_off_then_give_up(server: ModelServer) -> None:
     assert slept == [0.5, 1.0]
 
 
-def test_a_stop_during_the_backoff_sends_no_further_request(server: ModelServer) -> None:
+def test_a_stop_during_the_backoff_sends_no_further_request(server: ProviderServer) -> None:
     # GIVEN a provider that throttles the first request
     server.scenario.statuses = [429]
     streams: list[SseStream] = []
@@ -91,14 +93,14 @@ def test_a_stop_during_the_backoff_sends_no_further_request(server: ModelServer)
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_key_is_not_retried(server: ModelServer, status: int) -> None:
+def test_a_refused_key_is_not_retried(server: ProviderServer, status: int) -> None:
     server.scenario.statuses = [status]
     with pytest.raises(ModelRejectedKey):
         list(_model(server, []).stream(PROMPT, api_key="k"))
     assert len(server.requests) == 1
 
 
-def test_a_bad_request_is_not_retried(server: ModelServer) -> None:
+def test_a_bad_request_is_not_retried(server: ProviderServer) -> None:
     server.scenario.statuses = [400]
     with pytest.raises(ModelUnavailable, match="400"):
         list(_model(server, []).stream(PROMPT, api_key="k"))
@@ -118,7 +120,7 @@ def test_nothing_listening_is_unavailable_after_retries() -> None:
         list(model.stream(PROMPT, api_key="k"))
 
 
-def test_a_broken_stream_raises_after_the_text_that_arrived(server: ModelServer) -> None:
+def test_a_broken_stream_raises_after_the_text_that_arrived(server: ProviderServer) -> None:
     server.scenario.break_after = 2
     received: list[str] = []
     with pytest.raises(ModelUnavailable):
@@ -172,7 +174,7 @@ def test_data_lines_without_a_space_after_the_colon_are_read() -> None:
 
 
 def test_closing_a_stream_from_another_thread_ends_a_read_the_provider_left_hanging(
-    server: ModelServer,
+    server: ProviderServer,
 ) -> None:
     # GIVEN a provider that goes silent for 20 s after two tokens
     server.scenario.stall_after = 2

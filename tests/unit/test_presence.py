@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from realtime_chat.model import Connection, Identity
+from realtime_chat.domain import Connection, Identity
 from realtime_chat.protocol import Typing
 from realtime_chat.usecases.context import Context
 from realtime_chat.usecases.presence import typing

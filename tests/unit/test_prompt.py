@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from realtime_chat.model import Message, PromptMessage, Role
+from realtime_chat.domain import Message, PromptMessage, Role
 from realtime_chat.prompt import build_prompt
 
 

@@ -16,8 +16,7 @@ import pytest
 from botocore.config import Config
 
 from realtime_chat.adapters.dynamodb_chat import DynamoChatStore
-from realtime_chat.errors import AiNotConfigured, ModelUnavailable
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Connection,
     Finished,
@@ -31,6 +30,7 @@ from realtime_chat.model import (
     TextDelta,
     TurnState,
 )
+from realtime_chat.errors import AiNotConfigured, ModelUnavailable
 from realtime_chat.model_options import ModelOption
 from realtime_chat.settings import ai_settings
 from realtime_chat.usecases.reply import Reply, estimate_tokens, generate_reply

@@ -12,8 +12,8 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from realtime_chat import frames
 from realtime_chat.coalescer import Coalescer
+from realtime_chat.domain import Checkpoint, Finished, Message, MessageStatus, Role, Settled
 from realtime_chat.errors import ChatError, ErrorCode
-from realtime_chat.model import Checkpoint, Finished, Message, MessageStatus, Role, Settled
 from realtime_chat.reply_stream import (
     Action,
     CloseUpstream,

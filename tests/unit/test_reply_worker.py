@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from realtime_chat.domain import ReplyJob
 from realtime_chat.entrypoints import ReplyWorker
 from realtime_chat.events import job_from_event, job_to_body
-from realtime_chat.model import ReplyJob
 from realtime_chat.usecases.reply import Reply
 from tests.conftest import load_event
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ChatError, ModelNotConfigured, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.usecases.upstream import Upstream
 
 

@@ -1,4 +1,4 @@
-"""The chat function's ``ChatModel``, built from its AI routes: the composition root's
+"""The chat function's ``LanguageModel``, built from its AI routes: the composition root's
 part for models (:mod:`realtime_chat.composition` calls it on the first reply).
 
 Each route becomes its provider's adapter; together they fail over in one
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from realtime_chat.adapters.bedrock_converse import BedrockRuntime
-    from realtime_chat.ports import ChatModel
+    from realtime_chat.ports import LanguageModel
     from realtime_chat.settings import AiRoute, AiSettings
 
 __all__ = ["NoApiKey", "routed_model"]
@@ -27,7 +27,7 @@ class NoApiKey:
         return ""
 
 
-def routed_model(ai: AiSettings, region: str) -> ChatModel:
+def routed_model(ai: AiSettings, region: str) -> LanguageModel:
     """The configured routes as one model that fails over between them. A route with
     another after it does not retry: the next route is the retry."""
     from realtime_chat.adapters.model_routes import ModelRoute, RoutedModel
@@ -51,7 +51,7 @@ def routed_model(ai: AiSettings, region: str) -> ChatModel:
     return RoutedModel(routes, breaker=CircuitBreaker(), clock=time.monotonic, choosable=choosable)
 
 
-def _route_model(ai: AiSettings, route: AiRoute, retries: int, region: str) -> ChatModel:
+def _route_model(ai: AiSettings, route: AiRoute, retries: int, region: str) -> LanguageModel:
     if route.provider == "bedrock":
         from realtime_chat.adapters.bedrock_converse import BedrockConverseModel
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from realtime_chat.adapters.sqs_jobs import SQSClient
-    from realtime_chat.model import ReplyJob
+    from realtime_chat.domain import ReplyJob
     from realtime_chat.ports import ApiKeySource, FrameSender
     from realtime_chat.usecases.reply import Reply
 

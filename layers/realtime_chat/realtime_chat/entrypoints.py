@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from realtime_chat import frames
 from realtime_chat.dispatch import ACTIONS, Dispatcher
+from realtime_chat.domain import ReplyJob
 from realtime_chat.errors import (
     KeysOutage,
     KeysUnavailable,
@@ -31,7 +32,6 @@ from realtime_chat.events import (
     parse_job_batch,
     parse_message,
 )
-from realtime_chat.model import ReplyJob
 from realtime_chat.observability import count, logger, measure
 from realtime_chat.ports import ConnectionStore, TokenVerifier
 from realtime_chat.usecases.connection import authorize, connect, disconnect

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from realtime_chat.model import Identity, ReplyJob
+from realtime_chat.domain import Identity, ReplyJob
 
 __all__ = [
     "AuthorizerRequest",

@@ -11,14 +11,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from realtime_chat.domain import Connection, Conversation, Identity, Message, Page, Turn
 from realtime_chat.errors import ChatError
-from realtime_chat.model import Connection, Conversation, Identity, Message, Page
 from realtime_chat.model_options import ModelOption
+from realtime_chat.settings import ChatSettings
 
 __all__ = [
     "MAX_POST_BYTES",
     "Frame",
     "ai_response",
+    "ai_response_chunk",
+    "ai_response_snapshot",
     "chat_history",
     "conversation_deleted",
     "conversation_renamed",
@@ -27,11 +30,13 @@ __all__ = [
     "error",
     "fit_content",
     "iso",
+    "message_received",
     "message_versions",
     "models",
     "notifications_subscribed",
     "pong",
     "presence",
+    "reply_error",
     "reply_stop_requested",
     "size",
     "text",
@@ -88,6 +93,22 @@ def error(err: ChatError, *, action: str | None, request_id: str) -> Frame:
     return frame
 
 
+def reply_error(
+    err: ChatError,
+    *,
+    request_id: str,
+    conversation_id: str,
+    message_id: str,
+    client_message_id: str | None,
+) -> Frame:
+    """A reply that failed: the ``chat_message`` error, naming the reply and its turn."""
+    frame = error(err, action="chat_message", request_id=request_id)
+    frame |= {"conversationId": conversation_id, "messageId": message_id}
+    if client_message_id:
+        frame["clientMessageId"] = client_message_id
+    return frame
+
+
 def pong(*, now: float, connection_id: str, identity: Identity) -> Frame:
     return {
         "type": "pong",
@@ -97,7 +118,9 @@ def pong(*, now: float, connection_id: str, identity: Identity) -> Frame:
     }
 
 
-def debug_status(*, now: float, connection: Connection, environment: dict[str, Any]) -> Frame:
+def debug_status(*, now: float, connection: Connection, settings: ChatSettings) -> Frame:
+    """What the server knows of the connection and whether it is configured (booleans,
+    the region, and the models by label and provider: never a route's model name or ARN)."""
     who = connection.identity
     return {
         "type": "debug_status",
@@ -110,7 +133,15 @@ def debug_status(*, now: float, connection: Connection, environment: dict[str, A
             "connectedAt": iso(connection.connected_at / 1000) if connection.connected_at else None,
             "tokenExpiresAt": iso(who.token_expires_at) if who.token_expires_at else None,
         },
-        "environment": environment,
+        "environment": {
+            "hasApiSecretsArn": settings.api_secret_arn is not None,
+            "hasConnectionsTable": bool(settings.connections_table),
+            "hasChatTable": bool(settings.chat_table),
+            "region": settings.region,
+            "models": [
+                {"id": m.id, "label": m.label, "provider": m.provider} for m in settings.models
+            ],
+        },
     }
 
 
@@ -172,6 +203,39 @@ def chat_history(
     }
 
 
+def message_received(
+    turn: Turn,
+    client_message_id: str | None,
+    *,
+    edited: str | None = None,
+    regenerated: bool = False,
+) -> Frame:
+    """A turn accepted: its question's id and time; a regenerate or an edit says so
+    (an edit with its new text)."""
+    frame: Frame = {
+        "type": "message_received",
+        "conversationId": turn.conversation_id,
+        "messageId": turn.message.message_id,
+        "clientMessageId": client_message_id,
+        "timestamp": turn.message.timestamp,
+    }
+    if edited:
+        frame |= {"edited": True, "message": edited}
+    elif regenerated:
+        frame["regenerated"] = True
+    return frame
+
+
+def ai_response_chunk(conversation_id: str, message_id: str, seq: int, delta: str) -> Frame:
+    """The next piece of a streaming reply, numbered from 0 by ``seq``."""
+    return _of_reply("ai_response_chunk", conversation_id, message_id, seq=seq, delta=delta)
+
+
+def ai_response_snapshot(conversation_id: str, message_id: str, content: str, seq: int) -> Frame:
+    """A streaming reply's text so far, up to chunk ``seq``, for a connection that joins late."""
+    return _of_reply("ai_response_snapshot", conversation_id, message_id, content=content, seq=seq)
+
+
 def ai_response(user_id: str, conversation_id: str, message: Message) -> Frame:
     """A reply's final frame: the whole answer, how it ended, what it cost."""
     frame: Frame = {
@@ -216,10 +280,16 @@ def conversation_renamed(conversation: Conversation) -> Frame:
 
 
 def reply_stop_requested(conversation_id: str, message_id: str) -> Frame:
+    return _of_reply("reply_stop_requested", conversation_id, message_id)
+
+
+def _of_reply(frame_type: str, conversation_id: str, message_id: str, **fields: Any) -> Frame:
+    """``{type, conversationId, messageId, ...fields}``, in that order."""
     return {
-        "type": "reply_stop_requested",
+        "type": frame_type,
         "conversationId": conversation_id,
         "messageId": message_id,
+        **fields,
     }
 
 

@@ -10,7 +10,7 @@ remembers; ``label`` is what they show; ``provider:model`` is the route that ans
 caps that model's answers (else ``AI_MAX_TOKENS``). Clients never see the route.
 
 The seam to the providers: the reply hands the chosen :class:`ModelOption` to
-``ChatModel.stream(..., choice=...)``; the routed model tries that route first, then
+``LanguageModel.stream(..., choice=...)``; the routed model tries that route first, then
 the configured routes (``AI_ROUTES``) as failover; no choice means those alone.
 """
 

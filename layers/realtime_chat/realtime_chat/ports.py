@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Checkpoint,
     Claim,
@@ -31,12 +31,12 @@ from realtime_chat.model_options import ModelOption
 
 __all__ = [
     "ApiKeySource",
-    "ChatModel",
     "ChatStore",
     "Clock",
     "ConnectionStore",
     "FrameSender",
     "FrameSenders",
+    "LanguageModel",
     "LastTurn",
     "MessageClaim",
     "RateLimiter",
@@ -261,7 +261,7 @@ class ApiKeySource(Protocol):
         ...
 
 
-class ChatModel(Protocol):
+class LanguageModel(Protocol):
     def stream(
         self,
         prompt: Sequence[PromptMessage],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from realtime_chat.model import Message, PromptMessage
+from realtime_chat.domain import Message, PromptMessage
 
 __all__ = ["build_prompt"]
 

@@ -45,8 +45,8 @@ from enum import Enum
 
 from realtime_chat import frames
 from realtime_chat.coalescer import Coalescer
+from realtime_chat.domain import Checkpoint, Finished, Message, MessageStatus, Settled
 from realtime_chat.errors import ChatError
-from realtime_chat.model import Checkpoint, Finished, Message, MessageStatus, Settled
 
 __all__ = [
     "Action",
@@ -244,13 +244,9 @@ class ReplyStream:
             return self._end(self._final_outcome(), sends)
         if not joiners:
             return []
-        snapshot = {
-            "type": "ai_response_snapshot",
-            "conversationId": self._conversation_id,
-            "messageId": self._reply.message_id,
-            "content": self.content,
-            "seq": self.seq - 1,
-        }
+        snapshot = frames.ai_response_snapshot(
+            self._conversation_id, self._reply.message_id, self.content, self.seq - 1
+        )
         # Cut to fit one post, as the final frame is: a larger one would be refused.
         return [Send(tuple(joiners), frames.fit_content(snapshot))]
 
@@ -337,13 +333,9 @@ class ReplyStream:
         if not text:
             return []
         self._parts.append(text)
-        frame = {
-            "type": "ai_response_chunk",
-            "conversationId": self._conversation_id,
-            "messageId": self._reply.message_id,
-            "seq": self.seq,
-            "delta": text,
-        }
+        frame = frames.ai_response_chunk(
+            self._conversation_id, self._reply.message_id, self.seq, text
+        )
         self.seq += 1
         return self._send(frame, now)
 

@@ -23,7 +23,7 @@ from realtime_chat.protocol import (
     Typing,
 )
 from realtime_chat.settings import ChatSettings
-from realtime_chat.usecases import conversations, presence, replies, status, versions
+from realtime_chat.usecases import conversations, presence, status, stop, versions
 from realtime_chat.usecases.context import Context
 
 __all__ = ["authenticated", "default_routes"]
@@ -63,9 +63,7 @@ def default_routes(
         "stop_reply": authenticated(
             "stop_reply",
             ConversationRequest.parse,
-            lambda ctx, c: replies.stop_reply(
-                ctx, c, chat=chat, reply_timeout=settings.reply_timeout
-            ),
+            lambda ctx, c: stop.stop_reply(ctx, c, chat=chat, reply_timeout=settings.reply_timeout),
         ),
         "list_models": authenticated(
             "list_models",

@@ -1,4 +1,4 @@
-"""Amazon Bedrock's ConverseStream (``bedrock-runtime``) through boto3, as a ``ChatModel``.
+"""Amazon Bedrock's ConverseStream (``bedrock-runtime``) through boto3, as a ``LanguageModel``.
 
 The prompt becomes Converse's ``system`` blocks and ``messages`` (roles alternating,
 the first a user's); ``inferenceConfig`` carries the same max tokens and temperature
@@ -24,8 +24,8 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as TransportError
 
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelNotConfigured, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.model_options import ModelOption
 
 __all__ = ["BedrockConverseModel", "BedrockRuntime", "ConverseStream", "converse_request"]

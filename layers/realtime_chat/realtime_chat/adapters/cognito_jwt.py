@@ -16,8 +16,8 @@ from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError
 
 from realtime_chat.adapters.jwks import JwksCache
+from realtime_chat.domain import Identity
 from realtime_chat.errors import TokenRejected
-from realtime_chat.model import Identity
 
 __all__ = ["MAX_TOKEN_CHARS", "CognitoJwtVerifier"]
 

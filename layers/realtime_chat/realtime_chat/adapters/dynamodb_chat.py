@@ -51,8 +51,8 @@ from realtime_chat.adapters.dynamodb_items import (
     user_key,
 )
 from realtime_chat.adapters.dynamodb_versions import DynamoVersions, with_versions
+from realtime_chat.domain import Conversation, Message, Page
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Conversation, Message, Page
 
 if TYPE_CHECKING:
     pass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from realtime_chat.model import ANONYMOUS_USER_ID, Connection, Identity
+from realtime_chat.domain import ANONYMOUS_USER_ID, Connection, Identity
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from realtime_chat.model import Conversation, Message, MessageStatus, Role
+from realtime_chat.domain import Conversation, Message, MessageStatus, Role
 from realtime_chat.titles import clean_title
 
 if TYPE_CHECKING:

@@ -25,8 +25,7 @@ from realtime_chat.adapters.dynamodb_items import (
     transact,
     user_key,
 )
-from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Checkpoint,
     Claim,
@@ -37,6 +36,7 @@ from realtime_chat.model import (
     Turn,
     TurnState,
 )
+from realtime_chat.errors import ConversationNotFound, TurnConversationDeleted
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

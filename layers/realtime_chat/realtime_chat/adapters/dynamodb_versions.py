@@ -35,8 +35,8 @@ from realtime_chat.adapters.dynamodb_items import (
     message_sk,
 )
 from realtime_chat.adapters.dynamodb_turns import CLAIM_EXPIRED, DynamoTurns
+from realtime_chat.domain import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.errors import ConversationNotFound
-from realtime_chat.model import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.ports import LastTurn, Revision
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Failover between AI routes (a provider and its model), as one ``ChatModel``.
+"""Failover between AI routes (a provider and its model), as one ``LanguageModel``.
 
 Routes are tried in order. A route that fails before its first token (unreachable,
 timing out, throttling, 5xx: ``ModelUnavailable``) passes the answer to the next route
@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from realtime_chat.breaker import CircuitBreaker
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage
 from realtime_chat.errors import ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage
 from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger
-from realtime_chat.ports import ChatModel, Clock
+from realtime_chat.ports import Clock, LanguageModel
 
 __all__ = ["ModelRoute", "RoutedModel", "RoutedStream"]
 
@@ -39,7 +39,7 @@ class ModelRoute:
 
     provider: str
     model: str
-    chat_model: ChatModel
+    language_model: LanguageModel
 
     @property
     def name(self) -> str:
@@ -137,7 +137,7 @@ class RoutedStream:
         for index, route in enumerate(routes):
             # The chosen route with the chosen model's settings (its token cap).
             mine = choice if choice is not None and route.name == choice.route else None
-            events = route.chat_model.stream(self._prompt, api_key=self._api_key, choice=mine)
+            events = route.language_model.stream(self._prompt, api_key=self._api_key, choice=mine)
             with self._lock:
                 if self._closed:
                     return

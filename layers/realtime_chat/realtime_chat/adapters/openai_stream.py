@@ -21,8 +21,8 @@ from typing import Any
 import requests
 from urllib3.exceptions import HTTPError as TransportError
 
+from realtime_chat.domain import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.errors import ModelRejectedKey, ModelUnavailable
-from realtime_chat.model import Finished, ModelEvent, PromptMessage, TextDelta
 from realtime_chat.model_options import ModelOption
 
 __all__ = ["OpenAICompatibleModel", "SseStream"]

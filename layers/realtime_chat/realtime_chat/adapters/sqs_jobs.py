@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from realtime_chat.domain import ReplyJob
 from realtime_chat.events import job_to_body
-from realtime_chat.model import ReplyJob
 
 __all__ = ["SqsReplyJobs"]
 

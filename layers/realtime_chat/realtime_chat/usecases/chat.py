@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from realtime_chat import frames
+from realtime_chat.domain import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
 from realtime_chat.errors import (
     ChatError,
     ConversationNotFound,
     ErrorCode,
     TurnConversationDeleted,
 )
-from realtime_chat.model import Message, MessageStatus, ReplyJob, Role, Turn, TurnState
 from realtime_chat.observability import logger
 from realtime_chat.ports import (
     ChatStore,
@@ -36,10 +35,10 @@ from realtime_chat.ports import (
 )
 from realtime_chat.protocol import ChatMessage
 from realtime_chat.titles import auto_title
-from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.context import Context
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 
-__all__ = ["Replies", "accept_message", "ack", "new_id", "refused"]
+__all__ = ["ReplyStarter", "accept_message", "new_id", "refused"]
 
 
 def new_id() -> str:
@@ -58,7 +57,7 @@ def accept_message(
     reply_timeout: int,
 ) -> None:
     user_id = ctx.require_user("chat_message")
-    replies = Replies(
+    starter = ReplyStarter(
         ctx,
         command.client_message_id,
         chat,
@@ -86,7 +85,7 @@ def accept_message(
         # answered, not refused: it costs nothing unless it runs the model again.
         earlier = _find_turn(chat, user_id, cid) if cid is not None else None
         if earlier is not None:
-            replies.answer_retry(earlier)
+            starter.answer_retry(earlier)
             return
         if not refusal.duplicate:
             raise refused(refusal)
@@ -121,19 +120,19 @@ def accept_message(
         raise
     if turn.duplicate:  # only when the limiter claims nothing (no limits set)
         limiter.release(user_id)
-        replies.answer_retry(turn)
+        starter.answer_retry(turn)
         return
     # The sender's acknowledgement leaves at once; the user's other tabs get it as
     # soon as they are looked up, while it is on its way.
-    acknowledgement = ack(turn, cid)
-    broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
-    broadcast.publish(acknowledgement)
+    acknowledgement = frames.message_received(turn, cid)
+    delivery = ReplyDelivery([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
+    delivery.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
     for other in known:
-        broadcast.join(other.connection_id, acknowledgement)
-    broadcast.close()
+        delivery.join(other.connection_id, acknowledgement)
+    delivery.close()
     # The reply starts streaming to these without looking them up again.
-    replies.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
+    starter.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 
 
 _CLAIM_ATTEMPTS = 3  # each lost one means a send of the same id stored nothing: bounded
@@ -177,7 +176,7 @@ def refused(refusal: Refusal) -> ChatError:
 
 
 @dataclass(frozen=True, slots=True)
-class Replies:
+class ReplyStarter:
     """Starting, or starting again, the reply of a turn that this request sent or retried
     (a ``chat_message``; a ``regenerate_reply`` or ``edit_message`` too)."""
 
@@ -196,7 +195,7 @@ class Replies:
         longer than a reply may run: it died with its invocation; charged and refused
         like a new message) or nothing (pending: free)."""
         ctx = self.ctx
-        received = ack(turn, self.client_message_id)
+        received = frames.message_received(turn, self.client_message_id)
         user_id = ctx.identity.user_id
         stale_before = frames.iso(ctx.now - self.reply_timeout)
         if turn.state is TurnState.ANSWERED or (
@@ -271,13 +270,3 @@ class Replies:
                 started=answer,
             )
             raise ChatError.internal("The reply could not be started.", ctx.request_id) from None
-
-
-def ack(turn: Turn, client_message_id: str | None) -> dict[str, Any]:
-    return {
-        "type": "message_received",
-        "conversationId": turn.conversation_id,
-        "messageId": turn.message.message_id,
-        "clientMessageId": client_message_id,
-        "timestamp": turn.message.timestamp,
-    }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from realtime_chat.domain import Connection, Identity
 from realtime_chat.errors import OriginNotAllowed, Refused, TooManyConnections
 from realtime_chat.events import AuthorizerRequest, ConnectRequest, DisconnectRequest
-from realtime_chat.model import Connection, Identity
 from realtime_chat.ports import ConnectionStore, TokenVerifier
 from realtime_chat.settings import MAX_CONNECTION_SECONDS
 

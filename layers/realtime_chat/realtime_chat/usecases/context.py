@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from realtime_chat.domain import Connection, Identity
 from realtime_chat.errors import ChatError, ErrorCode
-from realtime_chat.model import Connection, Identity
 from realtime_chat.ports import FrameSender
 from realtime_chat.settings import MAX_CONNECTION_SECONDS
 

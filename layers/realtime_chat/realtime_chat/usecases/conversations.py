@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from realtime_chat import frames
+from realtime_chat.domain import MessageStatus
 from realtime_chat.errors import ChatError, ConversationNotFound, ErrorCode
-from realtime_chat.model import MessageStatus
 from realtime_chat.observability import logger
 from realtime_chat.ports import ChatStore, Clock, ConnectionStore
 from realtime_chat.protocol import (
@@ -22,7 +22,7 @@ from realtime_chat.protocol import (
     RenameConversation,
 )
 from realtime_chat.usecases.context import Context
-from realtime_chat.usecases.fanout import notify_other_connections
+from realtime_chat.usecases.notify import notify_subscribed_connections
 
 __all__ = ["delete", "history", "list_conversations", "rename"]
 
@@ -98,7 +98,7 @@ def rename(
         raise _not_found(command.conversation_id) from None
     frame = frames.conversation_renamed(conversation)
     ctx.reply(frame)
-    notify_other_connections(
+    notify_subscribed_connections(
         user_id,
         frame,
         exclude=ctx.connection_id,
@@ -146,7 +146,7 @@ def delete(
         chat.forget(user_id, conversation_id)
     frame = frames.conversation_deleted(conversation_id)
     ctx.reply(frame)
-    notify_other_connections(
+    notify_subscribed_connections(
         user_id,
         frame,
         exclude=ctx.connection_id,

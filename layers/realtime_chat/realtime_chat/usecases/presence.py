@@ -6,7 +6,7 @@ from realtime_chat import frames
 from realtime_chat.ports import ConnectionStore
 from realtime_chat.protocol import SetStatus, Subscribe, Typing
 from realtime_chat.usecases.context import Context
-from realtime_chat.usecases.fanout import notify_other_connections
+from realtime_chat.usecases.notify import notify_subscribed_connections
 
 __all__ = ["set_status", "subscribe", "typing"]
 
@@ -15,7 +15,7 @@ def typing(ctx: Context, command: Typing, *, connections: ConnectionStore) -> No
     user_id = ctx.require_user("chat_typing")
     fields = {"conversationId": command.conversation_id, "isTyping": command.is_typing}
     ctx.reply(frames.presence("typing_acknowledged", user_id=user_id, **fields))
-    notify_other_connections(
+    notify_subscribed_connections(
         user_id,
         frames.presence("user_typing", user_id=user_id, **fields),
         exclude=ctx.connection_id,
@@ -28,7 +28,7 @@ def typing(ctx: Context, command: Typing, *, connections: ConnectionStore) -> No
 def set_status(ctx: Context, command: SetStatus, *, connections: ConnectionStore) -> None:
     user_id = ctx.require_user("user_status")
     ctx.reply(frames.presence("status_updated", user_id=user_id, status=command.status))
-    notify_other_connections(
+    notify_subscribed_connections(
         user_id,
         frames.presence("user_status_change", user_id=user_id, status=command.status),
         exclude=ctx.connection_id,

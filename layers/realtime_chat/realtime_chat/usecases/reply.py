@@ -7,7 +7,7 @@ arrives late, twice, or after its turn was answered is dropped (logged and count
 The model is read on one thread (:mod:`.upstream`), into a queue; everything else
 happens on the caller's thread: ticks, checkpoints, connection reads, the finishing
 write. A stop closes the model's response from here, outside its reading loop. Frames go out
-through :class:`.Broadcast` (one ordered queue per connection).
+through :class:`.ReplyDelivery` (one ordered queue per connection).
 
 Every turn ends with exactly one of: ``ai_response`` (possibly followed by an
 ``error`` when the answer broke off), an ``error``, or, when the user deleted the
@@ -25,12 +25,7 @@ from dataclasses import dataclass, replace
 
 from realtime_chat import frames
 from realtime_chat.coalescer import Coalescer
-from realtime_chat.errors import (
-    ChatError,
-    ConversationNotFound,
-    ErrorCode,
-)
-from realtime_chat.model import (
+from realtime_chat.domain import (
     Attempt,
     Claim,
     Finished,
@@ -43,15 +38,20 @@ from realtime_chat.model import (
     TextDelta,
     TurnState,
 )
+from realtime_chat.errors import (
+    ChatError,
+    ConversationNotFound,
+    ErrorCode,
+)
 from realtime_chat.model_options import ModelOption
 from realtime_chat.observability import count, logger
 from realtime_chat.ports import (
     ApiKeySource,
-    ChatModel,
     ChatStore,
     Clock,
     ConnectionStore,
     FrameSender,
+    LanguageModel,
     RateLimiter,
 )
 from realtime_chat.prompt import build_prompt
@@ -67,8 +67,8 @@ from realtime_chat.reply_stream import (
     WriteFinish,
 )
 from realtime_chat.settings import AiSettings
-from realtime_chat.usecases.broadcast import Broadcast
 from realtime_chat.usecases.chat import new_id
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 from realtime_chat.usecases.upstream import KeyAhead, Upstream
 
 __all__ = ["WATCH_SECONDS", "Reply", "estimate_tokens", "generate_reply"]
@@ -107,7 +107,7 @@ def generate_reply(
     connections: ConnectionStore,
     sender: FrameSender,
     keys: ApiKeySource,
-    model: ChatModel,
+    model: LanguageModel,
     clock: Clock,
     coalescer: Callable[[], Coalescer] = Coalescer,
     watch_seconds: float = WATCH_SECONDS,
@@ -156,11 +156,13 @@ def generate_reply(
         return _dropped(claim.value)
 
     def error_frame(error: ChatError, message_id: str) -> frames.Frame:
-        frame = frames.error(error, action="chat_message", request_id=job.request_id)
-        frame |= {"conversationId": job.conversation_id, "messageId": message_id}
-        if job.client_message_id:
-            frame["clientMessageId"] = job.client_message_id
-        return frame
+        return frames.reply_error(
+            error,
+            request_id=job.request_id,
+            conversation_id=job.conversation_id,
+            message_id=message_id,
+            client_message_id=job.client_message_id,
+        )
 
     stream = ReplyStream(
         user_id=job.user_id,
@@ -291,7 +293,7 @@ class _Driver:
         self._chat = chat
         self._connections = connections
         self._clock = clock
-        self._broadcast = Broadcast((), sender=sender, on_gone=connections.delete, clock=clock)
+        self._delivery = ReplyDelivery((), sender=sender, on_gone=connections.delete, clock=clock)
         self._upstream = Upstream(clock, job.request_id)
 
     def stream(self, start: Callable[[str], Iterable[ModelEvent]], keys: ApiKeySource) -> None:
@@ -334,7 +336,7 @@ class _Driver:
     def close(self, outcome: Outcome | None) -> Reply:
         """Wait (briefly) for the frames to go out and the model's thread to end."""
         self._upstream.close()
-        self._broadcast.close()
+        self._delivery.close()
         if outcome is Outcome.DELETED:  # every frame is out: the delete may say so
             job = self._job
             try:
@@ -361,7 +363,7 @@ class _Driver:
         if isinstance(action, Send):
             for connection_id in action.to:
                 until = stream.live_until(connection_id)
-                self._broadcast.send(connection_id, action.frame, live_until=until)
+                self._delivery.send(connection_id, action.frame, live_until=until)
             return []
         if isinstance(action, CloseUpstream):
             self._upstream.close()

@@ -18,13 +18,4 @@ def ping(ctx: Context) -> None:
 
 def debug_status(ctx: Context, *, settings: ChatSettings) -> None:
     """What the server knows of this connection and whether it is configured (booleans only)."""
-    environment = {
-        "hasApiSecretsArn": settings.api_secret_arn is not None,
-        "hasConnectionsTable": bool(settings.connections_table),
-        "hasChatTable": bool(settings.chat_table),
-        "region": settings.region,
-        # The models a conversation may choose, by label and provider: never a route's
-        # model name or ARN.
-        "models": [{"id": m.id, "label": m.label, "provider": m.provider} for m in settings.models],
-    }
-    ctx.reply(frames.debug_status(now=ctx.now, connection=ctx.connection, environment=environment))
+    ctx.reply(frames.debug_status(now=ctx.now, connection=ctx.connection, settings=settings))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from realtime_chat.domain import Finished, ModelEvent
 from realtime_chat.errors import (
     AiNotConfigured,
     ChatError,
@@ -21,7 +22,6 @@ from realtime_chat.errors import (
     ModelUnavailable,
     SecretUnavailable,
 )
-from realtime_chat.model import Finished, ModelEvent
 from realtime_chat.observability import logger
 from realtime_chat.ports import ApiKeySource, Clock
 

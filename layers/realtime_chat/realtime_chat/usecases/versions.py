@@ -6,7 +6,7 @@ Both are new turns for the limits and the daily budget, idempotent by their own
 ``clientMessageId`` (a retry is answered as a ``chat_message`` retry is: the same
 acknowledgement, then the stored answer, the running reply, or the reply again), and
 their reply is an ordinary reply (stop, resume and every tab) started through
-:class:`.chat.Replies`. What they replace is kept as earlier versions.
+:class:`.chat.ReplyStarter`. What they replace is kept as earlier versions.
 
 Only the last user message of a conversation can be answered again, and only once its
 reply has ended: while it streams, a regenerate or an edit is refused (stop it first),
@@ -19,13 +19,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from realtime_chat import frames
+from realtime_chat.domain import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.errors import (
     ChatError,
     ConversationNotFound,
     ErrorCode,
     TurnConversationDeleted,
 )
-from realtime_chat.model import Message, MessageStatus, Role, Turn, TurnState
 from realtime_chat.ports import (
     ChatStore,
     ConnectionStore,
@@ -36,9 +36,9 @@ from realtime_chat.ports import (
     Revision,
 )
 from realtime_chat.protocol import EditMessage, MessageVersions, RegenerateReply
-from realtime_chat.usecases.broadcast import Broadcast
-from realtime_chat.usecases.chat import Replies, ack, new_id, refused
+from realtime_chat.usecases.chat import ReplyStarter, new_id, refused
 from realtime_chat.usecases.context import Context
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 
 __all__ = ["edit_message", "list_versions", "regenerate_reply"]
 
@@ -56,7 +56,7 @@ def regenerate_reply(
 ) -> None:
     """Answer the last user message again; its current answer becomes an earlier version."""
     ctx.require_user("regenerate_reply")
-    replies = Replies(
+    starter = ReplyStarter(
         ctx,
         command.client_message_id,
         chat,
@@ -66,7 +66,7 @@ def regenerate_reply(
         reply_timeout,
         model=command.model,
     )
-    _revise(ctx, command.conversation_id, None, None, replies, connections=connections)
+    _revise(ctx, command.conversation_id, None, None, starter, connections=connections)
 
 
 def edit_message(
@@ -83,7 +83,7 @@ def edit_message(
     """Replace the last user message's text and answer it again; the old text and the
     old answer become earlier versions. Any other message is refused."""
     ctx.require_user("edit_message")
-    replies = Replies(
+    starter = ReplyStarter(
         ctx,
         command.client_message_id,
         chat,
@@ -98,7 +98,7 @@ def edit_message(
         command.conversation_id,
         command.message_id,
         command.message,
-        replies,
+        starter,
         connections=connections,
     )
 
@@ -124,7 +124,7 @@ def _revise(
     conversation_id: str,
     message_id: str | None,
     text: str | None,
-    replies: Replies,
+    starter: ReplyStarter,
     *,
     connections: ConnectionStore,
 ) -> None:
@@ -133,8 +133,8 @@ def _revise(
     turn revised in one transaction; the acknowledgement to every connection; the reply
     started."""
     user_id = ctx.identity.user_id
-    chat, limiter, cid = replies.chat, replies.limiter, replies.client_message_id
-    if cid is not None and _retried(replies, cid):
+    chat, limiter, cid = starter.chat, starter.limiter, starter.client_message_id
+    if cid is not None and _retried(starter, cid):
         return
     last = _last_turn(chat, user_id, conversation_id)
     question = last.turn.message
@@ -145,7 +145,7 @@ def _revise(
             f"'{conversation_id}' that is '{question.message_id}'. Send a new message instead.",
             field="messageId",
         )
-    stale_before = frames.iso(ctx.now - replies.reply_timeout)
+    stale_before = frames.iso(ctx.now - starter.reply_timeout)
     if last.turn.state is TurnState.PENDING and question.timestamp >= stale_before:
         raise _busy(conversation_id)  # its reply is running (a died one may be replaced)
     claim = (
@@ -155,7 +155,7 @@ def _revise(
     )
     refusal = limiter.acquire(user_id, now=ctx.now, claim=claim)
     if refusal is not None:
-        if refusal.duplicate and cid is not None and _retried(replies, cid):
+        if refusal.duplicate and cid is not None and _retried(starter, cid):
             return
         err = refused(refusal)
         err.extra["conversationId"] = conversation_id
@@ -173,7 +173,7 @@ def _revise(
             now=frames.iso(ctx.now),
             stale_before=stale_before,
             text=text,
-            model=replies.model,
+            model=starter.model,
         )
     except ConversationNotFound:
         limiter.release(user_id, claim=claim)
@@ -183,26 +183,25 @@ def _revise(
         raise
     if revision is not Revision.DONE:
         limiter.release(user_id, claim=claim)
-        if revision is Revision.DUPLICATE and cid is not None and _retried(replies, cid):
+        if revision is Revision.DUPLICATE and cid is not None and _retried(starter, cid):
             return
         raise _busy(conversation_id)
     asked = question if text is None else replace(question, content=text)
     turn = Turn(conversation_id, asked, TurnState.PENDING)
-    acknowledgement = ack(turn, cid)
-    acknowledgement |= {"edited": True, "message": text} if text else {"regenerated": True}
-    broadcast = Broadcast([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
-    broadcast.publish(acknowledgement)
+    acknowledgement = frames.message_received(turn, cid, edited=text, regenerated=not text)
+    delivery = ReplyDelivery([ctx.connection_id], sender=ctx.sender, on_gone=connections.delete)
+    delivery.publish(acknowledgement)
     known = connections.connections_of(user_id, now=ctx.now)
     for other in known:
-        broadcast.join(other.connection_id, acknowledgement)
-    broadcast.close()
-    replies.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
+        delivery.join(other.connection_id, acknowledgement)
+    delivery.close()
+    starter.start(turn, tuple((c.connection_id, c.live_until) for c in known), answer)
 
 
-def _retried(replies: Replies, client_message_id: str) -> bool:
+def _retried(starter: ReplyStarter, client_message_id: str) -> bool:
     """True when ``client_message_id`` already made a turn: answered as a retry."""
     try:
-        earlier = replies.chat.find_turn(replies.ctx.identity.user_id, client_message_id)
+        earlier = starter.chat.find_turn(starter.ctx.identity.user_id, client_message_id)
     except TurnConversationDeleted as err:
         raise ChatError(
             ErrorCode.NOT_FOUND,
@@ -213,7 +212,7 @@ def _retried(replies: Replies, client_message_id: str) -> bool:
         ) from None
     if earlier is None:
         return False
-    replies.answer_retry(earlier)
+    starter.answer_retry(earlier)
     return True
 
 

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from realtime_chat.errors import ConnectionGone
-from realtime_chat.usecases.broadcast import Broadcast
+from realtime_chat.usecases.reply_delivery import ReplyDelivery
 from tests.support.waiting import HANG_SECONDS, eventually
 
 
@@ -29,10 +29,10 @@ def test_a_slow_connection_does_not_hold_up_the_others_and_a_gone_one_is_dropped
     # GIVEN three connections: one stuck (throttled client), one gone, one healthy
     sender = Sender(slow="stuck", gone="gone")
     forgotten: list[str] = []
-    broadcast = Broadcast(["stuck", "gone", "fine"], sender=sender, on_gone=forgotten.append)
+    delivery = ReplyDelivery(["stuck", "gone", "fine"], sender=sender, on_gone=forgotten.append)
     # WHEN ten frames are published
     for n in range(10):
-        broadcast.publish({"n": n})
+        delivery.publish({"n": n})
     eventually(lambda: len(sender.sent.get("fine", [])) == 10, what="ten frames to 'fine'")
     # THEN the healthy connection has all ten, in order, while the stuck one has none yet
     assert [n for _, n in sender.sent["fine"]] == list(range(10))
@@ -41,7 +41,7 @@ def test_a_slow_connection_does_not_hold_up_the_others_and_a_gone_one_is_dropped
     assert forgotten == ["gone"]
     # AND the stuck one gets everything, in order, once it drains
     sender.release.set()
-    broadcast.close()
+    delivery.close()
     assert [n for _, n in sender.sent["stuck"]] == list(range(10))
 
 
@@ -58,13 +58,13 @@ def test_frames_queued_for_a_connection_are_not_sent_once_its_token_has_expired(
                 release.wait(5)
             sent.append(frame["n"])
 
-    broadcast = Broadcast((), sender=Held(), on_gone=lambda _c: None, clock=lambda: now[0])
+    delivery = ReplyDelivery((), sender=Held(), on_gone=lambda _c: None, clock=lambda: now[0])
     for n in range(3):
-        broadcast.send("tab", {"n": n}, live_until=10.0)
+        delivery.send("tab", {"n": n}, live_until=10.0)
     assert started.wait(5)
     # WHEN its token expires while the later frames wait in its queue
     now[0] = 10.0
     release.set()
-    broadcast.close()
+    delivery.close()
     # THEN the post under way completes, and nothing after it is sent
     assert sent == [0]

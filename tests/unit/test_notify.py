@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from realtime_chat.domain import Connection, Identity
 from realtime_chat.errors import ConnectionThrottled, DeliveryFailed, FrameTooLarge
-from realtime_chat.model import Connection, Identity
-from realtime_chat.usecases.fanout import notify_other_connections
+from realtime_chat.usecases.notify import notify_subscribed_connections
 from tests.support.fakes import MemoryConnections, RecordingSender
 
 NOW = 1_800_000_000.0
@@ -20,7 +20,7 @@ def _connection(connection_id: str, kinds: frozenset[str] | None = None) -> Conn
 
 
 def _notify(connections: MemoryConnections, sender: Any) -> int:
-    return notify_other_connections(
+    return notify_subscribed_connections(
         "ada", FRAME, exclude="laptop", now=NOW, connections=connections, sender=sender
     )
 

@@ -1,4 +1,5 @@
-"""Ordered delivery of a reply's frames to every connection of a user, in parallel.
+"""Ordered delivery of a reply's frames (and its turn's acknowledgement) to every
+connection of a user, in parallel, whatever each subscribed to.
 
 Each connection gets its own queue and thread, so frames reach each client in
 order while one slow (throttled) or gone connection never holds up the others.
@@ -19,12 +20,12 @@ from realtime_chat.errors import ConnectionGone, DeliveryFailed
 from realtime_chat.observability import logger
 from realtime_chat.ports import Clock, FrameSender
 
-__all__ = ["Broadcast"]
+__all__ = ["ReplyDelivery"]
 
 _DONE = object()
 
 
-class Broadcast:
+class ReplyDelivery:
     def __init__(
         self,
         connection_ids: Iterable[str],

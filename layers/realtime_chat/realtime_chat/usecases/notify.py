@@ -1,4 +1,5 @@
-"""Deliver a frame to a user's other connections, dropping the ones that are gone."""
+"""Deliver a frame to a user's other connections that subscribed to its type, dropping
+the ones that are gone."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from realtime_chat.errors import ConnectionGone, DeliveryFailed
 from realtime_chat.observability import logger as log
 from realtime_chat.ports import ConnectionStore, FrameSender
 
-__all__ = ["notify_other_connections"]
+__all__ = ["notify_subscribed_connections"]
 
 
-def notify_other_connections(
+def notify_subscribed_connections(
     user_id: str,
     frame: dict[str, Any],
     *,

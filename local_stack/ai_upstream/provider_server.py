@@ -23,7 +23,7 @@ from typing import Any
 from local_stack.ai_upstream.eventstream import encode_event, encode_exception
 from local_stack.loopback import LoopbackServer, send_json
 
-__all__ = ["ModelServer", "Scenario", "reply_tokens"]
+__all__ = ["ProviderServer", "Scenario", "reply_tokens"]
 
 MODEL_NAME = "local/echo-1"
 
@@ -56,7 +56,7 @@ def reply_tokens(prompt: list[dict[str, Any]], filler: int) -> Iterator[str]:
         yield f"token{n} "
 
 
-class ModelServer(LoopbackServer):
+class ProviderServer(LoopbackServer):
     """Runs on 127.0.0.1 in a background thread; ``url`` is the OpenAI-style base URL."""
 
     def __init__(self, port: int = 0, scenario: Scenario | None = None) -> None:
