@@ -115,8 +115,12 @@ def test_deleting_mid_answer_is_the_last_frame_on_both_connections(slow_stack: S
                 json.dumps({"action": "chat_message", "data": {"message": "go on and on"}})
             )
             ack = json.loads(await asyncio.wait_for(laptop.recv(), 10))
-            # WHEN the phone deletes the conversation while the answer streams
-            await asyncio.sleep(1.5)
+            # WHEN the phone deletes the conversation while the answer streams (its
+            # first words have reached the laptop)
+            while json.loads(await asyncio.wait_for(laptop.recv(), 20))["type"] != (
+                "ai_response_chunk"
+            ):
+                pass
             request = {"conversationId": ack["conversationId"]}
             await phone.send(json.dumps({"action": "delete_conversation", "data": request}))
             on_laptop, on_phone = await asyncio.gather(after_deleted(laptop), after_deleted(phone))
